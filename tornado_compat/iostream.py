@@ -1,0 +1,1657 @@
+"""Non-blocking byte streams with Tornado's ``IOStream`` API, on asyncio transports.
+
+What this module is for: :class:`IOStream` (TCP and unix sockets),
+:class:`SSLIOStream` (TLS) and :class:`PipeIOStream` (pipes), with the read and
+write methods of ``tornado.iostream`` 6.6, their futures, close semantics and
+buffer limits.
+
+How it is built.  All streams share one buffering core in
+:class:`BaseIOStream`: a read buffer, the pending read, the write futures and
+the close logic.  Bytes reach the core through one documented hook,
+:meth:`BaseIOStream.read_from_fd`, and leave it through the stream's
+*driver*:
+
+* sockets use an asyncio transport and protocol.  The event loop (uvloop
+  included) does the socket I/O and TLS; the protocol queues what it
+  receives and the stream pulls it through ``read_from_fd``.  Writes go
+  straight to ``transport.write``.
+* pipes and user subclasses that implement ``fileno`` / ``read_from_fd`` /
+  ``write_to_fd`` / ``close_fd`` (the subclass contract Tornado documents)
+  use readiness callbacks on the IOLoop.
+
+What it must never do: block; log a traceback at ERROR because a peer
+misbehaved; keep a reference to a caller's buffer after the operation that
+used it has finished or failed; read more than the limits allow without a
+read that can use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import errno
+import io
+import numbers
+import os
+import re
+import socket
+import ssl
+import sys
+from collections.abc import Awaitable, Callable
+from re import Pattern
+from types import TracebackType
+from typing import Any, TypeVar
+
+from tornado.concurrent import Future, future_set_result_unless_cancelled
+from tornado.ioloop import IOLoop
+from tornado.log import gen_log
+
+from tornado_compat.netutil import ssl_options_to_context
+
+__all__ = [
+    "BaseIOStream",
+    "IOStream",
+    "SSLIOStream",
+    "PipeIOStream",
+    "StreamClosedError",
+    "UnsatisfiableReadError",
+    "StreamBufferFullError",
+]
+
+_DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
+_DEFAULT_READ_CHUNK_SIZE = 64 * 1024
+
+# Errors that mean "the peer went away", which Tornado treats as an ordinary
+# close rather than something worth a log line.
+_CONNRESET_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("ECONNRESET", "ECONNABORTED", "EPIPE", "ETIMEDOUT")
+    if hasattr(errno, name)
+)
+
+_ExcInfo = (
+    bool
+    | BaseException
+    | tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+    | None
+)
+
+
+class StreamClosedError(IOError):
+    """Raised by a read or write on a stream that is closed.
+
+    ``real_error`` holds the exception that closed the stream, when there was
+    one (a reset, a TLS failure, a buffer overflow); it is ``None`` for an
+    ordinary close.
+    """
+
+    def __init__(self, real_error: BaseException | None = None) -> None:
+        super().__init__("Stream is closed")
+        self.real_error = real_error
+
+
+class UnsatisfiableReadError(Exception):
+    """Raised when a read cannot be satisfied.
+
+    ``read_until`` and ``read_until_regex`` raise it (and close the stream)
+    when the delimiter was not found within ``max_bytes``.
+    """
+
+
+class StreamBufferFullError(Exception):
+    """Raised when a buffer limit (``max_buffer_size`` or
+    ``max_write_buffer_size``) would be exceeded."""
+
+
+class _StreamBuffer:
+    """A FIFO of bytes that avoids copying large appends.
+
+    Small appends are packed into shared ``bytearray`` blocks; an append
+    larger than ``_large_buf_threshold`` is kept by reference as a
+    memoryview, which is released as soon as it has been consumed so the
+    caller may resize their object.  ``peek`` hands out a view that the
+    caller must release before the buffer is modified.
+    """
+
+    def __init__(self) -> None:
+        # Each entry is [block, offset]; block is a bytearray (small, ours)
+        # or a memoryview of a caller's large object.
+        self._buffers: collections.deque[list[Any]] = collections.deque()
+        self._size = 0
+        self._large_buf_threshold = 2048
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        size = len(data)
+        if not size:
+            return
+        if size > self._large_buf_threshold:
+            view = memoryview(data)
+            if view.format != "B" or view.ndim != 1:
+                view = view.cast("B")
+            self._buffers.append([view, 0])
+        else:
+            last = self._buffers[-1] if self._buffers else None
+            if (
+                last is not None
+                and isinstance(last[0], bytearray)
+                and len(last[0]) < self._large_buf_threshold
+            ):
+                last[0] += data
+            else:
+                self._buffers.append([bytearray(data), 0])
+        self._size += size
+
+    def peek(self, size: int) -> memoryview:
+        """A view of at most ``size`` leading bytes (empty when the buffer is)."""
+        if not self._buffers:
+            return memoryview(b"")
+        block, offset = self._buffers[0]
+        return memoryview(block)[offset : offset + size]
+
+    def advance(self, size: int) -> None:
+        """Drop ``size`` leading bytes."""
+        if size > self._size:
+            raise ValueError("cannot advance past the end of the buffer")
+        self._size -= size
+        buffers = self._buffers
+        while size:
+            entry = buffers[0]
+            block, offset = entry
+            left = len(block) - offset
+            if size < left:
+                entry[1] = offset + size
+                return
+            size -= left
+            buffers.popleft()
+            if isinstance(block, memoryview):
+                block.release()
+
+    def clear(self) -> None:
+        for block, _ in self._buffers:
+            if isinstance(block, memoryview):
+                block.release()
+        self._buffers.clear()
+        self._size = 0
+
+
+# Kinds of pending read.
+_BYTES, _UNTIL, _REGEX, _CLOSE, _INTO = range(5)
+
+
+class BaseIOStream:
+    """The buffering core shared by every stream.
+
+    Reads (``read_until``, ``read_until_regex``, ``read_bytes``,
+    ``read_into``, ``read_until_close``) and ``write`` return futures.  At
+    most one read may be pending at a time; writes queue in order and each
+    write's future resolves once its bytes have been handed to the operating
+    system.  When the stream closes, every outstanding future fails with
+    :class:`StreamClosedError` and the close callback runs; a read that the
+    buffered data can still satisfy succeeds even after the close.
+
+    Subclasses that talk to a file descriptor implement ``fileno``,
+    ``close_fd``, ``write_to_fd``, ``read_from_fd`` and optionally
+    ``get_fd_error``; the stream then drives them from the IOLoop's
+    readiness callbacks.
+
+    Limits: ``max_buffer_size`` (default 100 MiB) bounds the data a pending
+    read may need buffered; a read that cannot complete within it fails with
+    :class:`StreamBufferFullError` and closes the stream.  While no read is
+    waiting for data, the stream stops reading once ``read_chunk_size``
+    (default 64 KiB, at most half of ``max_buffer_size``) bytes are
+    buffered.  ``max_write_buffer_size`` (default unlimited) bounds unsent
+    data; ``write`` raises :class:`StreamBufferFullError` beyond it.
+    """
+
+    def __init__(
+        self,
+        max_buffer_size: int | None = None,
+        read_chunk_size: int | None = None,
+        max_write_buffer_size: int | None = None,
+    ) -> None:
+        self.io_loop = IOLoop.current()
+        self.max_buffer_size = max_buffer_size or _DEFAULT_MAX_BUFFER_SIZE
+        self.read_chunk_size = min(
+            read_chunk_size or _DEFAULT_READ_CHUNK_SIZE, self.max_buffer_size // 2
+        )
+        self.max_write_buffer_size = max_write_buffer_size
+        self.error: BaseException | None = None
+        self._read_buffer = bytearray()
+        self._read_future: Future | None = None
+        self._read_kind = _BYTES
+        self._read_num = 0
+        self._read_partial = False
+        self._read_delimiter = b""
+        self._read_regex: Pattern[bytes] | None = None
+        self._read_max_bytes: int | None = None
+        # Where the next delimiter search starts, so that a delimiter looked
+        # for across many arrivals costs linear time in total.
+        self._read_scan = 0
+        self._into_view: memoryview | None = None
+        self._into_filled = 0
+        # Unsent data that the driver has not taken yet (for sockets: written
+        # before the transport exists).
+        self._write_buffer = _StreamBuffer()
+        self._total_write_index = 0
+        self._total_write_done_index = 0
+        self._write_futures: collections.deque[tuple[int, Future]] = collections.deque()
+        self._close_callback: Callable[[], None] | None = None
+        self._connect_future: Future | None = None
+        self._ssl_connect_future: Future | None = None
+        self._connecting = False
+        self._closed = False
+        self._fd_state = 0  # IOLoop interest for the fd driver
+
+    # -- the subclass contract ------------------------------------------------
+
+    def fileno(self) -> Any:
+        """The file descriptor (or object with ``fileno()``) of this stream."""
+        raise NotImplementedError()
+
+    def close_fd(self) -> None:
+        """Close the underlying file.  Called once, by :meth:`close`."""
+        raise NotImplementedError()
+
+    def write_to_fd(self, data: memoryview) -> int:
+        """Write what the file accepts of ``data`` without blocking; return
+        the number of bytes written."""
+        raise NotImplementedError()
+
+    def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
+        """Read up to ``len(buf)`` bytes into ``buf`` without blocking.
+
+        Returns the number of bytes read, ``None`` when nothing is available
+        yet, and 0 at end of file.
+        """
+        raise NotImplementedError()
+
+    def get_fd_error(self) -> Exception | None:
+        """The pending error on the file, if the platform can tell."""
+        return None
+
+    # -- reads ----------------------------------------------------------------
+
+    def read_until_regex(
+        self, regex: bytes, max_bytes: int | None = None
+    ) -> Awaitable[bytes]:
+        """Read until ``regex`` matches; the result ends with the match.
+
+        With ``max_bytes``, the stream is closed if the match does not end
+        within that many bytes.
+        """
+        future = self._start_read()
+        self._read_kind = _REGEX
+        self._read_regex = re.compile(regex)
+        self._read_max_bytes = max_bytes
+        self._start_delimited_read(future)
+        return future
+
+    def read_until(
+        self, delimiter: bytes, max_bytes: int | None = None
+    ) -> Awaitable[bytes]:
+        """Read until ``delimiter``; the result includes it.
+
+        With ``max_bytes``, the stream is closed if the delimiter does not end
+        within that many bytes.
+        """
+        future = self._start_read()
+        self._read_kind = _UNTIL
+        self._read_delimiter = delimiter
+        self._read_max_bytes = max_bytes
+        self._start_delimited_read(future)
+        return future
+
+    def read_bytes(self, num_bytes: int, partial: bool = False) -> Awaitable[bytes]:
+        """Read ``num_bytes`` bytes.
+
+        With ``partial``, resolve as soon as any bytes are available (never
+        more than ``num_bytes``; ``read_bytes(0)`` resolves with ``b""``).
+        """
+        future = self._start_read()
+        assert isinstance(num_bytes, numbers.Integral)
+        self._read_kind = _BYTES
+        self._read_num = int(num_bytes)
+        self._read_partial = partial
+        self._start_plain_read(future)
+        return future
+
+    def read_into(self, buf: bytearray, partial: bool = False) -> Awaitable[int]:
+        """Read into the writable buffer ``buf``; resolve with the count.
+
+        Buffered bytes are copied into ``buf`` at once.  Without ``partial``
+        the future resolves when ``buf`` is full; with it, as soon as any
+        bytes were read.  No view of ``buf`` is kept after the read ends.
+        """
+        future = self._start_read()
+        view = memoryview(buf)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        self._read_kind = _INTO
+        self._read_num = len(view)
+        self._read_partial = partial
+        self._into_view = view
+        self._into_filled = 0
+        self._fill_into()
+        self._start_plain_read(future)
+        return future
+
+    def read_until_close(self) -> Awaitable[bytes]:
+        """Read everything until the stream closes.
+
+        Everything is buffered, up to ``max_buffer_size``; for large or
+        unbounded data use ``read_bytes(n, partial=True)`` in a loop instead.
+        A close caused by an error (other than a reset) fails the read rather
+        than returning what was buffered, which would look complete.
+        """
+        future = self._start_read()
+        self._read_kind = _CLOSE
+        if self.closed():
+            self._complete_read(len(self._read_buffer))
+            return future
+        self._start_plain_read(future)
+        return future
+
+    def _start_read(self) -> Future:
+        if self._read_future is not None:
+            # A read left behind by a close is reported as the close.
+            self._check_closed()
+            raise AssertionError("Already reading")
+        future: Future = Future()
+        self._read_future = future
+        self._read_scan = 0
+        return future
+
+    def _start_delimited_read(self, future: Future) -> None:
+        try:
+            self._try_inline_read()
+        except UnsatisfiableReadError as e:
+            gen_log.info("Unsatisfiable read, closing connection: %s", e)
+            self.close(exc_info=e)
+        except BaseException:
+            self._abandon_read(future)
+            raise
+
+    def _start_plain_read(self, future: Future) -> None:
+        try:
+            self._try_inline_read()
+        except BaseException:
+            self._abandon_read(future)
+            raise
+
+    def _abandon_read(self, future: Future) -> None:
+        # The caller gets the exception instead of the future; mark the
+        # future's outcome as seen so it is not reported as never retrieved.
+        future.add_done_callback(lambda f: f.exception())
+        if self._read_future is future and not self.closed():
+            self._clear_read()
+            self._read_future = None
+
+    def _try_inline_read(self) -> None:
+        """Complete the pending read from buffered data if possible, else by
+        asking the source once; otherwise leave it waiting for data."""
+        if self._read_ready():
+            return
+        self._check_closed()
+        self._read_to_buffer_loop()
+        if self._read_ready() or self.closed():
+            return
+        self._want_data()
+
+    def _read_ready(self) -> bool:
+        """Finish the pending read if the buffer satisfies it."""
+        pos = self._find_read_pos()
+        if pos is None:
+            return False
+        self._complete_read(pos)
+        return True
+
+    def _find_read_pos(self) -> int | None:
+        """How many buffered bytes complete the pending read, or None."""
+        if self._read_future is None:
+            return None
+        kind = self._read_kind
+        buffered = len(self._read_buffer)
+        if kind == _BYTES:
+            if buffered >= self._read_num or (self._read_partial and buffered):
+                return min(self._read_num, buffered)
+            return None
+        if kind == _UNTIL:
+            delimiter = self._read_delimiter
+            loc = self._read_buffer.find(delimiter, self._read_scan)
+            if loc != -1:
+                end = loc + len(delimiter)
+                self._check_max_bytes(delimiter, end)
+                return end
+            self._read_scan = max(0, buffered - len(delimiter) + 1)
+            self._check_max_bytes(delimiter, buffered)
+            return None
+        if kind == _REGEX:
+            assert self._read_regex is not None
+            if buffered:
+                match = self._read_regex.search(self._read_buffer)
+                if match is not None:
+                    self._check_max_bytes(self._read_regex.pattern, match.end())
+                    return match.end()
+                self._check_max_bytes(self._read_regex.pattern, buffered)
+            return None
+        if kind == _INTO:
+            filled = self._into_filled
+            if filled >= self._read_num or (self._read_partial and filled):
+                return filled
+            return None
+        return None  # _CLOSE completes only on close
+
+    def _check_max_bytes(self, delimiter: Any, size: int) -> None:
+        if self._read_max_bytes is not None and size > self._read_max_bytes:
+            raise UnsatisfiableReadError(
+                "delimiter %r not found within %d bytes"
+                % (delimiter, self._read_max_bytes)
+            )
+
+    def _needs_more(self) -> bool:
+        """Whether the pending read can only progress with more data."""
+        return self._read_future is not None and self._find_read_pos() is None
+
+    def _fill_into(self) -> None:
+        """Move buffered bytes into the caller's buffer of a read_into."""
+        view = self._into_view
+        if view is None or not self._read_buffer:
+            return
+        n = min(len(self._read_buffer), self._read_num - self._into_filled)
+        if n:
+            view[self._into_filled : self._into_filled + n] = self._read_buffer[:n]
+            del self._read_buffer[:n]
+            self._into_filled += n
+
+    def _complete_read(self, size: int) -> None:
+        future = self._read_future
+        if self._read_kind == _INTO:
+            result: Any = size
+            if self._into_view is not None:
+                self._into_view.release()
+                self._into_view = None
+        else:
+            result = self._consume(size)
+        self._clear_read()
+        self._read_future = None
+        if future is not None:
+            future_set_result_unless_cancelled(future, result)
+        self._reading_done()
+
+    def _clear_read(self) -> None:
+        self._read_regex = None
+        self._read_max_bytes = None
+        self._read_partial = False
+        if self._into_view is not None:
+            self._into_view.release()
+            self._into_view = None
+
+    def _consume(self, size: int) -> bytes:
+        buf = self._read_buffer
+        if size == len(buf):
+            data = bytes(buf)
+            buf.clear()
+            return data
+        if not size:
+            return b""
+        with memoryview(buf) as view, view[:size] as head:
+            data = head.tobytes()
+        del buf[:size]
+        return data
+
+    def _read_to_buffer_loop(self) -> None:
+        """Pull what the source has into the buffer, through read_from_fd.
+
+        Stops when the source has nothing more, the pending read is
+        satisfied, or the buffer holds enough.  Raises what read_from_fd
+        raises, after closing the stream.
+        """
+        while not self.closed():
+            if self._read_kind == _INTO and self._read_future is not None:
+                if self._into_filled >= self._read_num:
+                    return
+                got = self._read_chunk(into=True)
+            else:
+                got = self._read_chunk(into=False)
+            if not got:
+                return
+            if self._read_future is None:
+                if len(self._read_buffer) >= self.read_chunk_size:
+                    return
+            elif self._find_read_pos() is not None:
+                return
+            else:
+                self._check_buffer_limit()
+            if not self._source_has_more():
+                return
+
+    def _read_chunk(self, into: bool) -> int:
+        """One read_from_fd call; returns the byte count (0: nothing/EOF)."""
+        try:
+            if into:
+                assert self._into_view is not None
+                with self._into_view[self._into_filled :] as target:
+                    n = self.read_from_fd(target)
+                if n:
+                    self._into_filled += n
+            else:
+                n = self._read_into_buffer_tail()
+        except OSError as e:
+            if self._is_connreset(e):
+                # A reset is the peer's way of closing; not worth a log line.
+                self.close(exc_info=e)
+                return 0
+            self.close(exc_info=e)
+            raise
+        if n is None:
+            return 0
+        if n == 0:
+            self._on_end_of_file()
+            return 0
+        return n
+
+    def _read_into_buffer_tail(self) -> int | None:
+        # read_from_fd fills a view of the buffer's new tail directly; the
+        # view is released before the unused part of the tail is dropped.
+        buf = self._read_buffer
+        start = len(buf)
+        buf.extend(bytes(self._chunk_hint()))
+        n: int | None = None
+        try:
+            with memoryview(buf) as view, view[start:] as target:
+                n = self.read_from_fd(target)
+        finally:
+            del buf[start + (n or 0) :]
+        return n
+
+    def _chunk_hint(self) -> int:
+        """How many bytes to offer read_from_fd at once."""
+        return self.read_chunk_size
+
+    def _source_has_more(self) -> bool:
+        """Whether another read_from_fd call may find data now."""
+        return True
+
+    def _on_end_of_file(self) -> None:
+        self.close()
+
+    def _drain_source(self) -> None:
+        """On close: keep whatever the source already delivered."""
+
+    def _check_buffer_limit(self) -> None:
+        if len(self._read_buffer) >= self.max_buffer_size and (
+            self._read_kind != _CLOSE or len(self._read_buffer) > self.max_buffer_size
+        ):
+            gen_log.warning("Reached maximum read buffer size")
+            error = StreamBufferFullError("Reached maximum read buffer size")
+            self.close(exc_info=error)
+            raise error
+
+    def _handle_read(self) -> None:
+        """Run when the source has data (or an error) for us."""
+        try:
+            self._read_to_buffer_loop()
+            self._read_ready()
+        except UnsatisfiableReadError as e:
+            gen_log.info("Unsatisfiable read, closing connection: %s", e)
+            self.close(exc_info=e)
+            return
+        except Exception as e:
+            gen_log.warning("error on read: %s", e)
+            self.close(exc_info=e)
+            return
+        if not self.closed():
+            if self._needs_more():
+                self._want_data()
+            else:
+                self._reading_done()
+
+    # -- writes ---------------------------------------------------------------
+
+    def write(self, data: bytes | memoryview) -> Future[None]:
+        """Queue ``data`` for writing; the future resolves once it is sent.
+
+        ``data`` may be bytes, a bytearray or any memoryview.  A large object
+        is sent without copying where possible, so do not modify it until the
+        future resolves.
+        """
+        self._check_closed()
+        if data:
+            if isinstance(data, memoryview) and (data.format != "B" or data.ndim != 1):
+                data = data.cast("B")
+            size = len(data)
+            if (
+                self.max_write_buffer_size is not None
+                and self._unsent_bytes() + size > self.max_write_buffer_size
+            ):
+                raise StreamBufferFullError("Reached maximum write buffer size")
+            self._total_write_index += size
+        future: Future[None] = Future()
+        future.add_done_callback(lambda f: f.exception())
+        self._write_futures.append((self._total_write_index, future))
+        if data:
+            self._send(data)
+        self._writes_done_up_to(self._sent_index())
+        return future
+
+    def _sent_index(self) -> int:
+        """How many of the bytes ever written have been handed to the OS."""
+        return self._total_write_done_index
+
+    def _writes_done_up_to(self, index: int) -> None:
+        if index > self._total_write_done_index:
+            self._total_write_done_index = index
+        futures = self._write_futures
+        while futures and futures[0][0] <= self._total_write_done_index:
+            _, future = futures.popleft()
+            future_set_result_unless_cancelled(future, None)
+
+    # -- close ----------------------------------------------------------------
+
+    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
+        """Run ``callback`` (on the IOLoop) once the stream is closed."""
+        self._close_callback = callback
+        if self._closed and callback is not None:
+            self._close_callback = None
+            self.io_loop.add_callback(callback)
+
+    def close(self, exc_info: _ExcInfo = False) -> None:
+        """Close the stream; unsent data is discarded.
+
+        ``exc_info`` records why: an exception, an ``exc_info`` tuple, or
+        True for the exception being handled.  It becomes :attr:`error` and
+        the ``real_error`` of the futures that fail.
+        """
+        if not self._closed:
+            if exc_info:
+                if isinstance(exc_info, tuple):
+                    self.error = exc_info[1]
+                elif isinstance(exc_info, BaseException):
+                    self.error = exc_info
+                else:
+                    current = sys.exc_info()[1]
+                    if current is not None:
+                        self.error = current
+            self._closed = True
+            self._drain_source()
+            if self._read_future is not None:
+                if self._read_kind == _CLOSE:
+                    if self.error is None or self._is_connreset(self.error):
+                        self._complete_read(len(self._read_buffer))
+                else:
+                    try:
+                        self._read_ready()
+                    except UnsatisfiableReadError:
+                        pass
+            self._close_source()
+        self._signal_closed()
+
+    def _signal_closed(self) -> None:
+        futures: list[Future] = []
+        if self._read_future is not None:
+            futures.append(self._read_future)
+            self._read_future = None
+            self._clear_read()
+        futures.extend(f for _, f in self._write_futures)
+        self._write_futures.clear()
+        if self._connect_future is not None:
+            futures.append(self._connect_future)
+            self._connect_future = None
+        for future in futures:
+            if not future.done():
+                future.set_exception(StreamClosedError(real_error=self.error))
+            if not future.cancelled():
+                future.exception()  # mark as retrieved
+        ssl_future = self._ssl_connect_future
+        if ssl_future is not None:
+            self._ssl_connect_future = None
+            if not ssl_future.done():
+                # Callers of the TLS handshake want the TLS error itself.
+                ssl_future.set_exception(self.error or StreamClosedError())
+            if not ssl_future.cancelled():
+                ssl_future.exception()
+        if self._close_callback is not None:
+            callback = self._close_callback
+            self._close_callback = None
+            self.io_loop.add_callback(callback)
+        self._write_buffer.clear()
+
+    def reading(self) -> bool:
+        """True while a read is pending."""
+        return self._read_future is not None
+
+    def writing(self) -> bool:
+        """True while written data has not all been sent."""
+        return self._unsent_bytes() > 0
+
+    def closed(self) -> bool:
+        """True once the stream is closed."""
+        return self._closed
+
+    def set_nodelay(self, value: bool) -> None:
+        """Ask for small writes to be sent at once (TCP_NODELAY).
+
+        Only TCP streams do anything with it.
+        """
+
+    def _check_closed(self) -> None:
+        if self._closed:
+            raise StreamClosedError(real_error=self.error)
+
+    def _is_connreset(self, exc: BaseException) -> bool:
+        return (
+            isinstance(exc, (ConnectionResetError, ConnectionAbortedError))
+            or (isinstance(exc, OSError) and exc.errno in _CONNRESET_ERRNOS)
+        ) and not isinstance(exc, ssl.SSLError)
+
+    # -- the fd driver (pipes and user subclasses) -----------------------------
+    #
+    # Socket streams override these six methods with the transport driver.
+
+    def _want_data(self) -> None:
+        """The pending read needs more data than is buffered."""
+        self._update_fd_state()
+
+    def _reading_done(self) -> None:
+        """No read is waiting for data any more."""
+        if not self._closed:
+            self._update_fd_state()
+
+    def _unsent_bytes(self) -> int:
+        return len(self._write_buffer)
+
+    def _send(self, data: bytes | bytearray | memoryview) -> None:
+        self._write_buffer.append(data)
+        if not self._connecting:
+            self._handle_write()
+            if not self._closed:
+                self._update_fd_state()
+
+    def _close_source(self) -> None:
+        if self._fd_state:
+            try:
+                self.io_loop.remove_handler(self.fileno())
+            except (OSError, ValueError):
+                pass
+            self._fd_state = 0
+        self.close_fd()
+
+    def _handle_write(self) -> None:
+        buffer = self._write_buffer
+        while len(buffer):
+            try:
+                with buffer.peek(len(buffer)) as view:
+                    n = self.write_to_fd(view)
+            except BlockingIOError:
+                break
+            except OSError as e:
+                if not self._is_connreset(e):
+                    gen_log.warning("Write error on %s: %s", self.fileno(), e)
+                self.close(exc_info=e)
+                return
+            if not n:
+                break
+            buffer.advance(n)
+            self._total_write_done_index += n
+        self._writes_done_up_to(self._total_write_done_index)
+
+    def _update_fd_state(self) -> None:
+        if self._closed:
+            return
+        want = 0
+        if self._fd_readable() and (
+            self._needs_more()
+            or (
+                self._read_future is None
+                and len(self._read_buffer) < self.read_chunk_size
+            )
+        ):
+            want |= IOLoop.READ
+        if len(self._write_buffer) and not self._connecting:
+            want |= IOLoop.WRITE
+        if want == self._fd_state:
+            return
+        if not self._fd_state:
+            self.io_loop.add_handler(self.fileno(), self._handle_fd_events, want)
+        elif not want:
+            self.io_loop.remove_handler(self.fileno())
+        else:
+            self.io_loop.update_handler(self.fileno(), want)
+        self._fd_state = want
+
+    def _fd_readable(self) -> bool:
+        return True
+
+    def _handle_fd_events(self, fd: Any, events: int) -> None:
+        if self._closed:
+            return
+        if events & IOLoop.READ:
+            self._handle_read()
+        if self._closed:
+            return
+        if events & IOLoop.WRITE:
+            self._handle_write()
+        if self._closed:
+            return
+        if events & IOLoop.ERROR:
+            self.close(exc_info=self.get_fd_error())
+            return
+        self._update_fd_state()
+
+
+_S = TypeVar("_S", bound="IOStream")
+
+
+class _StreamProtocol(asyncio.Protocol):
+    """Hands a transport's events to the stream that owns it."""
+
+    def __init__(self, stream: IOStream) -> None:
+        self.stream = stream
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.stream._attach_transport(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.stream._on_data(data)
+
+    def eof_received(self) -> bool:
+        self.stream._on_eof()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stream._on_connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        self.stream._on_write_drained()
+
+
+class IOStream(BaseIOStream):
+    """A stream over a connected (or connecting) socket.
+
+    The socket may be connected already (say, accepted by a server), or not
+    yet, in which case call :meth:`connect`.  The I/O runs on an asyncio
+    transport of the current event loop.
+
+    A read that the buffered data cannot satisfy first asks the socket once,
+    as Tornado does, so that a socket broken under us fails the call at once
+    instead of leaving it waiting.
+    """
+
+    def __init__(self, socket: socket.socket, *args: Any, **kwargs: Any) -> None:
+        self.socket = socket
+        self.socket.setblocking(False)
+        super().__init__(*args, **kwargs)
+        self._transport: asyncio.Transport | None = None
+        self._protocol = _StreamProtocol(self)
+        self._incoming: collections.deque[bytes] = collections.deque()
+        self._incoming_offset = 0
+        self._incoming_size = 0
+        self._incoming_eof = False
+        self._paused = False
+        self._attach_task: asyncio.Future | None = None
+        self._connect_watch_fd: int | None = None
+        if self._is_connected():
+            self._start_transport()
+
+    def _is_connected(self) -> bool:
+        try:
+            self.socket.getpeername()
+        except OSError:
+            return False
+        return True
+
+    def _start_transport(self) -> None:
+        loop = asyncio.get_event_loop()
+        self._connecting = True
+        self._attach_task = asyncio.ensure_future(
+            loop.connect_accepted_socket(lambda: self._protocol, self.socket)
+        )
+        self._attach_task.add_done_callback(self._on_attach_done)
+
+    def _on_attach_done(self, task: asyncio.Future) -> None:
+        self._attach_task = None
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and not self._closed:
+            self.close(exc_info=exc)
+
+    # -- the subclass contract ------------------------------------------------
+
+    def fileno(self) -> Any:
+        return self.socket
+
+    def close_fd(self) -> None:
+        self.socket.close()
+
+    def get_fd_error(self) -> Exception | None:
+        code = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        return OSError(code, os.strerror(code)) if code else None
+
+    def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
+        """Take bytes that the transport received; when it has none, try the
+        socket itself once (it is non-blocking)."""
+        if self._incoming_size:
+            return self._take_incoming(buf)
+        if self._incoming_eof:
+            return 0
+        return self._read_socket_directly(buf)
+
+    def _read_socket_directly(self, buf: bytearray | memoryview) -> int | None:
+        try:
+            return self.socket.recv_into(buf, len(buf))
+        except BlockingIOError:
+            return None
+        except OSError as e:
+            # The transport would close the same socket again; make sure that
+            # second close is a no-op even when the descriptor is gone.
+            self._close_socket_quietly()
+            raise e
+
+    def _close_socket_quietly(self) -> None:
+        try:
+            self.socket.close()
+        except OSError:
+            pass
+
+    def write_to_fd(self, data: memoryview) -> int:
+        return self.socket.send(data)
+
+    def _take_incoming(self, buf: bytearray | memoryview) -> int:
+        room = len(buf)
+        filled = 0
+        incoming = self._incoming
+        while incoming and filled < room:
+            chunk = incoming[0]
+            start = self._incoming_offset
+            n = min(len(chunk) - start, room - filled)
+            buf[filled : filled + n] = chunk[start : start + n]
+            filled += n
+            if start + n == len(chunk):
+                incoming.popleft()
+                self._incoming_offset = 0
+            else:
+                self._incoming_offset = start + n
+        self._incoming_size -= filled
+        return filled
+
+    def _drain_incoming(self) -> None:
+        """Move everything received into the read buffer (on close, so that
+        reads the buffer can satisfy still succeed)."""
+        if self._incoming_size:
+            start = self._incoming_offset
+            first = self._incoming.popleft()
+            self._read_buffer += first[start:]
+            for chunk in self._incoming:
+                self._read_buffer += chunk
+            self._incoming.clear()
+            self._incoming_offset = 0
+            self._incoming_size = 0
+
+    def _chunk_hint(self) -> int:
+        if self._incoming_size:
+            return min(self._incoming_size, self.max_buffer_size)
+        return self.read_chunk_size
+
+    def _source_has_more(self) -> bool:
+        return self._incoming_size > 0 or self._incoming_eof
+
+    def _drain_source(self) -> None:
+        self._drain_incoming()
+
+    # -- the transport driver -------------------------------------------------
+
+    def _attach_transport(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        # A write buffer limit of zero makes the transport report every
+        # drain, which is when write futures resolve.
+        transport.set_write_buffer_limits(high=0)
+        if self._closed:
+            transport.abort()
+            return
+        self._transport_ready()
+
+    def _transport_ready(self) -> None:
+        """The connection is usable: finish connect, then send queued data."""
+        self._connecting = False
+        future = self._connect_future
+        self._connect_future = None
+        if future is not None:
+            future_set_result_unless_cancelled(future, self)
+        self._flush_staged_writes()
+        self._reading_done()
+
+    def _flush_staged_writes(self) -> None:
+        staged = self._write_buffer
+        while len(staged) and not self._closed:
+            with staged.peek(len(staged)) as view:
+                data = view.tobytes()
+            staged.advance(len(data))
+            self._emit(data)
+        self._writes_done_up_to(self._sent_index())
+
+    def _emit(self, data: bytes | bytearray | memoryview) -> None:
+        """Hand data to the transport (TLS encrypts it first)."""
+        assert self._transport is not None
+        self._transport.write(data)
+
+    def _can_emit(self) -> bool:
+        return self._transport is not None and not self._connecting
+
+    def _unsent_bytes(self) -> int:
+        return self._total_write_index - self._sent_index()
+
+    def _sent_index(self) -> int:
+        transport = self._transport
+        if transport is None:
+            if self._connecting:
+                return self._total_write_index - len(self._write_buffer)
+            return self._total_write_done_index
+        if transport.is_closing():
+            # A transport that failed mid-write has dropped its buffer;
+            # nothing more will be sent, so no write may resolve now.
+            return self._total_write_done_index
+        return (
+            self._total_write_index
+            - len(self._write_buffer)
+            - transport.get_write_buffer_size()
+        )
+
+    def _send(self, data: bytes | bytearray | memoryview) -> None:
+        if self._can_emit():
+            self._emit(data)
+        else:
+            self._write_buffer.append(data)
+
+    def _on_write_drained(self) -> None:
+        self._writes_done_up_to(self._sent_index())
+
+    def _on_data(self, data: bytes) -> None:
+        if self._closed:
+            return
+        self._incoming.append(data)
+        self._incoming_size += len(data)
+        self._handle_read()
+
+    def _on_eof(self) -> None:
+        self._incoming_eof = True
+        if not self._closed:
+            self._handle_read()
+            if not self._closed:
+                self.close()
+
+    def _on_connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if self._closed:
+            return
+        self._handle_read()
+        if not self._closed:
+            self.close(exc_info=exc if exc is not None else False)
+
+    def _want_data(self) -> None:
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+
+    def _reading_done(self) -> None:
+        if (
+            not self._paused
+            and not self._closed
+            and self._transport is not None
+            and len(self._read_buffer) + self._incoming_size >= self.read_chunk_size
+        ):
+            self._pause()
+
+    def _pause(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._paused = True
+            self._transport.pause_reading()
+
+    def _close_source(self) -> None:
+        if self._attach_task is not None:
+            self._attach_task.cancel()
+            self._attach_task = None
+        self._close_connect_watch()
+        transport = self._transport
+        if transport is not None:
+            # Unsent data is discarded, as close() promises; abort also
+            # drops the transport's references to the caller's buffers.
+            transport.abort()
+        else:
+            self._close_socket_quietly()
+
+    # -- connecting -----------------------------------------------------------
+
+    def connect(
+        self: _S, address: Any, server_hostname: str | None = None
+    ) -> Future[_S]:
+        """Connect the socket to ``address``; resolve with this stream.
+
+        Data may be written before the connection is made; it is sent once
+        it is, and the connect future resolves before any write future.  If
+        the connection fails the future fails with :class:`StreamClosedError`
+        and :attr:`error` says why.  ``server_hostname`` is for
+        :class:`SSLIOStream` (SNI and certificate checks); here it is ignored.
+        """
+        self._connecting = True
+        future: Future[_S] = Future()
+        self._connect_future = future
+        try:
+            self.socket.connect(address)
+        except BlockingIOError:
+            pass
+        except OSError as e:
+            # Some errors (a name that does not resolve, a refusal on some
+            # platforms) come at once; they fail the future like late ones.
+            self.close(exc_info=e)
+            return future
+        else:
+            self._tcp_connected(server_hostname)
+            return future
+        fd = self.socket.fileno()
+        self._connect_watch_fd = fd
+        asyncio.get_event_loop().add_writer(
+            fd, self._on_connect_ready, fd, server_hostname
+        )
+        return future
+
+    def _fd_or_none(self) -> int | None:
+        try:
+            return self.socket.fileno()
+        except OSError:
+            return None
+
+    def _on_connect_ready(self, fd: int, server_hostname: str | None) -> None:
+        self._close_connect_watch()
+        if self._closed:
+            return
+        error = self.get_fd_error()
+        if error is not None:
+            self.close(exc_info=error)
+            return
+        self._tcp_connected(server_hostname)
+
+    def _close_connect_watch(self) -> None:
+        fd = self._connect_watch_fd
+        if fd is not None:
+            self._connect_watch_fd = None
+            asyncio.get_event_loop().remove_writer(fd)
+
+    def _tcp_connected(self, server_hostname: str | None) -> None:
+        """The TCP connection is up; put a transport on it."""
+        loop = asyncio.get_event_loop()
+        task = asyncio.ensure_future(
+            loop.create_connection(lambda: self._protocol, sock=self.socket)
+        )
+        self._attach_task = task
+        task.add_done_callback(self._on_attach_done)
+
+    def start_tls(
+        self,
+        server_side: bool,
+        ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> Awaitable[SSLIOStream]:
+        """Upgrade this connection to TLS; resolve with a new SSLIOStream.
+
+        The stream must be idle: no pending read or write and nothing
+        buffered.  This stream is unusable afterwards.  On the client side
+        certificates are verified by default (pass ``ssl_options`` to change
+        that).  Cancelling the future closes the connection.
+        """
+        if (
+            self._read_future is not None
+            or self._write_futures
+            or self._connect_future is not None
+            or self._closed
+            or self._read_buffer
+            or self._incoming_size
+            or self._unsent_bytes()
+            or self._transport is None
+        ):
+            raise ValueError("IOStream is not idle; cannot convert to SSL")
+        if ssl_options is None:
+            ssl_options = _client_context() if not server_side else {}
+        transport = self._transport
+        # This stream hands its connection over; it must not close it.
+        self._transport = None
+        self._close_callback = None
+        self._closed = True
+        new_stream = SSLIOStream(
+            self.socket,
+            ssl_options=ssl_options,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            max_buffer_size=self.max_buffer_size,
+            read_chunk_size=self.read_chunk_size,
+            max_write_buffer_size=self.max_write_buffer_size,
+            _adopt=True,
+        )
+        future = new_stream.wait_for_handshake()
+
+        def on_done(f: Future) -> None:
+            if f.cancelled():
+                new_stream.close()
+
+        future.add_done_callback(on_done)
+        transport.set_protocol(new_stream._protocol)
+        if self._paused:
+            transport.resume_reading()
+        new_stream._attach_transport(transport)
+        return future
+
+    def set_nodelay(self, value: bool) -> None:
+        if self.socket.family in (socket.AF_INET, socket.AF_INET6) and not self._closed:
+            try:
+                self.socket.setsockopt(
+                    socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if value else 0
+                )
+            except OSError as e:
+                # The peer may already be gone; that is not our error.
+                if e.errno != errno.EINVAL and not self._is_connreset(e):
+                    raise
+
+
+def _client_context() -> ssl.SSLContext:
+    return ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+
+
+class _TLSSocket:
+    """What ``SSLIOStream.socket`` is: the TCP socket, plus the TLS queries of
+    an ``ssl.SSLSocket`` (``cipher``, ``getpeercert``, ``version``, ...)
+    answered by the stream's TLS session once its handshake is done."""
+
+    def __init__(self, raw: socket.socket, stream: SSLIOStream) -> None:
+        self._raw = raw
+        self._stream = stream
+
+    def _ssl_object(self) -> ssl.SSLObject | None:
+        stream = self._stream
+        return stream._sslobj if stream._handshake_done else None
+
+    def cipher(self) -> tuple[str, str, int] | None:
+        obj = self._ssl_object()
+        return obj.cipher() if obj is not None else None
+
+    def version(self) -> str | None:
+        obj = self._ssl_object()
+        return obj.version() if obj is not None else None
+
+    def selected_alpn_protocol(self) -> str | None:
+        obj = self._ssl_object()
+        return obj.selected_alpn_protocol() if obj is not None else None
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        obj = self._ssl_object()
+        if obj is None:
+            raise ValueError("handshake not done yet")
+        return obj.getpeercert(binary_form)
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        return self._stream._ssl_context
+
+    @property
+    def server_side(self) -> bool:
+        return self._stream._server_side
+
+    @property
+    def server_hostname(self) -> str | None:
+        return self._stream._server_hostname
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+class SSLIOStream(IOStream):
+    """A stream over TLS.
+
+    Give it a plain socket and ``ssl_options`` (a dict for
+    :func:`~tornado_compat.netutil.ssl_options_to_context`, or an
+    ``ssl.SSLContext``), then :meth:`connect`; or a socket wrapped by
+    ``SSLContext.wrap_socket(..., do_handshake_on_connect=False)``, as a
+    server does for accepted connections, whose handshake starts at once.
+    Reads and writes wait for the handshake.  A handshake failure is logged
+    once as a warning ("SSL Error on ...") and closes the stream.
+
+    TLS runs in the stream (an ``ssl.SSLObject`` over memory buffers) on the
+    same plain transport an :class:`IOStream` uses, so the write futures see
+    exactly what has reached the kernel and ``start_tls`` is a switch on the
+    same connection.  :attr:`socket` answers ``cipher()``, ``getpeercert()``
+    and the other TLS queries of ``ssl.SSLSocket``.
+    """
+
+    socket: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        options = kwargs.pop("ssl_options", None)
+        server_side = kwargs.pop("server_side", None)
+        server_hostname = kwargs.pop("server_hostname", None)
+        adopt = kwargs.pop("_adopt", False)
+        sock = args[0] if args else kwargs.pop("socket")
+        args = args[1:]
+        if isinstance(sock, ssl.SSLSocket):
+            # Take the TLS settings from the wrapper, then run TLS ourselves
+            # on the plain socket underneath it.
+            if options is None:
+                options = sock.context
+            if server_side is None:
+                server_side = sock.server_side
+            if server_hostname is None:
+                server_hostname = sock.server_hostname
+            family, type_, proto = sock.family, sock.type, sock.proto
+            fd = sock.detach()
+            sock = socket.socket(family, type_, proto, fileno=fd)
+        self._server_side = bool(server_side)
+        if options is None:
+            options = {} if self._server_side else _client_context()
+        self._ssl_context = ssl_options_to_context(
+            options, server_side=self._server_side
+        )
+        self._server_hostname = server_hostname
+        self._handshake_done = False
+        self._sslobj: ssl.SSLObject | None = None
+        self._tls_in = ssl.MemoryBIO()
+        self._tls_out = ssl.MemoryBIO()
+        # Ciphertext handed to the transport, and (ciphertext end, plaintext
+        # end) marks that translate what the kernel took into write progress.
+        self._cipher_total = 0
+        self._tls_marks: collections.deque[tuple[int, int]] = collections.deque()
+        self._plain_emitted = 0
+        self._plain_sent = 0
+        self._raw_socket = sock
+        self._adopting = adopt
+        IOStream.__init__(self, sock, *args, **kwargs)
+        self.socket = _TLSSocket(sock, self)
+
+    def _is_connected(self) -> bool:
+        # start_tls hands over a live transport instead.
+        return not self._adopting and super()._is_connected()
+
+    # -- the handshake ----------------------------------------------------------
+
+    def _transport_ready(self) -> None:
+        hostname = None if self._server_side else self._server_hostname
+        try:
+            self._sslobj = self._ssl_context.wrap_bio(
+                self._tls_in,
+                self._tls_out,
+                server_side=self._server_side,
+                server_hostname=hostname,
+            )
+        except (ssl.SSLError, ValueError) as e:
+            self._handshake_failed(e)
+            return
+        self._do_handshake()
+
+    def _do_handshake(self) -> None:
+        assert self._sslobj is not None
+        try:
+            self._sslobj.do_handshake()
+        except ssl.SSLWantReadError:
+            self._flush_tls_out()
+            return
+        except (ssl.SSLError, ssl.CertificateError, OSError) as e:
+            # Send the alert that tells the peer why, then give up.
+            self._flush_tls_out()
+            self._handshake_failed(e)
+            return
+        self._flush_tls_out()
+        self._handshake_done = True
+        self._connecting = False
+        for name in ("_connect_future", "_ssl_connect_future"):
+            future = getattr(self, name)
+            setattr(self, name, None)
+            if future is not None:
+                future_set_result_unless_cancelled(future, self)
+        self._flush_staged_writes()
+        self._decrypt_and_handle()
+
+    def _handshake_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, ssl.SSLError) and not isinstance(
+            exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)
+        ):
+            try:
+                peer: Any = self._raw_socket.getpeername()
+            except OSError:
+                peer = "(not connected)"
+            gen_log.warning("SSL Error on %s %s: %s", self._fd_or_none(), peer, exc)
+        if not self._closed:
+            self.close(exc_info=exc)
+
+    def wait_for_handshake(self) -> Future[SSLIOStream]:
+        """Resolve (with this stream) once the TLS handshake has completed.
+
+        Reads and writes already wait for the handshake; this is for code
+        that wants to see the peer's certificate first.  Only one caller may
+        wait at a time (RuntimeError otherwise).  A failed handshake fails
+        the future with the ``ssl.SSLError``.
+        """
+        if self._ssl_connect_future is not None:
+            raise RuntimeError("Already waiting")
+        future: Future[SSLIOStream] = Future()
+        if self._handshake_done:
+            future.set_result(self)
+        elif self._closed:
+            future.set_exception(self.error or StreamClosedError())
+        else:
+            self._ssl_connect_future = future
+        return future
+
+    def connect(
+        self, address: Any, server_hostname: str | None = None
+    ) -> Future[SSLIOStream]:
+        """Connect and complete the TLS handshake; resolve with this stream.
+
+        A handshake failure fails the future with the ``ssl.SSLError``; a
+        failed TCP connect with the error that closed the stream.
+        """
+        if server_hostname is not None:
+            self._server_hostname = server_hostname
+        handshake = self.wait_for_handshake()
+        plain = IOStream.connect(self, address, server_hostname)
+        # The handshake's future is the one reported; the plain connect's
+        # outcome is part of it.
+        plain.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+        return handshake
+
+    # -- data -------------------------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        if self._closed:
+            return
+        self._tls_in.write(data)
+        if not self._handshake_done:
+            if self._sslobj is not None:
+                self._do_handshake()
+            return
+        self._decrypt_and_handle()
+
+    def _decrypt_and_handle(self) -> None:
+        try:
+            self._decrypt()
+        except ssl.SSLError as e:
+            gen_log.warning("error on read: %s", e)
+            self.close(exc_info=e)
+            return
+        if self._incoming_size or self._incoming_eof:
+            self._handle_read()
+
+    def _decrypt(self) -> None:
+        """Move the plaintext of the received records into the queue."""
+        obj = self._sslobj
+        if obj is None or not self._tls_in.pending:
+            return
+        try:
+            while True:
+                chunk = obj.read(_DEFAULT_READ_CHUNK_SIZE)
+                if not chunk:
+                    self._incoming_eof = True
+                    break
+                self._incoming.append(chunk)
+                self._incoming_size += len(chunk)
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLZeroReturnError:
+            self._incoming_eof = True
+        finally:
+            # Reading can produce records to send (key updates).
+            if self._tls_out.pending:
+                self._flush_tls_out()
+
+    def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
+        """Take decrypted bytes; when there are none, read the socket once and
+        decrypt what it had."""
+        if not self._incoming_size and not self._incoming_eof:
+            if not self._handshake_done:
+                return None
+            try:
+                data = self._raw_socket.recv(self.read_chunk_size)
+            except BlockingIOError:
+                return None
+            except OSError:
+                self._close_socket_quietly()
+                raise
+            if not data:
+                self._incoming_eof = True
+            else:
+                self._tls_in.write(data)
+                self._decrypt()
+        if self._incoming_size:
+            return self._take_incoming(buf)
+        return 0 if self._incoming_eof else None
+
+    def _close_socket_quietly(self) -> None:
+        try:
+            self._raw_socket.close()
+        except OSError:
+            pass
+
+    def _can_emit(self) -> bool:
+        return self._handshake_done and self._transport is not None
+
+    def _emit(self, data: bytes | bytearray | memoryview) -> None:
+        obj = self._sslobj
+        assert obj is not None
+        view = memoryview(data)
+        try:
+            while len(view):
+                n = obj.write(view)
+                view = view[n:]
+        finally:
+            view.release()
+        self._plain_emitted += len(data)
+        self._tls_marks.append(
+            (self._cipher_total + self._tls_out.pending, self._plain_emitted)
+        )
+        self._flush_tls_out()
+
+    def _flush_tls_out(self) -> None:
+        out = self._tls_out
+        transport = self._transport
+        if out.pending and transport is not None and not transport.is_closing():
+            data = out.read()
+            self._cipher_total += len(data)
+            transport.write(data)
+
+    def _sent_index(self) -> int:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return self._total_write_done_index
+        cipher_sent = self._cipher_total - transport.get_write_buffer_size()
+        marks = self._tls_marks
+        while marks and marks[0][0] <= cipher_sent:
+            self._plain_sent = marks.popleft()[1]
+        return self._plain_sent
+
+    def write_to_fd(self, data: memoryview) -> int:
+        if not self._can_emit():
+            return 0
+        self._emit(data)
+        return len(data)
+
+    def _is_connreset(self, exc: BaseException) -> bool:
+        if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return True
+        return super()._is_connreset(exc)
+
+    def _fd_or_none(self) -> int | None:
+        try:
+            return self._raw_socket.fileno()
+        except OSError:
+            return None
+
+    def set_nodelay(self, value: bool) -> None:
+        sock = self._raw_socket
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not self._closed:
+            try:
+                sock.setsockopt(
+                    socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if value else 0
+                )
+            except OSError as e:
+                if e.errno != errno.EINVAL and not self._is_connreset(e):
+                    raise
+
+
+class PipeIOStream(BaseIOStream):
+    """A stream over a pipe's file descriptor (either end).
+
+    The descriptor is made non-blocking and closed with the stream.  This
+    stream uses the fd driver: the IOLoop reports readiness and the stream
+    calls ``read_from_fd`` / ``write_to_fd``.
+    """
+
+    def __init__(self, fd: int, *args: Any, **kwargs: Any) -> None:
+        self.fd = fd
+        self._fio = io.FileIO(self.fd, "r+", closefd=True)
+        os.set_blocking(fd, False)
+        super().__init__(*args, **kwargs)
+        try:
+            import fcntl
+
+            mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+        except (ImportError, OSError):  # pragma: no cover - non-POSIX
+            mode = os.O_RDWR
+        self._readable = mode in (os.O_RDONLY, os.O_RDWR)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close_fd(self) -> None:
+        self._fio.close()
+
+    def write_to_fd(self, data: memoryview) -> int:
+        try:
+            n = self._fio.write(data)
+        except BlockingIOError:
+            return 0
+        return n or 0
+
+    def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
+        try:
+            return self._fio.readinto(buf)
+        except OSError as e:
+            if e.errno == errno.EBADF:
+                # The other end is gone; treat it as the end of the data.
+                self.close(exc_info=e)
+                return None
+            raise
+
+    def _fd_readable(self) -> bool:
+        return self._readable
+
+    def _want_data(self) -> None:
+        self._update_fd_state()
+
+
+def doctests() -> Any:
+    import doctest
+
+    return doctest.DocTestSuite()
