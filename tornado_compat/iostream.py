@@ -852,8 +852,8 @@ class _StreamProtocol(asyncio.Protocol):
         self.stream = stream
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.stream._attach_transport(transport)
+        # uvloop's transports implement the interface without subclassing.
+        self.stream._attach_transport(transport)  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         self.stream._on_data(data)
