@@ -37,6 +37,7 @@ import re
 import socket
 import ssl
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from re import Pattern
 from types import TracebackType
@@ -75,6 +76,22 @@ _ExcInfo = (
     | tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
     | None
 )
+
+
+_scratch = threading.local()
+
+
+def _scratch_buffer(size: int) -> bytearray:
+    """A per-thread buffer that reads land in before they are copied out.
+
+    Sharing one per thread keeps idle connections small (no per-stream read
+    chunk) and avoids allocating a fresh chunk for every read.  Whoever fills
+    it copies the bytes out before anything else can run on this thread.
+    """
+    buf: bytearray | None = getattr(_scratch, "buf", None)
+    if buf is None or len(buf) < size:
+        buf = _scratch.buf = bytearray(max(size, _DEFAULT_READ_CHUNK_SIZE))
+    return buf
 
 
 class StreamClosedError(IOError):
@@ -554,17 +571,11 @@ class BaseIOStream:
         return n
 
     def _read_into_buffer_tail(self) -> int | None:
-        # read_from_fd fills a view of the buffer's new tail directly; the
-        # view is released before the unused part of the tail is dropped.
-        buf = self._read_buffer
-        start = len(buf)
-        buf.extend(bytes(self._chunk_hint()))
-        n: int | None = None
-        try:
-            with memoryview(buf) as view, view[start:] as target:
-                n = self.read_from_fd(target)
-        finally:
-            del buf[start + (n or 0) :]
+        size = self._chunk_hint()
+        with memoryview(_scratch_buffer(size)) as view, view[:size] as target:
+            n = self.read_from_fd(target)
+            if n:
+                self._read_buffer += target[:n]
         return n
 
     def _chunk_hint(self) -> int:
@@ -845,18 +856,214 @@ class BaseIOStream:
 _S = TypeVar("_S", bound="IOStream")
 
 
-class _StreamProtocol(asyncio.Protocol):
-    """Hands a transport's events to the stream that owns it."""
+class _LoopTransport:
+    """A socket transport for asyncio's own selector loop, registered with
+    the IOLoop like any Tornado file descriptor.
+
+    On that loop asyncio's stock transport is itself Python code over
+    ``add_reader``; this one does the same work with the semantics Tornado
+    users rely on: ``abort`` frees the socket at once (not one loop turn
+    later), and ``IOLoop.close(all_fds=True)`` closes the sockets of streams
+    that are still open.  It receives straight into the protocol's buffer.
+    On other loops (uvloop) the loop's own transports are used instead.
+    It implements the part of ``asyncio.Transport`` that the streams use.
+    """
+
+    def __init__(
+        self, io_loop: IOLoop, sock: socket.socket, protocol: _StreamProtocol
+    ) -> None:
+        self._io_loop = io_loop
+        self._sock = sock
+        self._protocol = protocol
+        self._buffer: collections.deque[memoryview] = collections.deque()
+        self._buffer_size = 0
+        self._high_water = 0
+        self._closing = False
+        self._reading = True
+        self._events = IOLoop.READ
+        io_loop.add_handler(sock, self._handle_events, IOLoop.READ)
+        protocol.connection_made(self)  # type: ignore[arg-type]
+
+    # -- asyncio.Transport's interface -----------------------------------------
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        try:
+            if name == "socket":
+                return self._sock
+            if name == "peername":
+                return self._sock.getpeername()
+            if name == "sockname":
+                return self._sock.getsockname()
+        except OSError:
+            pass
+        return default
+
+    def set_protocol(self, protocol: _StreamProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> _StreamProtocol:
+        return self._protocol
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def get_write_buffer_size(self) -> int:
+        return self._buffer_size
+
+    def set_write_buffer_limits(
+        self, high: int | None = None, low: int | None = None
+    ) -> None:
+        self._high_water = high or 0
+
+    def pause_reading(self) -> None:
+        if self._reading and not self._closing:
+            self._reading = False
+            self._set_events()
+
+    def resume_reading(self) -> None:
+        if not self._reading and not self._closing:
+            self._reading = True
+            self._set_events()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closing or not data:
+            return
+        sent = 0
+        if not self._buffer:
+            try:
+                sent = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as e:
+                self._fail(e)
+                return
+            if sent == len(data):
+                return
+        # The rest is kept by reference; abort() drops it with the buffer.
+        view = memoryview(data)[sent:]
+        self._buffer.append(view)
+        self._buffer_size += len(view)
+        self._set_events()
+        if self._buffer_size > self._high_water:
+            self._protocol.pause_writing()
+
+    def abort(self) -> None:
+        self._shut(None, notify=False)
+
+    def close(self) -> None:
+        self._shut(None, notify=True)
+
+    # -- events -----------------------------------------------------------------
+
+    def _set_events(self) -> None:
+        events = (IOLoop.READ if self._reading else 0) | (
+            IOLoop.WRITE if self._buffer else 0
+        )
+        if events != self._events:
+            self._events = events
+            self._io_loop.update_handler(self._sock, events)
+
+    def _handle_events(self, fd: Any, events: int) -> None:
+        if events & IOLoop.READ and self._reading and not self._closing:
+            self._read_ready()
+        if events & IOLoop.WRITE and not self._closing:
+            self._write_ready()
+
+    def _read_ready(self) -> None:
+        protocol = self._protocol
+        buf = protocol.get_buffer(-1)
+        try:
+            n = self._sock.recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self._fail(e)
+            return
+        if n:
+            protocol.buffer_updated(n)
+        else:
+            protocol.eof_received()
+            self._shut(None, notify=True)
+
+    def _write_ready(self) -> None:
+        buffer = self._buffer
+        while buffer:
+            head = buffer[0]
+            try:
+                n = self._sock.send(head)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as e:
+                self._fail(e)
+                return
+            self._buffer_size -= n
+            if n == len(head):
+                buffer.popleft()
+                head.release()
+            else:
+                buffer[0] = head[n:]
+                head.release()
+                break
+        if not buffer:
+            self._set_events()
+            self._protocol.resume_writing()
+
+    def _fail(self, exc: Exception) -> None:
+        self._shut(exc, notify=True)
+
+    def _shut(self, exc: Exception | None, notify: bool) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        for view in self._buffer:
+            view.release()
+        self._buffer.clear()
+        self._buffer_size = 0
+        try:
+            self._io_loop.remove_handler(self._sock)
+        except (OSError, ValueError, KeyError):
+            pass
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        if notify:
+            self._protocol.connection_lost(exc)
+
+
+def _uses_loop_transport(io_loop: IOLoop) -> bool:
+    """Whether ``io_loop`` runs on asyncio's own selector loop."""
+    return isinstance(getattr(io_loop, "asyncio_loop", None), asyncio.SelectorEventLoop)
+
+
+class _StreamProtocol(asyncio.BufferedProtocol):
+    """Hands a transport's events to the stream that owns it.
+
+    It is a buffered protocol so that the transport receives into the
+    per-thread scratch buffer instead of allocating a new bytes object (of
+    256 KiB, on asyncio's selector loop) for every receive.
+    """
 
     def __init__(self, stream: IOStream) -> None:
         self.stream = stream
+        self._view: memoryview | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing.
         self.stream._attach_transport(transport)  # type: ignore[arg-type]
 
-    def data_received(self, data: bytes) -> None:
-        self.stream._on_data(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        size = self.stream.read_chunk_size
+        view = self._view = memoryview(_scratch_buffer(size))[:size]
+        return view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        view = self._view
+        assert view is not None
+        self._view = None
+        # uvloop still holds its own export of the view here, so it is
+        # dropped rather than released.
+        self.stream._on_data(view[:nbytes].tobytes())
 
     def eof_received(self) -> bool:
         self.stream._on_eof()
@@ -897,6 +1104,9 @@ class IOStream(BaseIOStream):
         self._paused = False
         self._attach_task: asyncio.Future | None = None
         self._connect_watch_fd: int | None = None
+        # True while a transport is being built for a socket that is already
+        # connected: writes may then go to the socket directly.
+        self._attaching = False
         if self._is_connected():
             self._start_transport()
 
@@ -908,8 +1118,12 @@ class IOStream(BaseIOStream):
         return True
 
     def _start_transport(self) -> None:
+        if _uses_loop_transport(self.io_loop):
+            _LoopTransport(self.io_loop, self.socket, self._protocol)
+            return
         loop = asyncio.get_event_loop()
         self._connecting = True
+        self._attaching = True
         self._attach_task = asyncio.ensure_future(
             loop.connect_accepted_socket(lambda: self._protocol, self.socket)
         )
@@ -1021,6 +1235,7 @@ class IOStream(BaseIOStream):
     def _transport_ready(self) -> None:
         """The connection is usable: finish connect, then send queued data."""
         self._connecting = False
+        self._attaching = False
         future = self._connect_future
         self._connect_future = None
         if future is not None:
@@ -1067,8 +1282,25 @@ class IOStream(BaseIOStream):
     def _send(self, data: bytes | bytearray | memoryview) -> None:
         if self._can_emit():
             self._emit(data)
-        else:
-            self._write_buffer.append(data)
+            return
+        sent = 0
+        if self._attaching and not len(self._write_buffer):
+            # Like Tornado, a write on a connected socket is sent at once, so
+            # that write() followed by close() still delivers it.
+            sent = self._send_before_transport(data)
+        if sent < len(data) and not self._closed:
+            self._write_buffer.append(memoryview(data)[sent:] if sent else data)
+
+    def _send_before_transport(self, data: bytes | bytearray | memoryview) -> int:
+        try:
+            return self.socket.send(data)
+        except BlockingIOError:
+            return 0
+        except OSError as e:
+            if not self._is_connreset(e):
+                gen_log.warning("Write error on %s: %s", self._fd_or_none(), e)
+            self.close(exc_info=e)
+            return 0
 
     def _on_write_drained(self) -> None:
         self._writes_done_up_to(self._sent_index())
@@ -1186,6 +1418,9 @@ class IOStream(BaseIOStream):
 
     def _tcp_connected(self, server_hostname: str | None) -> None:
         """The TCP connection is up; put a transport on it."""
+        if _uses_loop_transport(self.io_loop):
+            _LoopTransport(self.io_loop, self.socket, self._protocol)
+            return
         loop = asyncio.get_event_loop()
         task = asyncio.ensure_future(
             loop.create_connection(lambda: self._protocol, sock=self.socket)
@@ -1406,6 +1641,7 @@ class SSLIOStream(IOStream):
         self._flush_tls_out()
         self._handshake_done = True
         self._connecting = False
+        self._attaching = False
         for name in ("_connect_future", "_ssl_connect_future"):
             future = getattr(self, name)
             setattr(self, name, None)
@@ -1536,6 +1772,9 @@ class SSLIOStream(IOStream):
 
     def _can_emit(self) -> bool:
         return self._handshake_done and self._transport is not None
+
+    def _send_before_transport(self, data: bytes | bytearray | memoryview) -> int:
+        return 0  # plaintext waits for the handshake
 
     def _emit(self, data: bytes | bytearray | memoryview) -> None:
         obj = self._sslobj

@@ -125,6 +125,21 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
     sys.exit(0)
 
 
+def _tell_tornado_process(child_id: int) -> None:
+    """Give ``tornado.process.task_id()`` the same answer as ours.
+
+    tornado.process is outside the drop-in map (it also holds Subprocess,
+    which we do not replace), so an app that forks through our TCPServer but
+    asks Tornado's module for its task id would otherwise get None.  The
+    module is only touched if the app has already imported it; we never
+    import it ourselves (DESIGN.md, rule 2).  This writes Tornado's private
+    ``_task_id``; docs/conformance.md lists it.
+    """
+    module = sys.modules.get("tornado.process")
+    if module is not None and hasattr(module, "_task_id"):
+        module._task_id = child_id
+
+
 def _fork_child(child_id: int, children: dict[int, int]) -> bool:
     """Fork once; True in the new child, False in the parent."""
     global _task_id
@@ -133,6 +148,7 @@ def _fork_child(child_id: int, children: dict[int, int]) -> bool:
         # The module-level ``random`` generator is reseeded by CPython's own
         # at-fork hook, so children already draw different sequences.
         _task_id = child_id
+        _tell_tornado_process(child_id)
         return True
     children[pid] = child_id
     return False

@@ -1,0 +1,263 @@
+"""TCPServer: accept TCP (optionally TLS) connections, hand each over as a stream.
+
+This is the drop-in for ``tornado.tcpserver``.  A subclass overrides
+:meth:`TCPServer.handle_stream`; the server binds or adopts listening sockets,
+accepts connections on the event loop, wraps each one in an
+:class:`~tornado_compat.iostream.IOStream` (or an
+:class:`~tornado_compat.iostream.SSLIOStream` for a TLS server) and calls
+``handle_stream`` with it.  HTTPServer is built on this class.
+
+What this module must never do:
+
+* read from or write to a connection: the stream and the subclass own it from
+  the moment ``handle_stream`` is called (a TLS server does not even wait for
+  the handshake; ``SSLIOStream.wait_for_handshake`` is the subclass's tool);
+* block the accept loop on a handler: a coroutine returned by
+  ``handle_stream`` runs on its own and only its failure is reported;
+* log a peer's misbehaviour (a connection reset before we could wrap it in
+  TLS) as an error;
+* import the Tornado modules that tornado_compat replaces.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from tornado import gen
+from tornado.concurrent import Future
+from tornado.ioloop import IOLoop
+
+from tornado_compat import process
+from tornado_compat.iostream import IOStream, SSLIOStream
+from tornado_compat.netutil import (
+    _DEFAULT_BACKLOG,
+    add_accept_handler,
+    bind_sockets,
+    ssl_options_to_context,
+    ssl_wrap_socket,
+)
+
+__all__ = ["TCPServer"]
+
+# errnos with which wrapping an accepted socket in TLS fails when the peer has
+# already gone away (ECONNABORTED on most systems, EINVAL on macOS).  These
+# are the peer's doing, so the connection is dropped without a log entry.
+_PEER_GONE_ERRNOS = frozenset({errno.ECONNABORTED, errno.EINVAL})
+
+
+def _check_ssl_option_files(ssl_options: dict[str, Any]) -> None:
+    """Fail at construction, not at the first connection, on a bad cert dict."""
+    if "certfile" not in ssl_options:
+        raise KeyError('missing key "certfile" in ssl_options')
+    for key in ("certfile", "keyfile"):
+        path = ssl_options.get(key)
+        if path is not None and not os.path.exists(path):
+            raise ValueError(f'{key} "{path}" does not exist')
+
+
+def _report_handler_result(future: Future[Any]) -> None:
+    # Called through IOLoop.add_future: re-raising the handler's exception
+    # here lets the IOLoop log it as "Exception in callback" on app_log,
+    # which is where Tornado users (and Tornado's tests) look for it.
+    future.result()
+
+
+class TCPServer:
+    """A non-blocking, single-threaded TCP server.
+
+    Subclass it and override :meth:`handle_stream`.  There are three ways to
+    start one, as in Tornado:
+
+    1. :meth:`listen` inside a running event loop (single process; with
+       ``reuse_port=True`` several processes may each listen on the port);
+    2. :func:`~tornado_compat.netutil.bind_sockets`, then
+       :func:`~tornado_compat.process.fork_processes`, then, in each child,
+       :meth:`add_sockets` inside the event loop;
+    3. the deprecated :meth:`bind` followed by :meth:`start`, which forks.
+
+    ``ssl_options`` makes it a TLS server: either an :class:`ssl.SSLContext`
+    or a dict of ``ssl.wrap_socket``-style arguments, which must at least name
+    an existing ``certfile``.  ``max_buffer_size`` and ``read_chunk_size`` are
+    passed to every stream the server creates.
+    """
+
+    def __init__(
+        self,
+        ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
+        max_buffer_size: int | None = None,
+        read_chunk_size: int | None = None,
+    ) -> None:
+        self.ssl_options = ssl_options
+        self.max_buffer_size = max_buffer_size
+        self.read_chunk_size = read_chunk_size
+        # Listening sockets we accept on, and the callables that detach each
+        # one from the event loop, both keyed by file descriptor.
+        self._sockets: dict[int, socket.socket] = {}
+        self._handlers: dict[int, Callable[[], None]] = {}
+        # Sockets from bind() that wait for start().
+        self._pending_sockets: list[socket.socket] = []
+        self._started = False
+        # Build the TLS context once: turning a dict into a context loads the
+        # certificate chain from disk, which is too slow to do per connection.
+        self._ssl_context: ssl.SSLContext | None = None
+        if ssl_options is not None:
+            if isinstance(ssl_options, dict):
+                _check_ssl_option_files(ssl_options)
+            self._ssl_context = ssl_options_to_context(ssl_options, server_side=True)
+
+    def listen(
+        self,
+        port: int,
+        address: str | None = None,
+        family: socket.AddressFamily = socket.AF_UNSPEC,
+        backlog: int = _DEFAULT_BACKLOG,
+        flags: int | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        """Start accepting connections on ``port`` right away.
+
+        The arguments mean what they mean to
+        :func:`~tornado_compat.netutil.bind_sockets`.  It may be called more
+        than once to listen on several ports; the event loop must be running
+        (or be started) for connections to be accepted.
+        """
+        sockets = bind_sockets(
+            port,
+            address=address,
+            family=family,
+            backlog=backlog,
+            flags=flags,
+            reuse_port=reuse_port,
+        )
+        self.add_sockets(sockets)
+
+    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
+        """Start accepting connections on already-listening ``sockets``."""
+        for sock in sockets:
+            fd = sock.fileno()
+            self._sockets[fd] = sock
+            self._handlers[fd] = add_accept_handler(sock, self._handle_connection)
+
+    def add_socket(self, socket: socket.socket) -> None:
+        """Start accepting connections on one already-listening socket."""
+        self.add_sockets([socket])
+
+    def bind(
+        self,
+        port: int,
+        address: str | None = None,
+        family: socket.AddressFamily = socket.AF_UNSPEC,
+        backlog: int = _DEFAULT_BACKLOG,
+        flags: int | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        """Bind to ``port`` now and start accepting on it in :meth:`start`.
+
+        Deprecated in Tornado 6.2 in favour of :meth:`listen` and
+        :meth:`add_sockets`; kept because existing programs use it.  After
+        :meth:`start` has run it behaves like :meth:`listen`.
+        """
+        sockets = bind_sockets(
+            port,
+            address=address,
+            family=family,
+            backlog=backlog,
+            flags=flags,
+            reuse_port=reuse_port,
+        )
+        if self._started:
+            self.add_sockets(sockets)
+        else:
+            self._pending_sockets.extend(sockets)
+
+    def start(
+        self, num_processes: int | None = 1, max_restarts: int | None = None
+    ) -> None:
+        """Start accepting on the sockets from :meth:`bind`, forking first if asked.
+
+        ``num_processes`` of 1 serves from this process.  Any other value
+        forks that many children (``None`` or <= 0: one per CPU) through
+        :func:`~tornado_compat.process.fork_processes`, which also receives
+        ``max_restarts``; each child then accepts on the shared sockets.  No
+        event loop may exist before a forking ``start``.
+        """
+        if self._started:
+            raise RuntimeError("TCPServer.start() called twice")
+        self._started = True
+        if num_processes != 1:
+            process.fork_processes(num_processes, max_restarts)
+        sockets, self._pending_sockets = self._pending_sockets, []
+        self.add_sockets(sockets)
+
+    def stop(self) -> None:
+        """Stop accepting and close the listening sockets.
+
+        Connections already accepted carry on.  Calling it again does nothing
+        more, unless sockets were added in between, which it then closes too.
+        """
+        # Swap the tables out first so that a stop() re-entered from a
+        # callback, or a second call, finds nothing left to close.
+        sockets, self._sockets = self._sockets, {}
+        handlers, self._handlers = self._handlers, {}
+        pending, self._pending_sockets = self._pending_sockets, []
+        for fd, sock in sockets.items():
+            # Detach from the event loop before closing, so that the loop
+            # never polls a closed (and possibly reused) descriptor.
+            handlers[fd]()
+            sock.close()
+        # Sockets bound but never started are ours too; don't leak them.
+        for sock in pending:
+            sock.close()
+
+    def handle_stream(self, stream: IOStream, address: tuple) -> Awaitable[None] | None:
+        """Handle one incoming connection; subclasses must override it.
+
+        It may be a coroutine (or return any awaitable); the server does not
+        wait for it, and logs the exception if it fails.  For a TLS server it
+        is called before the handshake is done: await
+        ``stream.wait_for_handshake()`` before looking at the peer's
+        certificate or the negotiated protocol.
+        """
+        raise NotImplementedError()
+
+    def _handle_connection(self, connection: socket.socket, address: Any) -> None:
+        stream: IOStream
+        if self._ssl_context is not None:
+            try:
+                connection = ssl_wrap_socket(
+                    connection,
+                    self._ssl_context,
+                    server_side=True,
+                    do_handshake_on_connect=False,
+                )
+            except ssl.SSLError as err:
+                if err.args[0] == ssl.SSL_ERROR_EOF:
+                    connection.close()
+                    return
+                raise
+            except OSError as err:
+                if err.errno in _PEER_GONE_ERRNOS:
+                    connection.close()
+                    return
+                raise
+            stream = SSLIOStream(
+                connection,
+                max_buffer_size=self.max_buffer_size,
+                read_chunk_size=self.read_chunk_size,
+            )
+        else:
+            stream = IOStream(
+                connection,
+                max_buffer_size=self.max_buffer_size,
+                read_chunk_size=self.read_chunk_size,
+            )
+        result = self.handle_stream(stream, address)
+        if result is not None:
+            IOLoop.current().add_future(
+                gen.convert_yielded(result), _report_handler_result
+            )
