@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.support import needs_ipv6
 from tornado_compat import netutil
 from tornado_compat.netutil import (
     BlockingResolver,
@@ -48,18 +49,6 @@ def run(main: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(wrapper())
 
 
-def ipv6_loopback_works() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(not ipv6_loopback_works(), reason="no IPv6 loopback")
 needs_unix = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no AF_UNIX")
 needs_reuse_port = pytest.mark.skipif(
     not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT"
@@ -810,6 +799,7 @@ def test_override_resolver_over_a_real_resolver() -> None:
 class _Certs:
     def __init__(self, directory: Path) -> None:
         import trustme
+
         ca = trustme.CA()
         cert = ca.issue_cert("localhost", "127.0.0.1")
         self.ca = str(directory / "ca.pem")

@@ -14,7 +14,6 @@ import datetime
 import socket
 import ssl
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from contextlib import closing
 from typing import Any
 
@@ -23,6 +22,7 @@ import trustme
 from tornado.concurrent import Future
 from tornado.ioloop import IOLoop
 
+from tests.support import needs_ipv6, run
 from tornado_compat.iostream import IOStream, SSLIOStream, StreamClosedError
 from tornado_compat.netutil import Resolver, bind_sockets
 from tornado_compat.tcpclient import (
@@ -34,24 +34,6 @@ from tornado_compat.tcpclient import (
 from tornado_compat.tcpserver import TCPServer
 
 AF1, AF2 = socket.AddressFamily(1), socket.AddressFamily(2)
-
-
-def run(main: Callable[[], Awaitable[Any]]) -> Any:
-    return asyncio.run(asyncio.wait_for(main(), 30))
-
-
-def has_ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
 
 
 # -- _format_addr and _Connector.split --------------------------------------

@@ -14,31 +14,16 @@ import ssl
 import subprocess
 import sys
 import textwrap
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
 
+from tests.support import ipv6_loopback_works, run
 from tornado_compat.iostream import IOStream, SSLIOStream, StreamClosedError
 from tornado_compat.netutil import bind_sockets
 from tornado_compat.tcpserver import TCPServer
-
-
-def run(main: Callable[[], Awaitable[Any]]) -> Any:
-    return asyncio.run(asyncio.wait_for(main(), 30))
-
-
-def has_ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 class EchoServer(TCPServer):
@@ -101,7 +86,7 @@ def test_add_sockets_serves_connections() -> None:
     run(main)
 
 
-@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.skipif(not ipv6_loopback_works(), reason="no IPv6 loopback")
 def test_add_sockets_both_families() -> None:
     async def main() -> None:
         server = EchoServer()
