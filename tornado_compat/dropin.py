@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ MODULE_MAP: tuple[Replacement, ...] = (
     Replacement("tornado.http1connection", "tornado_compat.http1connection", 3, False),
     Replacement("tornado.httpserver", "tornado_compat.httpserver", 3, False),
     Replacement("tornado.httpclient", "tornado_compat.httpclient", 4, False),
-    Replacement("tornado.simple_httpclient", "tornado_compat.httpclient.simple", 4, False),
+    Replacement(
+        "tornado.simple_httpclient", "tornado_compat.httpclient.simple", 4, False
+    ),
     Replacement("tornado.curl_httpclient", "tornado_compat.httpclient.curl", 4, False),
 )
 

@@ -137,7 +137,7 @@ def _tell_tornado_process(child_id: int) -> None:
     """
     module = sys.modules.get("tornado.process")
     if module is not None and hasattr(module, "_task_id"):
-        module._task_id = child_id
+        vars(module)["_task_id"] = child_id
 
 
 def _fork_child(child_id: int, children: dict[int, int]) -> bool:

@@ -1,0 +1,1 @@
+"""The project's tests; also a package so that ``python -m tests.conformance`` works."""

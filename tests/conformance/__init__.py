@@ -1,0 +1,1 @@
+"""Tornado's own test suite run against tornado_compat; see run.py."""

@@ -1,0 +1,79 @@
+"""The ``python -m tornado_compat echo`` demo, run as a user would run it."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tornado_compat.__main__ import MAX_LINE
+
+
+@pytest.fixture
+def echo_server() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tornado_compat", "echo", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.match(r"echo server listening on 127\.0\.0\.1:(\d+)$", first.strip())
+        assert match, f"unexpected first line {first!r}"
+        yield proc, int(match.group(1))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_echoes_lines_and_stops_on_ctrl_c(
+    echo_server: tuple[subprocess.Popen[str], int],
+) -> None:
+    proc, port = echo_server
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        replies = sock.makefile("rb")
+        sock.sendall(b"hello\n")
+        assert replies.readline() == b"hello\n"
+        sock.sendall(b"wor")
+        sock.sendall(b"ld\nagain\n")
+        assert replies.readline() == b"world\n"
+        assert replies.readline() == b"again\n"
+        # Ctrl-C with a client still connected: the server closes it and exits.
+        proc.send_signal(signal.SIGINT)
+        assert replies.read() == b""
+        replies.close()
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "echo server stopped" in out
+    assert err == ""
+
+
+def test_over_long_line_closes_only_that_connection(
+    echo_server: tuple[subprocess.Popen[str], int],
+) -> None:
+    proc, port = echo_server
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"x" * (MAX_LINE + 1))
+        with sock.makefile("rb") as replies:
+            # The server may close with some of our bytes still unread, which
+            # the kernel reports to us as a reset rather than an end of file.
+            try:
+                assert replies.read() == b""
+            except ConnectionResetError:
+                pass
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"still here\n")
+        with sock.makefile("rb") as replies:
+            assert replies.readline() == b"still here\n"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert err == ""
