@@ -1,0 +1,252 @@
+"""The framing rules and the chunked decoder, on byte strings."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tornado_compat.protocol.errors import RemoteProtocolError
+from tornado_compat.protocol.framing import (
+    CHUNKED,
+    LENGTH,
+    NO_BODY,
+    UNTIL_CLOSE,
+    ChunkedDecoder,
+    Framing,
+    keep_alive,
+    parse_content_length,
+    request_framing,
+    response_framing,
+)
+
+
+class Headers:
+    """The get_list lookup the framing rules use, case-insensitively."""
+
+    def __init__(self, *pairs: tuple[str, str]) -> None:
+        self.pairs = pairs
+
+    def get_list(self, name: str) -> list[str]:
+        return [v for n, v in self.pairs if n.lower() == name.lower()]
+
+
+# -- Content-Length ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [([], None), (["0"], 0), (["42"], 42), (["42", "42"], 42), (["7, 7"], 7)],
+)
+def test_content_length_accepted(values: list[str], expected: int | None) -> None:
+    assert parse_content_length(values) == expected
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["+1"], ["-1"], ["1_0"], [" "], [""], ["0x10"], ["1 2"], ["١"], ["1", "2"], ["3, 4"]],
+)
+def test_content_length_rejected(values: list[str]) -> None:
+    with pytest.raises(RemoteProtocolError):
+        parse_content_length(values)
+
+
+# -- request framing ------------------------------------------------------------
+
+
+def test_request_without_length_has_no_body() -> None:
+    assert request_framing("HTTP/1.1", Headers()) == Framing(NO_BODY)
+
+
+def test_request_with_length() -> None:
+    assert request_framing("HTTP/1.1", Headers(("Content-Length", "5"))) == Framing(
+        LENGTH, 5
+    )
+
+
+def test_request_chunked() -> None:
+    framing = request_framing("HTTP/1.1", Headers(("Transfer-Encoding", "Chunked")))
+    assert framing.kind == CHUNKED
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        Headers(("Transfer-Encoding", "chunked"), ("Content-Length", "3")),
+        Headers(("Transfer-Encoding", "gzip, chunked")),
+        Headers(("Transfer-Encoding", "chunked, gzip")),
+        Headers(("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "chunked")),
+        Headers(("Transfer-Encoding", "identity")),
+        Headers(("Content-Length", "3"), ("Content-Length", "4")),
+    ],
+)
+def test_smuggling_shapes_rejected(headers: Headers) -> None:
+    with pytest.raises(RemoteProtocolError) as info:
+        request_framing("HTTP/1.1", headers)
+    assert info.value.status == 400
+
+
+def test_chunked_http10_request_rejected() -> None:
+    with pytest.raises(RemoteProtocolError):
+        request_framing("HTTP/1.0", Headers(("Transfer-Encoding", "chunked")))
+
+
+def test_announced_length_over_limit_is_413() -> None:
+    with pytest.raises(RemoteProtocolError) as info:
+        request_framing("HTTP/1.1", Headers(("Content-Length", "11")), max_body_size=10)
+    assert info.value.status == 413
+    assert request_framing(
+        "HTTP/1.1", Headers(("Content-Length", "10")), max_body_size=10
+    ) == Framing(LENGTH, 10)
+
+
+# -- response framing -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, status, headers, kind",
+    [
+        ("HEAD", 200, Headers(("Content-Length", "10")), NO_BODY),
+        ("GET", 304, Headers(("Content-Length", "10")), NO_BODY),
+        ("GET", 204, Headers(), NO_BODY),
+        ("GET", 100, Headers(), NO_BODY),
+        ("GET", 200, Headers(), UNTIL_CLOSE),
+        ("GET", 200, Headers(("Content-Length", "3")), LENGTH),
+        ("GET", 200, Headers(("Transfer-Encoding", "chunked")), CHUNKED),
+    ],
+)
+def test_response_framing(method: str, status: int, headers: Headers, kind: str) -> None:
+    assert response_framing(method, status, headers).kind == kind
+
+
+@pytest.mark.parametrize("status", [101, 204])
+def test_bodyless_status_with_body_headers_rejected(status: int) -> None:
+    with pytest.raises(RemoteProtocolError):
+        response_framing("GET", status, Headers(("Content-Length", "4")))
+
+
+# -- keep-alive ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "version, connection, expected",
+    [
+        ("HTTP/1.1", None, True),
+        ("HTTP/1.1", "close", False),
+        ("HTTP/1.1", "Keep-Alive, Close", False),
+        ("HTTP/1.0", None, False),
+        ("HTTP/1.0", "keep-alive", True),
+    ],
+)
+def test_keep_alive(version: str, connection: str | None, expected: bool) -> None:
+    headers = Headers(("Connection", connection)) if connection else Headers()
+    assert keep_alive(version, headers, Framing(LENGTH, 0)) is expected
+
+
+def test_no_keep_alive_when_body_runs_until_close() -> None:
+    assert not keep_alive("HTTP/1.1", Headers(), Framing(UNTIL_CLOSE))
+
+
+# -- the chunked decoder --------------------------------------------------------------
+
+
+def decode_whole(data: bytes) -> tuple[bytes, int, bool]:
+    decoder = ChunkedDecoder()
+    pieces, used = decoder.decode(data)
+    return b"".join(pieces), used, decoder.done
+
+
+def decode_bytewise(data: bytes) -> tuple[bytes, int, bool]:
+    """Feed one byte more each time, keeping what was not consumed, as a
+    stream buffer would."""
+    decoder = ChunkedDecoder()
+    buffer = bytearray()
+    body = []
+    used = 0
+    for byte in data:
+        buffer.append(byte)
+        pieces, n = decoder.decode(buffer)
+        body.extend(pieces)
+        del buffer[:n]
+        used += n
+        if decoder.done:
+            break
+    return b"".join(body), used, decoder.done
+
+
+BODIES = [
+    (b"5\r\nhello\r\n0\r\n\r\n", b"hello"),
+    (b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", b"hello world"),
+    (b"A;ext=1\r\n0123456789\r\n0\r\n\r\n", b"0123456789"),
+    (b"3\r\nabc\r\n0\r\nX-Trailer: yes\r\n\r\n", b"abc"),
+    (b"0\r\n\r\n", b""),
+]
+
+
+@pytest.mark.parametrize("data, body", BODIES)
+@pytest.mark.parametrize("feed", [decode_whole, decode_bytewise])
+def test_chunked_bodies(data: bytes, body: bytes, feed: object) -> None:
+    got, used, done = feed(data + b"NEXT REQUEST")  # type: ignore[operator]
+    assert (got, used, done) == (body, len(data), True)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"-5\r\nhello\r\n0\r\n\r\n",
+        b"+5\r\nhello\r\n0\r\n\r\n",
+        b"0x5\r\nhello\r\n0\r\n\r\n",
+        b"5_0\r\n",
+        b" 5\r\nhello\r\n",
+        b"\r\n",
+        b"5\nhello\r\n",
+        b"5\r\nhelloXX0\r\n\r\n",
+        b"3\r\nfooXX0\r\n\r\n",
+        b"1" * 17 + b"\r\n",
+        b"5;a\rb\r\nhello\r\n",
+        b"0\r\nbad trailer line\r\n\r\n",
+    ],
+)
+@pytest.mark.parametrize("feed", [decode_whole, decode_bytewise])
+def test_chunked_errors(data: bytes, feed: object) -> None:
+    with pytest.raises(RemoteProtocolError):
+        feed(data + b"\r\n" * 3)  # type: ignore[operator]
+
+
+def test_bad_terminator_message_names_the_cause() -> None:
+    with pytest.raises(RemoteProtocolError, match="improperly terminated chunk"):
+        ChunkedDecoder().decode(b"3\r\nfooXX0\r\n\r\n")
+
+
+def test_over_long_chunk_line_fails_without_waiting_for_more() -> None:
+    with pytest.raises(RemoteProtocolError, match="too long"):
+        ChunkedDecoder(max_chunk_line=16).decode(b"1;" + b"x" * 100)
+
+
+def test_incomplete_input_consumes_only_whole_lines() -> None:
+    decoder = ChunkedDecoder()
+    assert decoder.decode(b"5\r") == ([], 0)
+    assert decoder.decode(b"5\r\nhe") == ([b"he"], 5)
+    assert not decoder.done
+
+
+@given(st.binary(max_size=200))
+def test_any_input_decodes_or_raises_the_documented_error(data: bytes) -> None:
+    outcomes = []
+    for feed in (decode_whole, decode_bytewise):
+        try:
+            outcomes.append(feed(data))
+        except RemoteProtocolError:
+            outcomes.append("error")
+    # Fed whole or byte by byte, the decoder reaches the same verdict; an
+    # incomplete body is not an error and decodes the same prefix.
+    if "error" not in outcomes:
+        assert outcomes[0][0] == outcomes[1][0]  # type: ignore[index]
+        assert outcomes[0][2] == outcomes[1][2]  # type: ignore[index]
+
+
+@given(st.lists(st.binary(min_size=1, max_size=40), max_size=8))
+def test_any_chunk_sequence_round_trips(chunks: list[bytes]) -> None:
+    data = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+    for feed in (decode_whole, decode_bytewise):
+        assert feed(data) == (b"".join(chunks), len(data), True)

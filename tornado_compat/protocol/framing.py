@@ -1,0 +1,318 @@
+"""Where an HTTP/1.x message body ends: framing decisions and body decoders.
+
+What this module is for: deciding, from a message's start line and headers,
+how its body is delimited (RFC 9112 section 6): no body, a Content-Length, the
+chunked coding, or until the connection closes; decoding a chunked body
+incrementally from a buffer; and the keep-alive decision.
+
+The rules are strict where leniency lets two parsers disagree about where a
+message ends (request smuggling): Content-Length together with
+Transfer-Encoding, differing Content-Length values, any Transfer-Encoding
+other than a single final ``chunked``, and chunk sizes or lengths that are not
+plain digits are all rejected.
+
+What it must never do: import asyncio, touch a socket, or log.  Everything is
+a function of its arguments, so every case can be tested on byte strings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from tornado_compat.protocol.errors import PAYLOAD_TOO_LARGE, RemoteProtocolError
+
+__all__ = [
+    "NO_BODY",
+    "LENGTH",
+    "CHUNKED",
+    "UNTIL_CLOSE",
+    "Framing",
+    "HeaderLookup",
+    "parse_content_length",
+    "request_framing",
+    "response_framing",
+    "keep_alive",
+    "ChunkedDecoder",
+    "MAX_CHUNK_LINE",
+    "MAX_TRAILER_SIZE",
+]
+
+NO_BODY, LENGTH, CHUNKED, UNTIL_CLOSE = "no-body", "length", "chunked", "until-close"
+
+#: Longest chunk-size line accepted (size, extensions and CRLF).
+MAX_CHUNK_LINE = 4096
+#: Largest trailer section accepted after the last chunk.
+MAX_TRAILER_SIZE = 16384
+
+_DIGITS = re.compile(rb"[0-9]+").fullmatch
+_DIGITS_STR = re.compile(r"[0-9]+").fullmatch
+# chunk-size [ chunk-ext ] CRLF; the size is 1*HEXDIG and nothing else (no
+# sign, no underscore, no leading or trailing whitespace before the ';').
+_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?").fullmatch
+# Sixteen hex digits already exceed any length we could buffer.
+_MAX_HEX_DIGITS = 16
+
+
+class HeaderLookup(Protocol):
+    """The part of ``HTTPHeaders`` the framing rules need."""
+
+    def get_list(self, name: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How a body is delimited: ``kind`` is one of the module constants and
+    ``length`` is the Content-Length when ``kind`` is ``LENGTH``."""
+
+    kind: str
+    length: int = 0
+
+
+_NO_BODY = Framing(NO_BODY)
+_CHUNKED = Framing(CHUNKED)
+_UNTIL_CLOSE = Framing(UNTIL_CLOSE)
+
+
+def parse_content_length(values: list[str]) -> int | None:
+    """The Content-Length of a message, or None when it has none.
+
+    Repeated or comma-separated values are accepted only when they are all
+    the same (RFC 9110 section 8.6); each must be plain decimal digits.
+    """
+    if not values:
+        return None
+    seen: str | None = None
+    for value in values:
+        for part in value.split(","):
+            part = part.strip(" \t")
+            if not _DIGITS_STR(part):
+                raise RemoteProtocolError(f"invalid Content-Length: {value!r}")
+            if seen is None:
+                seen = part
+            elif int(part) != int(seen):
+                raise RemoteProtocolError(
+                    f"conflicting Content-Length values: {values!r}"
+                )
+    assert seen is not None
+    return int(seen)
+
+
+def _is_chunked(headers: HeaderLookup) -> bool:
+    """Whether the message uses Transfer-Encoding; only ``chunked`` alone is
+    supported, anything else is refused."""
+    values = headers.get_list("Transfer-Encoding")
+    if not values:
+        return False
+    codings = [c.strip(" \t").lower() for v in values for c in v.split(",")]
+    if codings != ["chunked"]:
+        # Other codings (gzip, chunked twice, chunked not last) are how
+        # front ends and back ends come to disagree about a body's end.
+        raise RemoteProtocolError(f"unsupported Transfer-Encoding: {values!r}")
+    return True
+
+
+def request_framing(
+    version: str, headers: HeaderLookup, max_body_size: int | None = None
+) -> Framing:
+    """How the body of a request is delimited (RFC 9112 section 6.3).
+
+    A request without Content-Length or Transfer-Encoding has no body.
+    ``max_body_size`` refuses an announced length over it, with status 413
+    (before any of the body is read).
+    """
+    chunked = _is_chunked(headers)
+    length = parse_content_length(headers.get_list("Content-Length"))
+    if chunked:
+        if length is not None:
+            raise RemoteProtocolError(
+                "message with both Transfer-Encoding and Content-Length"
+            )
+        if version == "HTTP/1.0":
+            raise RemoteProtocolError("Transfer-Encoding in an HTTP/1.0 request")
+        return _CHUNKED
+    if length is None or length == 0:
+        return _NO_BODY if length is None else Framing(LENGTH, 0)
+    if max_body_size is not None and length > max_body_size:
+        raise RemoteProtocolError(
+            f"Content-Length {length} exceeds the limit of {max_body_size}",
+            status=PAYLOAD_TOO_LARGE,
+        )
+    return Framing(LENGTH, length)
+
+
+def response_framing(
+    request_method: str | None, status: int, headers: HeaderLookup
+) -> Framing:
+    """How the body of a response is delimited (RFC 9112 section 6.3).
+
+    Responses to HEAD, informational (1xx), 204 and 304 responses have no
+    body whatever their headers say.  Without Content-Length or
+    Transfer-Encoding the body runs until the connection closes.
+    """
+    if request_method == "HEAD" or status == 304:
+        return _NO_BODY
+    if 100 <= status < 200 or status == 204:
+        if headers.get_list("Transfer-Encoding") or (
+            parse_content_length(headers.get_list("Content-Length")) or 0
+        ):
+            raise RemoteProtocolError(f"response code {status} cannot have a body")
+        return _NO_BODY
+    chunked = _is_chunked(headers)
+    length = parse_content_length(headers.get_list("Content-Length"))
+    if chunked:
+        if length is not None:
+            raise RemoteProtocolError(
+                "message with both Transfer-Encoding and Content-Length"
+            )
+        return _CHUNKED
+    if length is not None:
+        return Framing(LENGTH, length) if length else Framing(LENGTH, 0)
+    return _UNTIL_CLOSE
+
+
+def keep_alive(version: str, headers: HeaderLookup, framing: Framing) -> bool:
+    """Whether the connection may carry another message after this one.
+
+    HTTP/1.1 keeps the connection unless ``Connection: close``; HTTP/1.0 only
+    with ``Connection: keep-alive``, and never when the body runs until close.
+    """
+    if framing.kind == UNTIL_CLOSE:
+        return False
+    tokens = {
+        t.strip(" \t").lower()
+        for value in headers.get_list("Connection")
+        for t in value.split(",")
+    }
+    if version == "HTTP/1.1":
+        return "close" not in tokens
+    return "keep-alive" in tokens
+
+
+class ChunkedDecoder:
+    """Decodes a chunked body incrementally from a buffer.
+
+    Call :meth:`decode` with the bytes available; it returns the body pieces
+    decoded from them and how many bytes it consumed.  Bytes after the end of
+    the body (the next pipelined message) are never consumed.  When a chunk
+    line or the trailer is incomplete it consumes nothing of it and waits for
+    more, up to :data:`MAX_CHUNK_LINE` / :data:`MAX_TRAILER_SIZE` bytes.
+    :attr:`done` becomes true after the last chunk and its trailer.
+
+    Errors (a size that is not plain hex, a chunk not followed by CRLF, an
+    over-long line or trailer) raise :class:`RemoteProtocolError`; after one,
+    the decoder must not be used again.
+    """
+
+    # States: reading a size line, reading chunk data, expecting the CRLF
+    # after chunk data, reading the trailer section.
+    _SIZE, _DATA, _DATA_END, _TRAILER = range(4)
+
+    def __init__(
+        self,
+        max_chunk_line: int = MAX_CHUNK_LINE,
+        max_trailer_size: int = MAX_TRAILER_SIZE,
+    ) -> None:
+        self._state = self._SIZE
+        self._remaining = 0
+        self._max_chunk_line = max_chunk_line
+        self._max_trailer_size = max_trailer_size
+        self.done = False
+        #: Decoded body bytes so far.
+        self.body_size = 0
+
+    def decode(
+        self, data: bytes | bytearray, start: int = 0
+    ) -> tuple[list[bytes], int]:
+        """Decode from ``data[start:]``; return (body pieces, bytes consumed)."""
+        view = memoryview(data)
+        pos = start
+        end = len(view)
+        pieces: list[bytes] = []
+        try:
+            while pos < end and not self.done:
+                state = self._state
+                if state == self._DATA:
+                    n = min(self._remaining, end - pos)
+                    pieces.append(view[pos : pos + n].tobytes())
+                    pos += n
+                    self._remaining -= n
+                    self.body_size += n
+                    if not self._remaining:
+                        self._state = self._DATA_END
+                elif state == self._DATA_END:
+                    if end - pos < 2:
+                        if data[pos] != 0x0D:
+                            raise RemoteProtocolError("improperly terminated chunk")
+                        break
+                    if data[pos : pos + 2] != b"\r\n":
+                        raise RemoteProtocolError("improperly terminated chunk")
+                    pos += 2
+                    self._state = self._SIZE
+                elif state == self._SIZE:
+                    eol = _find_crlf(data, pos, end, self._max_chunk_line, "chunk line")
+                    if eol < 0:
+                        break
+                    size = _parse_chunk_size(bytes(view[pos:eol]))
+                    pos = eol + 2
+                    if size:
+                        self._remaining = size
+                        self._state = self._DATA
+                    else:
+                        self._state = self._TRAILER
+                else:
+                    consumed = self._skip_trailer(data, pos, end)
+                    if consumed < 0:
+                        break
+                    pos = consumed
+                    self.done = True
+        finally:
+            view.release()
+        return pieces, pos - start
+
+    def _skip_trailer(self, data: bytes | bytearray, pos: int, end: int) -> int:
+        """Consume trailer lines up to the empty line; -1 if incomplete."""
+        scan = pos
+        while True:
+            budget = self._max_trailer_size - (scan - pos)
+            eol = _find_crlf(data, scan, end, budget, "chunked trailer")
+            if eol < 0:
+                return -1
+            if eol == scan:
+                return eol + 2
+            line = bytes(data[scan:eol])
+            if b":" not in line or line[:1] in (b" ", b"\t") or b"\0" in line:
+                raise RemoteProtocolError(f"invalid trailer line: {line[:64]!r}")
+            scan = eol + 2
+
+
+def _find_crlf(
+    data: bytes | bytearray, pos: int, end: int, limit: int, what: str
+) -> int:
+    """Index of the CRLF ending the line at ``pos``, -1 if not there yet.
+
+    A line longer than ``limit`` is an error rather than something to wait
+    for, and so is a bare LF or CR inside it.
+    """
+    stop = min(end, pos + max(limit, 0) + 2)
+    eol = data.find(b"\n", pos, stop)
+    if eol < 0:
+        if stop - pos >= limit + 2 or end - pos > limit + 1:
+            raise RemoteProtocolError(f"{what} too long")
+        return -1
+    if eol == pos or data[eol - 1] != 0x0D:
+        raise RemoteProtocolError(f"{what} not terminated by CRLF")
+    if data.find(b"\r", pos, eol - 1) >= 0:
+        raise RemoteProtocolError(f"bare CR in {what}")
+    return eol - 1
+
+
+def _parse_chunk_size(line: bytes) -> int:
+    match = _CHUNK_LINE(line)
+    if match is None:
+        raise RemoteProtocolError(f"invalid chunk size line: {line[:64]!r}")
+    digits = match.group(1)
+    if len(digits) > _MAX_HEX_DIGITS:
+        raise RemoteProtocolError("chunk size too large")
+    return int(digits, 16)
