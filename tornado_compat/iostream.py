@@ -371,6 +371,14 @@ class BaseIOStream:
         self._start_plain_read(future)
         return future
 
+    def _unread(self, data: bytes) -> None:
+        """Put ``data`` back in front of the buffer (internal: the HTTP layer
+        returns bytes it read past the end of a message).  No read may be
+        pending."""
+        assert self._read_future is None, "cannot unread while a read is pending"
+        if data:
+            self._read_buffer[:0] = data
+
     def _start_read(self) -> Future:
         if self._read_future is not None:
             # A read left behind by a close is reported as the close.
@@ -881,6 +889,13 @@ class _LoopTransport:
         self._closing = False
         self._reading = True
         self._events = IOLoop.READ
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # As asyncio's and uvloop's transports do: writes are already
+            # coalesced above us, so Nagle's delay only adds latency.
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
         io_loop.add_handler(sock, self._handle_events, IOLoop.READ)
         protocol.connection_made(self)  # type: ignore[arg-type]
 

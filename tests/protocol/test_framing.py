@@ -250,3 +250,24 @@ def test_any_chunk_sequence_round_trips(chunks: list[bytes]) -> None:
     data = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
     for feed in (decode_whole, decode_bytewise):
         assert feed(data) == (b"".join(chunks), len(data), True)
+
+
+def test_max_chunks_stops_between_batches_without_losing_bytes() -> None:
+    data = b"1\r\nx\r\n" * 10 + b"0\r\n\r\n" + b"NEXT"
+    decoder = ChunkedDecoder()
+    body = b""
+    pos = 0
+    batches = 0
+    while not decoder.done:
+        pieces, used = decoder.decode(data, pos, max_chunks=3)
+        body += b"".join(pieces)
+        pos += used
+        batches += 1
+        assert decoder.wants_data is False  # everything is already here
+    assert (body, data[pos:], batches) == (b"x" * 10, b"NEXT", 4)
+
+
+def test_wants_data_when_input_runs_out() -> None:
+    decoder = ChunkedDecoder()
+    decoder.decode(b"5\r\nab")
+    assert decoder.wants_data and not decoder.done

@@ -221,17 +221,29 @@ class ChunkedDecoder:
         self.done = False
         #: Decoded body bytes so far.
         self.body_size = 0
+        #: Whether the last :meth:`decode` stopped for want of input (as
+        #: opposed to finishing or reaching ``max_chunks``).
+        self.wants_data = True
 
     def decode(
-        self, data: bytes | bytearray, start: int = 0
+        self, data: bytes | bytearray, start: int = 0, max_chunks: int | None = None
     ) -> tuple[list[bytes], int]:
-        """Decode from ``data[start:]``; return (body pieces, bytes consumed)."""
+        """Decode from ``data[start:]``; return (body pieces, bytes consumed).
+
+        ``max_chunks`` stops after that many chunk-size lines, so that a
+        caller can let other work run between batches of tiny chunks.
+        """
         view = memoryview(data)
         pos = start
         end = len(view)
         pieces: list[bytes] = []
+        lines = 0
+        self.wants_data = True
         try:
             while pos < end and not self.done:
+                if max_chunks is not None and lines >= max_chunks:
+                    self.wants_data = False
+                    break
                 state = self._state
                 if state == self._DATA:
                     n = min(self._remaining, end - pos)
@@ -256,6 +268,7 @@ class ChunkedDecoder:
                         break
                     size = _parse_chunk_size(bytes(view[pos:eol]))
                     pos = eol + 2
+                    lines += 1
                     if size:
                         self._remaining = size
                         self._state = self._DATA
@@ -267,6 +280,7 @@ class ChunkedDecoder:
                         break
                     pos = consumed
                     self.done = True
+                    self.wants_data = False
         finally:
             view.release()
         return pieces, pos - start
