@@ -1,0 +1,1486 @@
+"""HTTP utilities shared by clients and servers: the API of ``tornado.httputil``.
+
+What this module is for: the public API of ``tornado.httputil`` in Tornado
+6.6, for tornado_compat's server and clients and for Tornado's own upper
+layers (``tornado.web``, ``tornado.websocket``, ``tornado.routing``), which
+import it as ``tornado.httputil`` once :func:`tornado_compat.install` ran:
+
+* :class:`HTTPHeaders`, a case-insensitive multi-valued mapping;
+* :class:`HTTPServerRequest`, one request as the application sees it;
+* the interfaces between connections and applications:
+  :class:`HTTPServerConnectionDelegate`, :class:`HTTPMessageDelegate` and
+  :class:`HTTPConnection`;
+* start lines (:class:`RequestStartLine`, :class:`ResponseStartLine`) and
+  their parsers;
+* form bodies (:func:`parse_body_arguments`,
+  :func:`parse_multipart_form_data`, with the limits of
+  :class:`ParseBodyConfig`), cookies (:func:`parse_cookie`) and small helpers.
+
+Tornado's other modules also use a few private names from here
+(``_ABNF``, ``_FORBIDDEN_HEADER_CHARS_RE``, ``_parse_request_range``,
+``_get_content_range``, ``_parse_header``, ``_encode_header``,
+``_normalize_header``, ``_DEFAULT_PARSE_BODY_CONFIG``); they are part of the
+contract too.
+
+What it must never do: parse a message head itself (start lines and header
+blocks go through :mod:`tornado_compat.protocol.head`, the one header parser),
+run a parser in more than linear time (Tornado's CVEs of 2023 to 2026 were
+quadratic parsers of cookies, repeated headers, multipart bodies and
+Content-Disposition parameters), accept a number in a form that ``int()``
+allows and HTTP does not (sign, underscore, whitespace, non-ASCII digits), or
+import Tornado's networking modules.
+"""
+
+from __future__ import annotations
+
+import calendar
+import codecs
+import copy
+import dataclasses
+import datetime
+import doctest
+import http.client
+import http.cookies
+import re
+import sys
+import time
+import unicodedata
+import unittest
+import urllib.parse
+import warnings
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, MutableMapping
+from ssl import SSLError
+from typing import TYPE_CHECKING, Any, AnyStr, NamedTuple, cast
+
+from tornado.escape import parse_qs_bytes, utf8
+from tornado.util import ObjectDict
+
+from tornado_compat.protocol import head as _head
+from tornado_compat.protocol.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from asyncio import Future
+
+__all__ = [
+    "HTTP_WHITESPACE",
+    "HTTPConnection",
+    "HTTPFile",
+    "HTTPHeaders",
+    "HTTPInputError",
+    "HTTPMessageDelegate",
+    "HTTPOutputError",
+    "HTTPServerConnectionDelegate",
+    "HTTPServerRequest",
+    "ParseBodyConfig",
+    "ParseMultipartConfig",
+    "ParseUrlEncodedConfig",
+    "RequestStartLine",
+    "ResponseStartLine",
+    "doctests",
+    "encode_username_password",
+    "format_timestamp",
+    "parse_body_arguments",
+    "parse_cookie",
+    "parse_multipart_form_data",
+    "parse_request_start_line",
+    "parse_response_start_line",
+    "qs_to_qsl",
+    "responses",
+    "set_parse_body_config",
+    "split_host_and_port",
+    "url_concat",
+]
+
+#: The whitespace HTTP strips around header values: space and tab only.
+HTTP_WHITESPACE = " \t"
+
+#: Reason phrases by status code.
+responses: dict[int, str] = dict(http.client.responses)
+
+
+class HTTPInputError(Exception):
+    """Malformed HTTP input from the peer: a request or a response.
+
+    .. versionadded:: 4.0
+    """
+
+
+class HTTPOutputError(Exception):
+    """The application tried to send something that is not valid HTTP.
+
+    .. versionadded:: 4.0
+    """
+
+
+# -- the grammar ----------------------------------------------------------------
+
+
+class _ABNF:
+    """The HTTP grammar as compiled regexes over ``str`` (one char per byte).
+
+    Tornado's ``web.py`` checks reason phrases with ``reason_phrase`` and its
+    property tests draw examples from several of these, so the names are
+    Tornado's.  The sources come from :mod:`tornado_compat.protocol.head`
+    wherever the message parser uses the same rule, so the two cannot
+    disagree.
+    """
+
+    tchar = re.compile(_head.TCHAR)
+    token = re.compile(_head.TOKEN)
+    method = token
+    field_name = token
+    VCHAR = re.compile(_head.VCHAR)
+    obs_text = re.compile(_head.OBS_TEXT)
+    field_vchar = re.compile(_head.FIELD_VCHAR)
+    # Empty, or starting and ending with a field-vchar, with spaces and tabs
+    # allowed only inside (RFC 9110 section 5.5).
+    field_value = re.compile(
+        f"(?:{_head.FIELD_VCHAR}(?:{_head.FIELD_CONTENT_CHAR}*{_head.FIELD_VCHAR})?)?"
+    )
+    request_target = re.compile(_head.REQUEST_TARGET)
+    HTTP_version = re.compile(_head.HTTP_VERSION)
+    status_code = re.compile(_head.STATUS_CODE)
+    reason_phrase = re.compile(_head.REASON_PHRASE)
+    request_line = re.compile(
+        f"({_head.TOKEN}) ({_head.REQUEST_TARGET}) ({_head.HTTP_VERSION})"
+    )
+    status_line = re.compile(
+        f"({_head.HTTP_VERSION}) ({_head.STATUS_CODE}) ({_head.REASON_PHRASE})?"
+    )
+    # RFC 3986 section 3.2.2, for the Host header: a reg-name or an IP
+    # literal, with an optional port.  ':' and digits are allowed in the host
+    # part already, so the port needs no group of its own.
+    uri_unreserved = re.compile(r"[A-Za-z0-9\-._~]")
+    uri_sub_delims = re.compile(r"[!$&'()*+,;=]")
+    uri_pct_encoded = re.compile(r"%[0-9A-Fa-f]{2}")
+    uri_host = re.compile(r"(?:[\[\]:A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+    uri_port = re.compile(r"[0-9]*")
+    host = re.compile(
+        r"(?:[\[\]:A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*(?::[0-9]*)?"
+    )
+
+
+#: Characters that may never appear in a header value or a redirect target:
+#: the control characters other than HTAB, and DEL.
+_FORBIDDEN_HEADER_CHARS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+# What ``HTTPHeaders.add`` accepts as a value, depending on whether the
+# characters stand for bytes (latin-1) or for text (any non-ASCII character).
+_VALUE_CHARS_BYTES = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+_VALUE_CHARS_TEXT = re.compile(r"[\t\x20-\x7e\x80-\U0010ffff]*")
+
+
+# -- header names ---------------------------------------------------------------
+
+# Normalizing a name is on the path of every header lookup, so results are
+# cached.  The cache is emptied when full rather than evicted entry by entry:
+# the common names come back at once, and a peer sending endless distinct
+# names cannot make it grow.
+_NORMALIZED_CACHE: dict[str, str] = {}
+_NORMALIZED_CACHE_SIZE = 1000
+
+
+def _normalize_header(name: str) -> str:
+    """``Http-Header-Case`` for ``name``: each dash-separated word capitalized.
+
+    >>> _normalize_header("coNtent-TYPE")
+    'Content-Type'
+    """
+    try:
+        return _NORMALIZED_CACHE[name]
+    except KeyError:
+        pass
+    normalized = "-".join(word.capitalize() for word in name.split("-"))
+    if normalized == name:
+        # Keep the caller's object: a parsed head then holds one copy of
+        # each name, not two.
+        normalized = name
+    if len(_NORMALIZED_CACHE) >= _NORMALIZED_CACHE_SIZE:
+        _NORMALIZED_CACHE.clear()
+    _NORMALIZED_CACHE[name] = normalized
+    return normalized
+
+
+# -- HTTPHeaders -------------------------------------------------------------------
+
+
+def _joined(values: list[str]) -> str:
+    # A single value comes back as it was stored: applications (and
+    # Tornado's own clients) set values of other types, bytes for example,
+    # through the mapping interface, and read them back.
+    if len(values) == 1:
+        return values[0]
+    return ",".join(values)
+
+
+class HTTPHeaders(MutableMapping[str, str]):
+    """A dictionary that keeps ``Http-Header-Case`` for all keys.
+
+    It holds several values per name: :meth:`add` appends one and
+    :meth:`get_list` returns them all, while the plain mapping interface
+    gives all the values of a name joined by commas.  Lookups ignore case.
+    Names keep the order in which they were first added; setting a name
+    replaces its values but keeps its place.
+
+    >>> h = HTTPHeaders({"content-type": "text/html"})
+    >>> list(h.keys())
+    ['Content-Type']
+    >>> h["Content-Type"]
+    'text/html'
+
+    >>> h.add("Set-Cookie", "A=B")
+    >>> h.add("Set-Cookie", "C=D")
+    >>> h["set-cookie"]
+    'A=B,C=D'
+    >>> h.get_list("set-cookie")
+    ['A=B', 'C=D']
+
+    >>> for (k,v) in sorted(h.get_all()):
+    ...    print('%s: %s' % (k,v))
+    ...
+    Content-Type: text/html
+    Set-Cookie: A=B
+    Set-Cookie: C=D
+
+    Every operation costs time linear in its own arguments, whatever the
+    number of values already stored: adding the n-th value of a name does not
+    copy the n-1 before it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: str) -> None:
+        # Normalized name -> its values, in the order they were added.
+        self._as_list: dict[str, list[str]] = {}
+        if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
+            # A copy: each name's list is copied, not shared.
+            for name, values in args[0]._as_list.items():
+                self._as_list[name] = list(values)
+        else:
+            self.update(*args, **kwargs)
+
+    # -- multi-valued interface
+
+    def add(self, name: str, value: str, *, _chars_are_bytes: bool = True) -> None:
+        """Add a value for ``name``, after the values it already has.
+
+        Raises :class:`HTTPInputError` if ``name`` is not a token or
+        ``value`` is not a valid field value (control characters, CR, LF,
+        leading or trailing whitespace, or, when ``_chars_are_bytes`` is
+        true as it is by default, a character above U+00FF).
+        """
+        if not _ABNF.field_name.fullmatch(name):
+            raise HTTPInputError(f"Invalid header name {name!r}")
+        chars = _VALUE_CHARS_BYTES if _chars_are_bytes else _VALUE_CHARS_TEXT
+        if not chars.fullmatch(value) or value.strip(HTTP_WHITESPACE) != value:
+            raise HTTPInputError(f"Invalid header value {value!r}")
+        self._append(_normalize_header(name), value)
+
+    def _append(self, normalized: str, value: str) -> None:
+        values = self._as_list.get(normalized)
+        if values is None:
+            self._as_list[normalized] = [value]
+        else:
+            values.append(value)
+
+    def get_list(self, name: str) -> list[str]:
+        """All the values of ``name``, as a list (empty if there are none)."""
+        return self._as_list.get(_normalize_header(name), [])
+
+    def get_all(self) -> Iterable[tuple[str, str]]:
+        """Every ``(name, value)`` pair.
+
+        A name with several values comes back once for each of them.
+        """
+        for name, values in self._as_list.items():
+            for value in values:
+                yield name, value
+
+    def parse_line(self, line: str, *, _chars_are_bytes: bool = True) -> None:
+        """Add the header of a single line, with or without its line end.
+
+        >>> h = HTTPHeaders()
+        >>> h.parse_line("Content-Type: text/html")
+        >>> h.get('content-type')
+        'text/html'
+        >>> h.parse_line("Content-Length: 42\\r\\n")
+        >>> h.get('content-type')
+        'text/html'
+
+        An empty line adds nothing.  Folded continuation lines (obs-fold) are
+        rejected with :class:`HTTPInputError`, as in Tornado 6.6.
+        """
+        if line.endswith("\r\n"):
+            content = line[:-2]
+        elif line.endswith("\n"):
+            content = line[:-1]
+        else:
+            content = line
+        if "\n" in content:
+            raise HTTPInputError(f"Invalid header line {content[:60]!r}: line break")
+        self._parse_into(content, _chars_are_bytes)
+
+    @classmethod
+    def parse(cls, headers: str, *, _chars_are_bytes: bool = True) -> HTTPHeaders:
+        """A new :class:`HTTPHeaders` from the text of a header block.
+
+        >>> h = HTTPHeaders.parse("Content-Type: text/html\\r\\nContent-Length: 42")
+        >>> sorted(h.items())
+        [('Content-Length', '42'), ('Content-Type', 'text/html')]
+
+        Lines end with CRLF or LF; the empty line that ends a head may be
+        included.  Raises :class:`HTTPInputError` on malformed input.  With
+        ``_chars_are_bytes`` true (the default) each character stands for
+        one byte, as when the head was decoded as latin-1; with it false the
+        text is Unicode (multipart part headers are UTF-8).
+        """
+        result = cls()
+        result._parse_into(headers, _chars_are_bytes)
+        return result
+
+    @classmethod
+    def _from_header_block(cls, data: bytes) -> HTTPHeaders:
+        """A new :class:`HTTPHeaders` from the bytes of a header block.
+
+        For connections that read heads off the wire: the fields are already
+        validated by the parser, so they skip the second check :meth:`add`
+        would make (which doubles the cost of a small head), and errors stay
+        :class:`~tornado_compat.protocol.errors.RemoteProtocolError`, with
+        the status they suggest, for the caller to map.
+        """
+        headers = cls()
+        append = headers._append
+        normalize = _normalize_header
+        for name, value in _head.iter_header_block(data):
+            append(normalize(name), value)
+        return headers
+
+    def _parse_into(self, text: str, chars_are_bytes: bool) -> None:
+        # The one header parser works on bytes, so the text is encoded first:
+        # as latin-1 when its characters are bytes, as UTF-8 when they are
+        # text (non-ASCII then becomes obs-text, which the parser allows, and
+        # is decoded back below).
+        try:
+            data = text.encode("latin-1" if chars_are_bytes else "utf-8")
+        except UnicodeEncodeError as e:
+            raise HTTPInputError(
+                f"Invalid header character {text[e.start]!r} at offset {e.start}"
+            ) from None
+        # Tornado's own callers pass the text after the start line starting
+        # with that line's LF (``data[eol:]``); line ends before the first
+        # header are the tail of the start line, not a blank line that ends
+        # the block.
+        start = 0
+        while True:
+            if data.startswith(b"\n", start):
+                start += 1
+            elif data.startswith(b"\r\n", start):
+                start += 2
+            else:
+                break
+        if start:
+            data = data[start:]
+        append = self._append
+        normalize = _normalize_header
+        try:
+            for name, value in _head.iter_header_block(data):
+                if not chars_are_bytes and not value.isascii():
+                    value = value.encode("latin-1").decode("utf-8")
+                append(normalize(name), value)
+        except ProtocolError as e:
+            raise HTTPInputError(str(e)) from e
+
+    # -- the mapping interface
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self._as_list[_normalize_header(name)] = [value]
+
+    def __getitem__(self, name: str) -> str:
+        return _joined(self._as_list[_normalize_header(name)])
+
+    def __delitem__(self, name: str) -> None:
+        del self._as_list[_normalize_header(name)]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and _normalize_header(name) in self._as_list
+
+    def __len__(self) -> int:
+        return len(self._as_list)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._as_list)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        # Mapping.get goes through an exception for every absent name.
+        values = self._as_list.get(_normalize_header(name))
+        return default if values is None else _joined(values)
+
+    def copy(self) -> HTTPHeaders:
+        """A copy whose lists of values are not shared with this one."""
+        return HTTPHeaders(self)
+
+    # copy.copy() gives the same independent copy as copy().
+    __copy__ = copy
+
+    def __str__(self) -> str:
+        return "".join(f"{name}: {value}\n" for name, value in self.get_all())
+
+    __unicode__ = __str__
+
+
+# -- start lines -------------------------------------------------------------------
+
+
+class RequestStartLine(NamedTuple):
+    """The start line of a request: ``method``, ``path`` and ``version``."""
+
+    method: str
+    path: str
+    version: str
+
+
+class ResponseStartLine(NamedTuple):
+    """The start line of a response: ``version``, ``code`` and ``reason``."""
+
+    version: str
+    code: int
+    reason: str
+
+
+def parse_request_start_line(line: str) -> RequestStartLine:
+    """A :class:`RequestStartLine` from an HTTP/1.x request line.
+
+    >>> parse_request_start_line("GET /foo HTTP/1.1")
+    RequestStartLine(method='GET', path='/foo', version='HTTP/1.1')
+
+    Raises :class:`HTTPInputError` for a malformed line or a version other
+    than HTTP/1.0 and HTTP/1.1.
+    """
+    try:
+        method, path, version = _head.parse_request_line(line.encode("latin-1"))
+    except UnicodeEncodeError:
+        raise HTTPInputError(f"Malformed HTTP request line {line[:60]!r}") from None
+    except ProtocolError as e:
+        raise HTTPInputError(str(e)) from e
+    return RequestStartLine(method, path, version)
+
+
+def parse_response_start_line(line: str) -> ResponseStartLine:
+    """A :class:`ResponseStartLine` from an HTTP/1.x status line.
+
+    >>> parse_response_start_line("HTTP/1.1 200 OK")
+    ResponseStartLine(version='HTTP/1.1', code=200, reason='OK')
+
+    As in Tornado, an empty reason phrase comes back as ``None``.  Raises
+    :class:`HTTPInputError` for a malformed line or a version other than
+    HTTP/1.0 and HTTP/1.1.
+    """
+    try:
+        version, code, reason = _head.parse_status_line(line.encode("latin-1"))
+    except UnicodeEncodeError:
+        raise HTTPInputError(f"Malformed HTTP status line {line[:60]!r}") from None
+    except ProtocolError as e:
+        raise HTTPInputError(str(e)) from e
+    return ResponseStartLine(version, code, reason or cast(str, None))
+
+
+# -- the interfaces between connections and applications ------------------------
+
+
+class HTTPServerConnectionDelegate:
+    """Implement this interface to handle requests from an HTTP server.
+
+    The server calls :meth:`start_request` once for each request it reads,
+    in the order they arrive on a connection, and :meth:`on_close` once when
+    that connection is gone.
+
+    .. versionadded:: 4.0
+    """
+
+    def start_request(
+        self, server_conn: object, request_conn: HTTPConnection
+    ) -> HTTPMessageDelegate:
+        """Called by the server when a new request starts.
+
+        :arg server_conn: an opaque object for the long-lived (TCP-level)
+            connection; the same object for every request it carries.
+        :arg request_conn: the :class:`HTTPConnection` for this one
+            request/response exchange.
+
+        Returns the :class:`HTTPMessageDelegate` that receives the request.
+        """
+        raise NotImplementedError()
+
+    def on_close(self, server_conn: object) -> None:
+        """Called when a connection has closed.
+
+        :arg server_conn: a server connection previously passed to
+            :meth:`start_request`.
+        """
+        pass
+
+
+class HTTPMessageDelegate:
+    """Implement this interface to handle an HTTP request or response.
+
+    The contract, for one message: :meth:`headers_received` first, then
+    :meth:`data_received` zero or more times, then exactly one of
+    :meth:`finish` (the whole message arrived) or :meth:`on_connection_close`
+    (the connection ended first).  Once :meth:`headers_received` has been
+    called, one of those two is always called, and never both.  A future
+    returned by :meth:`headers_received` or :meth:`data_received` holds back
+    the reading of the body until it resolves (flow control).
+
+    .. versionadded:: 4.0
+    """
+
+    def headers_received(
+        self,
+        start_line: RequestStartLine | ResponseStartLine,
+        headers: HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        """Called when the start line and headers have been read and parsed.
+
+        :arg start_line: a :class:`RequestStartLine` on a server, a
+            :class:`ResponseStartLine` on a client.
+        :arg headers: an :class:`HTTPHeaders`.
+
+        Some :class:`HTTPConnection` methods can only be called while this
+        runs.  May return a future; the body is not read until it is done.
+        """
+        pass
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """Called with each chunk of the body, in order.
+
+        May return a future for flow control: no more data is delivered
+        until it is done.
+        """
+        pass
+
+    def finish(self) -> None:
+        """Called after the last chunk of the body has been received."""
+        pass
+
+    def on_connection_close(self) -> None:
+        """Called if the connection closes before the message is complete.
+
+        If :meth:`headers_received` was called, exactly one of :meth:`finish`
+        and ``on_connection_close`` is called, never both.
+        """
+        pass
+
+
+class HTTPConnection:
+    """The interface through which applications write their responses.
+
+    (A client writes its request through it too.)  The order of calls is
+    :meth:`write_headers` once, :meth:`write` any number of times, then
+    :meth:`finish` once.
+
+    .. versionadded:: 4.0
+    """
+
+    def write_headers(
+        self,
+        start_line: RequestStartLine | ResponseStartLine,
+        headers: HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> Future[None]:
+        """Write the start line and headers of the message.
+
+        :arg start_line: a :class:`RequestStartLine` or
+            :class:`ResponseStartLine`; its ``version`` field is ignored.
+        :arg headers: an :class:`HTTPHeaders`.
+        :arg chunk: optionally the first chunk of the body, so that a small
+            message goes out in one write.
+
+        Returns a future for flow control: it resolves when the data has
+        been handed to the network.
+
+        .. versionchanged:: 6.0
+           The ``callback`` argument was removed.
+        """
+        raise NotImplementedError()
+
+    def write(self, chunk: bytes) -> Future[None]:
+        """Write a chunk of the body.
+
+        Returns a future for flow control.
+
+        .. versionchanged:: 6.0
+           The ``callback`` argument was removed.
+        """
+        raise NotImplementedError()
+
+    def finish(self) -> None:
+        """Say that the last chunk of the body has been written."""
+        raise NotImplementedError()
+
+
+# -- requests ---------------------------------------------------------------------
+
+
+class HTTPFile(ObjectDict):
+    """A file uploaded through a form.
+
+    Its attributes are also available as dictionary keys, for backwards
+    compatibility:
+
+    * ``filename``
+    * ``body``
+    * ``content_type``
+    """
+
+    filename: str
+    body: bytes
+    content_type: str
+
+
+class HTTPServerRequest:
+    """A single HTTP request.
+
+    All attributes are ``str`` unless said otherwise.
+
+    .. attribute:: method
+
+       The request method, e.g. ``"GET"`` or ``"POST"``.
+
+    .. attribute:: uri
+
+       The request target, as sent.
+
+    .. attribute:: path
+
+       The part of ``uri`` before the first ``?``.
+
+    .. attribute:: query
+
+       The part of ``uri`` after the first ``?``.
+
+    .. attribute:: version
+
+       The HTTP version of the request, e.g. ``"HTTP/1.1"``.
+
+    .. attribute:: headers
+
+       The request headers, an :class:`HTTPHeaders`.
+
+    .. attribute:: body
+
+       The request body, as ``bytes`` (empty if there is none).
+
+    .. attribute:: remote_ip
+
+       The client's IP address.  With ``HTTPServer(xheaders=True)`` it is
+       the address a load balancer reports in ``X-Real-Ip`` or
+       ``X-Forwarded-For``.
+
+    .. attribute:: protocol
+
+       ``"http"`` or ``"https"``; with ``xheaders``, what a load balancer
+       reports in ``X-Scheme`` or ``X-Forwarded-Proto``.
+
+    .. attribute:: host
+
+       The requested host, from the ``Host`` header (``"127.0.0.1"`` for an
+       HTTP/1.0 request without one).
+
+    .. attribute:: host_name
+
+       ``host`` in lower case, without its port.
+
+    .. attribute:: arguments
+
+       The query and body arguments together: a dict from names (``str``)
+       to lists of values (``bytes``).
+
+    .. attribute:: query_arguments
+
+       Like ``arguments``, for the query string only.
+
+    .. attribute:: body_arguments
+
+       Like ``arguments``, for the body only.
+
+    .. attribute:: files
+
+       Uploaded files: a dict from form field names to lists of
+       :class:`HTTPFile`.
+
+    .. attribute:: connection
+
+       The :class:`HTTPConnection` the request arrived on, through which
+       the response is written.
+
+    A request for HTTP/1.1 (or anything but HTTP/1.0) must have exactly one
+    valid ``Host`` header, and the query string at most as many arguments as
+    the urlencoded limit of :func:`set_parse_body_config` allows; otherwise
+    the constructor raises :class:`HTTPInputError`.
+
+    .. deprecated:: 6.6
+       Creating a request without ``start_line`` (passing ``method``,
+       ``uri`` and ``version`` instead), and the ``host`` argument, are
+       deprecated as in Tornado 6.6.
+    """
+
+    path: str
+    query: str
+    _body_future: Future[None]
+    _cookies: http.cookies.SimpleCookie
+
+    def __init__(
+        self,
+        method: str | None = None,
+        uri: str | None = None,
+        version: str = "HTTP/1.0",
+        headers: HTTPHeaders | None = None,
+        body: bytes | None = None,
+        host: str | None = None,
+        files: dict[str, list[HTTPFile]] | None = None,
+        connection: HTTPConnection | None = None,
+        start_line: RequestStartLine | None = None,
+        server_connection: object | None = None,
+    ) -> None:
+        if start_line is not None:
+            method, uri, version = start_line
+        else:
+            warnings.warn(
+                "HTTPServerRequest without start_line is deprecated; "
+                "pass start_line=RequestStartLine(method, uri, version)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        self.method = method
+        self.uri = uri
+        self.version = version
+        self.headers = headers if headers is not None else HTTPHeaders()
+        if host is not None:
+            warnings.warn(
+                "the host argument of HTTPServerRequest is deprecated; "
+                "set headers['Host'] instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            self.headers["Host"] = host
+        self.body = body or b""
+
+        context = getattr(connection, "context", None)
+        self.remote_ip: str | None = getattr(context, "remote_ip", None)
+        self.protocol: str = getattr(context, "protocol", "http")
+
+        self.host = self._host_from_headers()
+        self.host_name = split_host_and_port(self.host.lower())[0]
+        self.files = files if files is not None else {}
+        self.connection = connection
+        self.server_connection = server_connection
+        self._start_time = time.time()
+        self._finish_time: float | None = None
+
+        self.path, _, self.query = (uri or "").partition("?")
+        try:
+            self.arguments: dict[str, list[bytes]] = parse_qs_bytes(
+                self.query,
+                keep_blank_values=True,
+                max_num_fields=_DEFAULT_PARSE_BODY_CONFIG.urlencoded.max_arguments,
+            )
+        except ValueError as e:
+            raise HTTPInputError(f"Invalid query string: {e}") from e
+        self.query_arguments = copy.deepcopy(self.arguments)
+        self.body_arguments: dict[str, list[bytes]] = {}
+
+    def _host_from_headers(self) -> str:
+        hosts = self.headers.get_list("Host")
+        if not hosts:
+            if self.version == "HTTP/1.0":
+                return "127.0.0.1"
+            raise HTTPInputError("Missing Host header")
+        if len(hosts) > 1:
+            # RFC 9112 section 3.2: a request with more than one Host header
+            # gets a 400; picking one would be a guess a proxy may not share.
+            raise HTTPInputError("Multiple Host headers")
+        host = hosts[0]
+        if not isinstance(host, str) or not _ABNF.host.fullmatch(host):
+            raise HTTPInputError(f"Invalid Host header: {host!r}")
+        return host
+
+    @property
+    def cookies(self) -> dict[str, http.cookies.Morsel]:
+        """The request's cookies, as a dict of :class:`http.cookies.Morsel`.
+
+        Cookies whose names :class:`http.cookies.SimpleCookie` does not
+        accept are left out.
+        """
+        if not hasattr(self, "_cookies"):
+            cookies: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
+            if "Cookie" in self.headers:
+                for name, value in parse_cookie(self.headers["Cookie"]).items():
+                    try:
+                        cookies[name] = value
+                    except http.cookies.CookieError:
+                        pass
+            self._cookies = cookies
+        return self._cookies
+
+    def full_url(self) -> str:
+        """The full URL of the request: protocol, host and target."""
+        return f"{self.protocol}://{self.host}{self.uri}"
+
+    def request_time(self) -> float:
+        """How long the request took, or has taken so far, in seconds."""
+        if self._finish_time is None:
+            return time.time() - self._start_time
+        return self._finish_time - self._start_time
+
+    def get_ssl_certificate(
+        self, binary_form: bool = False
+    ) -> None | dict[str, Any] | bytes:
+        """The client's TLS certificate, or None if there is none.
+
+        The server's :class:`ssl.SSLContext` must ask for client
+        certificates (``verify_mode``), e.g.::
+
+            ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_ctx.load_cert_chain("foo.crt", "foo.key")
+            ssl_ctx.load_verify_locations("cacerts.pem")
+            ssl_ctx.verify_mode = ssl.CERT_REQUIRED
+            server = HTTPServer(app, ssl_options=ssl_ctx)
+
+        By default the certificate is a dict; with ``binary_form`` it is
+        the DER-encoded bytes.  See :meth:`ssl.SSLSocket.getpeercert`.
+        """
+        if self.connection is None:
+            return None
+        try:
+            # Only an HTTP/1 connection over a TLS stream has a peer
+            # certificate; the HTTPConnection interface does not promise one.
+            stream = cast(Any, self.connection).stream
+            return cast(
+                "None | dict[str, Any] | bytes",
+                stream.socket.getpeercert(binary_form=binary_form),
+            )
+        except SSLError:
+            return None
+
+    def _parse_body(self) -> None:
+        """Parse a form body into ``body_arguments`` and ``files``.
+
+        Raises :class:`HTTPInputError` for a malformed body.
+        """
+        parse_body_arguments(
+            self.headers.get("Content-Type", ""),
+            self.body,
+            self.body_arguments,
+            self.files,
+            self.headers,
+        )
+        for name, values in self.body_arguments.items():
+            self.arguments.setdefault(name, []).extend(values)
+
+    def __repr__(self) -> str:
+        # Headers are left out on purpose: they carry credentials and cookies.
+        fields = ("protocol", "host", "method", "uri", "version", "remote_ip")
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in fields)
+        return f"{self.__class__.__name__}({args})"
+
+
+# -- URLs ---------------------------------------------------------------------------
+
+
+def url_concat(
+    url: str,
+    args: None | dict[str, str] | list[tuple[str, str]] | tuple[tuple[str, str], ...],
+) -> str:
+    """Add query arguments to ``url``, whether or not it has a query already.
+
+    ``args`` is a dict or a sequence of ``(name, value)`` pairs (which may
+    repeat a name).
+
+    >>> url_concat("http://example.com/foo", dict(c="d"))
+    'http://example.com/foo?c=d'
+    >>> url_concat("http://example.com/foo?a=b", dict(c="d"))
+    'http://example.com/foo?a=b&c=d'
+    >>> url_concat("http://example.com/foo?a=b", [("c", "d"), ("c", "d2")])
+    'http://example.com/foo?a=b&c=d&c=d2'
+    """
+    if args is None:
+        return url
+    if isinstance(args, dict):
+        extra = list(args.items())
+    elif isinstance(args, (list, tuple)):
+        extra = list(args)
+    else:
+        raise TypeError(
+            f"'args' parameter should be dict, list or tuple. Not {type(args)}"
+        )
+    parts = urllib.parse.urlparse(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query.extend(extra)
+    return urllib.parse.urlunparse(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def qs_to_qsl(qs: dict[str, list[AnyStr]]) -> Iterable[tuple[str, AnyStr]]:
+    """Turn the result of ``parse_qs`` back into ``(name, value)`` pairs.
+
+    .. versionadded:: 5.0
+    """
+    for name, values in qs.items():
+        for value in values:
+            yield name, value
+
+
+# Port digits are ASCII only: int() would also take other scripts' digits.
+_NETLOC_PORT = re.compile(r"(.+):([0-9]+)", re.DOTALL)
+
+
+def split_host_and_port(netloc: str) -> tuple[str, int | None]:
+    """``(host, port)`` from ``netloc``; the port is None when absent.
+
+    >>> split_host_and_port("example.com:8080")
+    ('example.com', 8080)
+    >>> split_host_and_port("[::1]")
+    ('[::1]', None)
+
+    .. versionadded:: 4.1
+    """
+    m = _NETLOC_PORT.fullmatch(netloc)
+    if m is None:
+        return netloc, None
+    return m.group(1), int(m.group(2))
+
+
+def encode_username_password(username: str | bytes, password: str | bytes) -> bytes:
+    """``username:password`` as bytes (UTF-8, NFC), as HTTP Basic auth uses.
+
+    >>> encode_username_password("user", "pass")
+    b'user:pass'
+
+    .. versionadded:: 5.1
+    """
+    # RFC 7617 section 2.1: text is sent in Unicode Normalization Form C, so
+    # that the same name typed on two systems gives the same credentials.
+    if isinstance(username, str):
+        username = unicodedata.normalize("NFC", username)
+    if isinstance(password, str):
+        password = unicodedata.normalize("NFC", password)
+    return utf8(username) + b":" + utf8(password)
+
+
+# -- dates --------------------------------------------------------------------------
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+
+
+def format_timestamp(
+    ts: int | float | tuple[int, ...] | time.struct_time | datetime.datetime,
+) -> str:
+    """A timestamp in the format HTTP uses (RFC 9110 section 5.6.7).
+
+    ``ts`` is a number of seconds since the epoch (as from
+    :func:`time.time`), a time tuple in UTC (as from :func:`time.gmtime`),
+    or a :class:`datetime.datetime`: a naive one is taken as UTC, an aware
+    one is converted to UTC.
+
+    >>> format_timestamp(1359312200)
+    'Sun, 27 Jan 2013 18:43:20 GMT'
+    """
+    if isinstance(ts, (int, float)):
+        seconds = int(ts)
+    elif isinstance(ts, (tuple, time.struct_time)):
+        seconds = calendar.timegm(ts)
+    elif isinstance(ts, datetime.datetime):
+        # utctimetuple() converts an aware datetime and leaves a naive one
+        # as it is, which is what "naive means UTC" asks for.
+        seconds = calendar.timegm(ts.utctimetuple())
+    else:
+        raise TypeError(f"unknown timestamp type: {ts!r}")
+    t = time.gmtime(seconds)
+    return "%s, %02d %s %04d %02d:%02d:%02d GMT" % (
+        _WEEKDAYS[t.tm_wday],
+        t.tm_mday,
+        _MONTHS[t.tm_mon - 1],
+        t.tm_year,
+        t.tm_hour,
+        t.tm_min,
+        t.tm_sec,
+    )
+
+
+# -- ranges -------------------------------------------------------------------------
+
+_RANGE_POSITION = re.compile(r"[0-9]*")
+
+
+def _parse_request_range(range_header: str) -> tuple[int | None, int | None] | None:
+    """``(start, end)`` of a single byte range, for slicing; None if invalid.
+
+    ``end`` is exclusive.  A suffix range (``bytes=-N``) gives ``(-N, None)``,
+    except ``bytes=-0``, which gives ``(None, 0)`` so that the caller
+    answers 416.  ``bytes=N`` without a dash is read as ``bytes=N-``, as
+    Tornado does.  Multiple ranges are not supported (None).  Positions are
+    ASCII digits only.
+
+    >>> _parse_request_range("bytes=1-2")
+    (1, 3)
+    >>> _parse_request_range("bytes=6-")
+    (6, None)
+    >>> _parse_request_range("bytes=-6")
+    (-6, None)
+    >>> _parse_request_range("bytes=-0")
+    (None, 0)
+    >>> _parse_request_range("bytes=")
+    (None, None)
+    >>> _parse_request_range("bytes=+1-2")
+    """
+    unit, equals, spec = range_header.strip(HTTP_WHITESPACE).partition("=")
+    if unit.strip(HTTP_WHITESPACE) != "bytes" or not equals:
+        return None
+    first, _, last = spec.partition("-")
+    first = first.strip(HTTP_WHITESPACE)
+    last = last.strip(HTTP_WHITESPACE)
+    if not _RANGE_POSITION.fullmatch(first) or not _RANGE_POSITION.fullmatch(last):
+        return None
+    start = int(first) if first else None
+    end = int(last) if last else None
+    if start is None:
+        if end is None:
+            return None, None
+        if end == 0:
+            return None, 0
+        return -end, None
+    if end is not None:
+        # The last position is inclusive in HTTP and exclusive in Python;
+        # an end before the start is kept so that the caller answers 416.
+        end = max(start, end + 1)
+    return start, end
+
+
+def _get_content_range(start: int | None, end: int | None, total: int) -> str:
+    """The Content-Range value for ``[start, end)`` of ``total`` bytes.
+
+    >>> _get_content_range(None, 1, 4)
+    'bytes 0-0/4'
+    >>> _get_content_range(1, 3, 4)
+    'bytes 1-2/4'
+    >>> _get_content_range(None, None, 4)
+    'bytes 0-3/4'
+    """
+    start = start or 0
+    end = (end or total) - 1
+    return f"bytes {start}-{end}/{total}"
+
+
+# -- header parameters --------------------------------------------------------------
+
+# One ';'-separated segment of a header with parameters.  A quoted string may
+# contain ';' and backslash escapes.  Each alternative starts with a
+# different character and nothing follows the repetition, so a match never
+# backtracks: splitting is linear even for a long run of ';' inside quotes
+# (CVE-2025-67726).
+_PARAM_SEGMENT = re.compile(r'(?:[^;"]+|"(?:[^"\\]+|\\[\s\S]?)*"?)*')
+# Inside a quoted parameter only \\ and \" are escapes, as in Tornado; a
+# backslash before anything else stays.
+_QUOTED_PAIR = re.compile(r'\\([\\"])')
+
+
+def _split_params(line: str) -> Iterator[str]:
+    pos = 0
+    end = len(line)
+    match = _PARAM_SEGMENT.match
+    while True:
+        m = match(line, pos)
+        assert m is not None  # the pattern matches the empty string
+        yield m.group()
+        pos = m.end() + 1  # past the ';'
+        if pos > end:
+            return
+
+
+def _parse_header(line: str) -> tuple[str, dict[str, str]]:
+    """Split a header like Content-Type into its main value and parameters.
+
+    >>> _parse_header('form-data; name="a;b"; filename=x.txt')
+    ('form-data', {'name': 'a;b', 'filename': 'x.txt'})
+    >>> _parse_header("attachment; filename*=UTF-8''%C3%A1.txt")
+    ('attachment', {'filename': 'á.txt'})
+
+    Parameter names are lower-cased; quoted values are unquoted; a
+    parameter without ``=`` is dropped.  An RFC 2231/5987 extended parameter
+    (``name*=charset'lang'percent-encoded``) is decoded and replaces the
+    plain one of the same name.  Linear in the length of ``line``.
+    """
+    segments = _split_params(line)
+    key = next(segments).strip()
+    params: dict[str, str] = {}
+    extended: list[tuple[str, str]] = []
+    for segment in segments:
+        name, equals, value = segment.partition("=")
+        if not equals:
+            continue
+        name = name.strip().lower()
+        value = value.strip()
+        if name.endswith("*"):
+            extended.append((name[:-1], value))
+            continue
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
+        params[name] = value
+    for name, value in extended:
+        params[name] = _decode_extended_value(value)
+    return key, params
+
+
+def _decode_extended_value(value: str) -> str:
+    """Decode an RFC 5987 ``charset'language'percent-encoded`` value."""
+    charset, quote1, rest = value.partition("'")
+    _language, quote2, encoded = rest.partition("'")
+    if not quote1 or not quote2:
+        return value
+    raw = urllib.parse.unquote_to_bytes(encoded)
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        # An unknown charset: latin-1 keeps every byte rather than failing.
+        charset = "latin-1"
+    return raw.decode(charset, errors="replace")
+
+
+def _encode_header(key: str, pdict: Mapping[str, str | None]) -> str:
+    """The inverse of :func:`_parse_header`, for simple values.
+
+    A parameter whose value is None is written as its name alone.
+
+    >>> _encode_header('permessage-deflate',
+    ...     {'client_max_window_bits': 15, 'client_no_context_takeover': None})
+    'permessage-deflate; client_max_window_bits=15; client_no_context_takeover'
+    """
+    if not pdict:
+        return key
+    out = [key]
+    for name, value in pdict.items():
+        out.append(name if value is None else f"{name}={value}")
+    return "; ".join(out)
+
+
+# -- form bodies --------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ParseMultipartConfig:
+    """How ``multipart/form-data`` bodies are parsed.
+
+    Its point is to bound the size and complexity of what a client can make
+    the server parse.
+
+    ``enabled``: false refuses every multipart body.  ``max_parts``: the most
+    parts a body may have.  ``max_part_header_size``: the largest header
+    block of one part, in bytes.
+
+    .. versionadded:: 6.5.5
+    """
+
+    enabled: bool = True
+    max_parts: int = 100
+    max_part_header_size: int = 10 * 1024
+
+
+@dataclasses.dataclass
+class ParseUrlEncodedConfig:
+    """How ``application/x-www-form-urlencoded`` bodies are parsed.
+
+    ``max_arguments``: the most fields a body (or a query string) may have.
+
+    .. versionadded:: 6.5.8
+    """
+
+    max_arguments: int = 1000
+
+
+@dataclasses.dataclass
+class ParseBodyConfig:
+    """How request bodies are parsed: one config per form encoding.
+
+    .. versionadded:: 6.5.5
+    """
+
+    multipart: ParseMultipartConfig = dataclasses.field(
+        default_factory=ParseMultipartConfig
+    )
+    urlencoded: ParseUrlEncodedConfig = dataclasses.field(
+        default_factory=ParseUrlEncodedConfig
+    )
+
+
+_DEFAULT_PARSE_BODY_CONFIG = ParseBodyConfig()
+
+
+def set_parse_body_config(config: ParseBodyConfig) -> None:
+    """Set the **global** default configuration for parsing request bodies.
+
+    It applies to every later call of :func:`parse_body_arguments` and
+    :func:`parse_multipart_form_data` without a ``config`` argument, and to
+    the query strings of new :class:`HTTPServerRequest` objects.
+
+    >>> set_parse_body_config(ParseBodyConfig(
+    ...     multipart=ParseMultipartConfig(enabled=False)))
+    >>> parse_body_arguments("multipart/form-data; boundary=foo", b"--foo--", {}, {})
+    Traceback (most recent call last):
+        ...
+    tornado_compat.httputil.HTTPInputError: multipart/form-data parsing is disabled
+    >>> set_parse_body_config(ParseBodyConfig())  # back to the defaults
+
+    .. versionadded:: 6.5.5
+    """
+    global _DEFAULT_PARSE_BODY_CONFIG
+    _DEFAULT_PARSE_BODY_CONFIG = config
+
+
+def parse_body_arguments(
+    content_type: str,
+    body: bytes,
+    arguments: dict[str, list[bytes]],
+    files: dict[str, list[HTTPFile]],
+    headers: HTTPHeaders | None = None,
+    *,
+    config: ParseBodyConfig | None = None,
+) -> None:
+    """Parse a form body into ``arguments`` and ``files``.
+
+    ``application/x-www-form-urlencoded`` and ``multipart/form-data`` are
+    parsed (the media type is compared without regard to case); any other
+    content type is left alone.  ``arguments`` and ``files`` are updated
+    with what the body holds.  Raises :class:`HTTPInputError` for a
+    malformed body, one over the limits of ``config`` (by default the one of
+    :func:`set_parse_body_config`), or a body with a ``Content-Encoding``
+    (which should have been decoded before).
+    """
+    if config is None:
+        config = _DEFAULT_PARSE_BODY_CONFIG
+    media_type = content_type.partition(";")[0].strip(HTTP_WHITESPACE).lower()
+    if media_type == "application/x-www-form-urlencoded":
+        _check_no_content_encoding(headers)
+        try:
+            parsed = parse_qs_bytes(
+                body,
+                keep_blank_values=True,
+                max_num_fields=config.urlencoded.max_arguments,
+            )
+        except ValueError as e:
+            raise HTTPInputError(f"Invalid x-www-form-urlencoded body: {e}") from e
+        for name, values in parsed.items():
+            if values:
+                arguments.setdefault(name, []).extend(values)
+    elif media_type == "multipart/form-data":
+        _check_no_content_encoding(headers)
+        boundary = _parse_header(content_type)[1].get("boundary")
+        if not boundary:
+            raise HTTPInputError(
+                "Invalid multipart/form-data: multipart boundary not found"
+            )
+        parse_multipart_form_data(
+            utf8(boundary), body, arguments, files, config=config.multipart
+        )
+
+
+def _check_no_content_encoding(headers: HTTPHeaders | None) -> None:
+    if headers is not None and "Content-Encoding" in headers:
+        raise HTTPInputError(
+            "Unsupported Content-Encoding: %s" % headers["Content-Encoding"]
+        )
+
+
+def parse_multipart_form_data(
+    boundary: bytes,
+    data: bytes,
+    arguments: dict[str, list[bytes]],
+    files: dict[str, list[HTTPFile]],
+    *,
+    config: ParseMultipartConfig | None = None,
+) -> None:
+    """Parse a ``multipart/form-data`` body into ``arguments`` and ``files``.
+
+    ``boundary`` (quoted or not) and ``data`` are bytes.  A part with a
+    non-empty ``filename`` becomes an :class:`HTTPFile` in ``files``; any
+    other part's body is appended to ``arguments``.  Filenames in RFC
+    2231/5987 form (``filename*=``) are decoded.  Part headers are UTF-8.
+
+    Raises :class:`HTTPInputError` at the first malformed part, or if the
+    body breaks a limit of ``config`` (by default the one of
+    :func:`set_parse_body_config`): more than ``max_parts`` parts, or a part
+    header block larger than ``max_part_header_size``.  Every search for a
+    delimiter moves forward, so the time is linear in ``len(data)``.
+    """
+    if config is None:
+        config = _DEFAULT_PARSE_BODY_CONFIG.multipart
+    if not config.enabled:
+        raise HTTPInputError("multipart/form-data parsing is disabled")
+    if len(boundary) >= 2 and boundary.startswith(b'"') and boundary.endswith(b'"'):
+        boundary = boundary[1:-1]
+    if not boundary:
+        raise HTTPInputError("Invalid multipart/form-data: empty boundary")
+    # As Tornado does: the body ends at the last close delimiter (what
+    # follows is the epilogue), and parts are separated by "--boundary"
+    # followed by CRLF.  Each part then ends with the CRLF that belongs to
+    # the next delimiter.
+    final = data.rfind(b"--" + boundary + b"--")
+    if final == -1:
+        raise HTTPInputError("Invalid multipart/form-data: no final boundary found")
+    delimiter = b"--" + boundary + b"\r\n"
+    # Counted before anything is parsed, so a body of many parts is refused
+    # at the cost of one scan.
+    if data.count(delimiter, 0, final) > config.max_parts:
+        raise HTTPInputError("multipart/form-data has too many parts")
+    pos = 0
+    while True:
+        found = data.find(delimiter, pos, final)
+        part_end = final if found == -1 else found
+        if part_end > pos:
+            _parse_part(data, pos, part_end, arguments, files, config)
+        if found == -1:
+            return
+        pos = found + len(delimiter)
+
+
+def _parse_part(
+    data: bytes,
+    start: int,
+    end: int,
+    arguments: dict[str, list[bytes]],
+    files: dict[str, list[HTTPFile]],
+    config: ParseMultipartConfig,
+) -> None:
+    """Parse the part ``data[start:end]`` (slicing only what is kept)."""
+    # The search for the end of the headers stops at the header size limit,
+    # so a part with no headers costs no more than that limit to refuse.
+    limit = min(end, start + config.max_part_header_size + 4)
+    eoh = data.find(b"\r\n\r\n", start, limit)
+    if eoh == -1:
+        if end - start > config.max_part_header_size + 4:
+            raise HTTPInputError("multipart/form-data part header too large")
+        raise HTTPInputError("multipart/form-data missing headers")
+    if eoh - start > config.max_part_header_size:
+        raise HTTPInputError("multipart/form-data part header too large")
+    disposition_header: str | None = None
+    content_type = "application/unknown"
+    content_types: list[str] = []
+    try:
+        for field_name, field_value in _head.iter_header_block(data[start:eoh]):
+            lowered = field_name.lower()
+            if lowered == "content-disposition":
+                if disposition_header is not None:
+                    raise HTTPInputError(
+                        "Invalid multipart/form-data: repeated Content-Disposition"
+                    )
+                disposition_header = _utf8_header(field_value)
+            elif lowered == "content-type":
+                content_types.append(_utf8_header(field_value))
+    except ProtocolError as e:
+        raise HTTPInputError(str(e)) from e
+    if content_types:
+        content_type = ",".join(content_types)
+    disposition, params = _parse_header(disposition_header or "")
+    if disposition != "form-data" or not data.endswith(b"\r\n", start, end):
+        raise HTTPInputError("Invalid multipart/form-data")
+    name = params.get("name")
+    if not name:
+        raise HTTPInputError("multipart/form-data missing name")
+    # The part's body ends before the CRLF of the next delimiter; a part
+    # whose headers run up to that CRLF has an empty body.
+    value = data[eoh + 4 : end - 2] if end - 2 > eoh + 4 else b""
+    filename = params.get("filename")
+    if filename:
+        files.setdefault(name, []).append(
+            HTTPFile(filename=filename, body=value, content_type=content_type)
+        )
+    else:
+        arguments.setdefault(name, []).append(value)
+
+
+def _utf8_header(value: str) -> str:
+    # The head parser hands back one character per byte; part headers are
+    # UTF-8 (browsers send file names that way).
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPInputError(
+            "Invalid multipart/form-data: part header is not UTF-8"
+        ) from None
+
+
+# -- cookies ------------------------------------------------------------------------
+
+# One ';'-separated chunk of a Cookie header: the name is what comes before
+# the first '=', the value everything after it.  A chunk without '=' is a
+# value with an empty name, as browsers treat it.
+_COOKIE_CHUNK = re.compile(r"([^;=]*)(=?)([^;]*)")
+# Backslash escapes in a quoted cookie value: three octal digits (the first
+# 0-3) or any single character.
+_COOKIE_ESCAPE = re.compile(r"\\(?:([0-3][0-7][0-7])|([\s\S]))")
+
+
+def _unescape_cookie_char(m: re.Match[str]) -> str:
+    octal = m.group(1)
+    if octal is not None:
+        return chr(int(octal, 8))
+    return m.group(2)
+
+
+def _unquote_cookie(value: str) -> str:
+    """Undo the quoting of :class:`http.cookies.SimpleCookie`, in linear time.
+
+    A value that is not enclosed in double quotes is returned as it is.
+    (CVE-2024-7592: unquoting one escape at a time was quadratic.)
+    """
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return value
+    return _COOKIE_ESCAPE.sub(_unescape_cookie_char, value[1:-1])
+
+
+def parse_cookie(cookie: str) -> dict[str, str]:
+    """Parse a ``Cookie`` header into a dict of names and values.
+
+    This follows what browsers do, not the cookie RFCs (browsers do not
+    either): every ``;`` separates cookies, even inside quotes; a chunk
+    without ``=`` is a value with an empty name; whitespace around names and
+    values is dropped; the last cookie of a name wins.  It is the algorithm
+    of Django 1.9.10, as in Tornado.
+
+    >>> parse_cookie("a=1; b=2; a=3")
+    {'a': '3', 'b': '2'}
+
+    .. versionadded:: 4.4.2
+    """
+    result: dict[str, str] = {}
+    for m in _COOKIE_CHUNK.finditer(cookie):
+        name, equals, value = m.groups()
+        if not equals:
+            name, value = "", name
+        name = name.strip()
+        value = value.strip()
+        if name or value:
+            result[name] = _unquote_cookie(value)
+    return result
+
+
+# -- doctests -----------------------------------------------------------------------
+
+
+def doctests() -> unittest.TestSuite:
+    """The doctests of this module, as a unittest suite."""
+    return doctest.DocTestSuite(
+        sys.modules[__name__], optionflags=doctest.IGNORE_EXCEPTION_DETAIL
+    )

@@ -1,0 +1,293 @@
+"""Message heads: the start line and the header lines of an HTTP/1.x message.
+
+What this module is for: turning the bytes of a complete message head into a
+request line ``(method, target, version)`` or a status line ``(version, code,
+reason)`` and a list of ``(name, value)`` header fields, strictly, in time
+linear in the size of the head.  The grammar (RFC 9110 section 5, RFC 9112
+sections 3 to 5) is written down once here, as regex sources that
+:mod:`tornado_compat.httputil` also compiles for its ``_ABNF`` names, so the
+server, the clients and ``HTTPHeaders.parse`` share one header parser.
+
+The rules, and why they are strict:
+
+* Header names are tokens.  An empty name, or whitespace between the name
+  and the colon, is rejected (RFC 9112 section 5.1): a proxy that trims it
+  and a server that does not would see different headers.
+* Values lose the spaces and tabs around them and nothing else (no-break
+  space and NEL are data).  Control characters other than HTAB, and NUL, CR
+  or LF inside a value, are rejected.
+* obs-fold (a line that starts with a space or tab, continuing the previous
+  one) is rejected, as Tornado 6.6 does and as its tests pin.
+* Lines end with CRLF; a bare LF is accepted as Tornado 6.6 still does, a
+  bare CR never is.
+* Only HTTP/1.0 and HTTP/1.1 are understood.  Another well-formed
+  ``HTTP/x.y`` gets status 505, anything else 400.  Status codes are exactly
+  three ASCII digits: no sign, underscore, whitespace or non-ASCII digit,
+  which ``int()`` would all accept.
+
+Bytes are decoded as latin-1 (every byte maps to one character, so nothing
+is lost and nothing can fail); every ``str`` this module returns holds one
+character per byte.
+
+What it must never do: import asyncio, touch a socket or a stream, log, or
+use a regex that can backtrack more than linearly.  Every failure is a
+:class:`~tornado_compat.protocol.errors.RemoteProtocolError` naming its cause.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from tornado_compat.protocol.errors import VERSION_NOT_SUPPORTED, RemoteProtocolError
+
+__all__ = [
+    "TCHAR",
+    "TOKEN",
+    "VCHAR",
+    "OBS_TEXT",
+    "FIELD_VCHAR",
+    "FIELD_CONTENT_CHAR",
+    "REQUEST_TARGET",
+    "HTTP_VERSION",
+    "STATUS_CODE",
+    "REASON_PHRASE",
+    "SUPPORTED_VERSIONS",
+    "iter_header_block",
+    "parse_header_block",
+    "parse_request_line",
+    "parse_status_line",
+    "split_head",
+]
+
+# -- the grammar, as regex sources over latin-1 text ---------------------------
+# Each is a character class or a small expression with no nested quantifier,
+# so matching is linear.  ``httputil._ABNF`` compiles the same sources.
+
+#: tchar (RFC 9110 section 5.6.2): the characters of a token.
+TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+#: token: methods and header names.
+TOKEN = TCHAR + "+"
+#: VCHAR: visible US-ASCII.
+VCHAR = r"[\x21-\x7e]"
+#: obs-text: the bytes above US-ASCII, allowed in values and reason phrases.
+OBS_TEXT = r"[\x80-\xff]"
+#: field-vchar: what a header value may start and end with.
+FIELD_VCHAR = r"[\x21-\x7e\x80-\xff]"
+#: What a header value may contain: field-vchar, space and tab.
+FIELD_CONTENT_CHAR = r"[\t\x20-\x7e\x80-\xff]"
+#: The request target as RFC 9112 section 3.2 delimits it: no whitespace,
+#: no control characters.  (Its inner syntax is the application's business.)
+REQUEST_TARGET = r"[\x21-\x7e\x80-\xff]+"
+#: HTTP-version: exactly one digit on each side of the dot.
+HTTP_VERSION = r"HTTP/[0-9]\.[0-9]"
+#: status-code: exactly three ASCII digits.
+STATUS_CODE = r"[0-9]{3}"
+#: reason-phrase: printable characters, space and tab.
+REASON_PHRASE = r"[\t\x20-\x7e\x80-\xff]+"
+
+#: The versions this core speaks; another well-formed version gets a 505.
+SUPPORTED_VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1"})
+
+_REQUEST_LINE = re.compile(f"({TOKEN}) ({REQUEST_TARGET}) ({HTTP_VERSION})")
+# The reason phrase may be empty, but the space before it may not be missing
+# (RFC 9112 section 4; Tornado's tests pin the rejection of "HTTP/1.1 200").
+_STATUS_LINE = re.compile(f"({HTTP_VERSION}) ({STATUS_CODE}) ((?:{REASON_PHRASE})?)")
+# One header line.  The value group takes the surrounding whitespace too and
+# is stripped afterwards: a regex that excluded it would need two adjacent
+# quantifiers over spaces, which backtrack quadratically on a bad line.  The
+# value class excludes CR and LF, so the line end is found without
+# backtracking; the last line of a block may lack its line end.
+_HEADER_LINE = re.compile(f"({TOKEN}):({FIELD_CONTENT_CHAR}*)(?:\r?\n|\\Z)")
+# What may follow the last header line: empty lines only.
+_TRAILING_EMPTY_LINES = re.compile(r"(?:\r?\n)+\Z")
+_TOKEN = re.compile(TOKEN)
+# A character no header value may contain (CTLs except HTAB; DEL).
+_FORBIDDEN_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+# Errors quote the offending text, but never more than this many characters
+# of it: a 64 KiB header line does not belong in a log line.
+_QUOTE_LIMIT = 60
+
+
+def _quote(text: str) -> str:
+    if len(text) > _QUOTE_LIMIT:
+        return repr(text[:_QUOTE_LIMIT]) + "..."
+    return repr(text)
+
+
+# -- header blocks ---------------------------------------------------------------
+
+
+def iter_header_block(data: bytes) -> Iterator[tuple[str, str]]:
+    """Yield the ``(name, value)`` fields of a header block, in order.
+
+    ``data`` is the header lines of a head, without the start line.  The
+    empty line that ends a head may be included or not (more than one is
+    tolerated); anything after an empty line is an error.  Names are
+    returned as sent (not case-normalized), values without the spaces and
+    tabs around them.  Raises :class:`RemoteProtocolError` (400) at the first
+    bad line, after yielding the fields before it.
+
+    This is the one header parser; :func:`parse_header_block` is its list
+    form, and ``HTTPHeaders.parse`` consumes it directly.
+    """
+    text = data.decode("latin-1")
+    end = len(text)
+    pos = 0
+    match = _HEADER_LINE.match
+    while pos < end:
+        m = match(text, pos)
+        if m is None:
+            if _TRAILING_EMPTY_LINES.match(text, pos):
+                return
+            raise _header_line_error(text, pos)
+        yield m.group(1), m.group(2).strip(" \t")
+        pos = m.end()
+
+
+def parse_header_block(data: bytes) -> list[tuple[str, str]]:
+    """The ``(name, value)`` fields of a header block, in order.
+
+    See :func:`iter_header_block` for the rules.
+
+    >>> parse_header_block(b"Host: example.com\\r\\nAccept:  */* \\r\\n\\r\\n")
+    [('Host', 'example.com'), ('Accept', '*/*')]
+    """
+    return list(iter_header_block(data))
+
+
+def _header_line_error(text: str, pos: int) -> RemoteProtocolError:
+    """Say why the line at ``pos`` is not a header line.
+
+    Only called on the error path; it looks at one line, so it is linear too.
+    """
+    eol = text.find("\n", pos)
+    line = text[pos:] if eol == -1 else text[pos:eol]
+    if line.endswith("\r"):
+        if eol == -1:
+            # The block ends in CR: a line end cut in half, or a bare CR.
+            return RemoteProtocolError(
+                "bare CR at the end of the header block " + _quote(line)
+            )
+        line = line[:-1]
+    if line == "":
+        return RemoteProtocolError(
+            "header block continues after the empty line that ends it"
+        )
+    if line[0] in " \t":
+        return RemoteProtocolError(
+            "header line cannot start with whitespace "
+            "(obs-fold line folding is not supported): " + _quote(line)
+        )
+    name, colon, value = line.partition(":")
+    if not colon:
+        return RemoteProtocolError("no colon in header line " + _quote(line))
+    if not _TOKEN.fullmatch(name):
+        if name == "":
+            cause = "empty name"
+        elif name.rstrip(" \t") != name:
+            cause = "whitespace between name and colon"
+        else:
+            cause = "not a token"
+        return RemoteProtocolError(f"Invalid header name {_quote(name)}: {cause}")
+    bad = _FORBIDDEN_VALUE_CHAR.search(value)
+    if bad is not None:
+        char = bad.group()
+        if char == "\r":
+            cause = "bare CR"
+        elif char == "\x00":
+            cause = "NUL"
+        else:
+            cause = "control character %#04x" % ord(char)
+        shown = _quote(value.strip(" \t"))
+        return RemoteProtocolError(
+            f"Invalid header value {shown} for {_quote(name)}: {cause}"
+        )
+    # Every character of the line is allowed, so nothing is left to blame.
+    return RemoteProtocolError("Invalid header line " + _quote(line))
+
+
+# -- start lines -------------------------------------------------------------------
+
+
+def parse_request_line(line: bytes) -> tuple[str, str, str]:
+    """``(method, target, version)`` of a request line (without its CRLF).
+
+    Raises :class:`RemoteProtocolError`: status 505 for a well-formed version
+    other than HTTP/1.0 and HTTP/1.1, 400 for anything else that is wrong.
+
+    >>> parse_request_line(b"GET /index.html?q=1 HTTP/1.1")
+    ('GET', '/index.html?q=1', 'HTTP/1.1')
+    """
+    text = line.decode("latin-1")
+    m = _REQUEST_LINE.fullmatch(text)
+    if m is None:
+        raise RemoteProtocolError("Malformed HTTP request line " + _quote(text))
+    method, target, version = m.groups()
+    _check_version(version)
+    return method, target, version
+
+
+def parse_status_line(line: bytes) -> tuple[str, int, str]:
+    """``(version, code, reason)`` of a status line (without its CRLF).
+
+    The reason is ``""`` when the line has none (it still needs the space
+    after the code).  Raises :class:`RemoteProtocolError` as
+    :func:`parse_request_line` does.
+
+    >>> parse_status_line(b"HTTP/1.1 404 Not Found")
+    ('HTTP/1.1', 404, 'Not Found')
+    """
+    text = line.decode("latin-1")
+    m = _STATUS_LINE.fullmatch(text)
+    if m is None:
+        raise RemoteProtocolError("Malformed HTTP status line " + _quote(text))
+    version, code, reason = m.groups()
+    _check_version(version)
+    return version, int(code), reason
+
+
+def _check_version(version: str) -> None:
+    if version not in SUPPORTED_VERSIONS:
+        raise RemoteProtocolError(
+            f"Unsupported HTTP version {version!r}", VERSION_NOT_SUPPORTED
+        )
+
+
+# -- whole heads ---------------------------------------------------------------------
+
+
+def split_head(data: bytes) -> tuple[bytes, bytes]:
+    """Split a complete head into its start line and its header block.
+
+    The start line comes back without its line end.  The header block keeps
+    the line end of each header line but not the empty line that ends the
+    head (which ``data`` may include or not).  Empty lines before the start
+    line are skipped, as RFC 9112 section 2.2 allows a server to do.  Nothing
+    is validated here: pass the parts to :func:`parse_request_line` or
+    :func:`parse_status_line` and :func:`parse_header_block`.
+
+    >>> split_head(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
+    (b'GET / HTTP/1.1', b'Host: a\\r\\n')
+    """
+    start = 0
+    while True:
+        if data.startswith(b"\r\n", start):
+            start += 2
+        elif data.startswith(b"\n", start):
+            start += 1
+        else:
+            break
+    eol = data.find(b"\n", start)
+    if eol == -1:
+        return data[start:], b""
+    line_end = eol - 1 if eol > start and data[eol - 1] == 0x0D else eol
+    block = data[eol + 1 :]
+    if block in (b"\r\n", b"\n"):
+        block = b""
+    elif block.endswith(b"\n\r\n"):
+        block = block[:-2]
+    elif block.endswith(b"\n\n"):
+        block = block[:-1]
+    return data[start:line_end], block
