@@ -155,9 +155,12 @@ def test_module_names() -> None:
     assert run.full_name("iostream") == "tornado.test.iostream_test"
     assert run.full_name("iostream_test") == "tornado.test.iostream_test"
     assert run.full_name("tornado.test.iostream_test") == "tornado.test.iostream_test"
-    assert set(run.load_targets()) == {
-        "tornado.test.iostream_test",
-        "tornado.test.netutil_test",
-        "tornado.test.tcpserver_test",
-        "tornado.test.tcpclient_test",
-    }
+    targets = run.load_targets()
+    # The foundation's modules keep their targets as more modules are added.
+    for name, passed in [
+        ("iostream_test", 178),
+        ("netutil_test", 10),
+        ("tcpserver_test", 8),
+        ("tcpclient_test", 41),
+    ]:
+        assert targets[f"tornado.test.{name}"].passed == passed

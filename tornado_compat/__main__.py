@@ -2,14 +2,24 @@
 
 Subcommands:
 
+``serve TARGET``
+    Serves a Tornado application on tornado_compat: installs the drop-in
+    (:func:`tornado_compat.install`), then imports ``TARGET``
+    (``package.module:attribute`` or ``path/to/file.py:attribute``; the
+    attribute defaults to ``app`` and may be an application or a function
+    that returns one) and serves it with
+    :class:`tornado_compat.httpserver.HTTPServer`.
+
 ``echo``
     A line echo server on :class:`tornado_compat.tcpserver.TCPServer` and the
     streams of :mod:`tornado_compat.iostream`: a small demo that the new layers
-    work, reachable with ``nc`` or ``curl``.  It stops cleanly on Ctrl-C or
-    SIGTERM.
+    work, reachable with ``nc`` or ``curl``.
+
+Both stop cleanly on Ctrl-C or SIGTERM.
 
 This module must never import the Tornado modules that tornado_compat replaces:
-the demo shows our stack, not Tornado's.  It listens on 127.0.0.1 unless told
+``serve`` imports the application only after installing ours, and by name.
+The servers listen on 127.0.0.1 unless told
 otherwise, so that a demo is never exposed to the network by accident.
 """
 
@@ -17,9 +27,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import importlib.util
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from tornado_compat.iostream import (
     IOStream,
@@ -62,6 +76,87 @@ class EchoServer(TCPServer):
             stream.close()
 
 
+def _show(sock_name: tuple[Any, ...]) -> str:
+    host, port = sock_name[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def _run_until_signal(stop_serving: Callable[[], Awaitable[None]]) -> None:
+    """Wait for Ctrl-C or SIGTERM, then stop the server cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await stop_serving()
+
+
+class TargetError(Exception):
+    """The application named on the command line cannot be loaded."""
+
+
+def load_target(target: str) -> Any:
+    """Import ``module:attribute`` or ``file.py:attribute`` (``app`` by
+    default); call it if it is a function that builds the application."""
+    where, _, attribute = target.partition(":")
+    attribute = attribute or "app"
+    if where.endswith(".py"):
+        path = Path(where).resolve()
+        if not path.is_file():
+            raise TargetError(f"no such file: {where}")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as exc:
+            raise TargetError(f"cannot import {where}: {exc}") from exc
+    try:
+        app = getattr(module, attribute)
+    except AttributeError:
+        raise TargetError(f"{where} has no attribute {attribute!r}") from None
+    from tornado_compat.httputil import HTTPServerConnectionDelegate
+
+    if not isinstance(app, HTTPServerConnectionDelegate) and callable(app):
+        try:
+            built = app()
+        except TypeError:
+            built = None
+        if isinstance(built, HTTPServerConnectionDelegate):
+            app = built
+    return app
+
+
+async def _serve_app(target: str, address: str, port: int, xheaders: bool) -> None:
+    from tornado_compat.httpserver import HTTPServer
+
+    app = load_target(target)
+    sockets = bind_sockets(port, address=address or None)
+    server = HTTPServer(app, xheaders=xheaders)
+    server.add_sockets(sockets)
+    for sock in sockets:
+        print(f"serving {target} on http://{_show(sock.getsockname())}/", flush=True)
+    print(
+        f"try:  curl http://{_show(sockets[0].getsockname())}/"
+        "   (Ctrl-C stops the server)",
+        flush=True,
+    )
+
+    async def stop_serving() -> None:
+        server.stop()
+        await server.close_all_connections()
+
+    await _run_until_signal(stop_serving)
+    print("server stopped", flush=True)
+
+
 async def _serve_echo(address: str, port: int) -> None:
     # Binding here, rather than in listen(), tells us the port the system
     # picked when asked for port 0.
@@ -81,18 +176,12 @@ async def _serve_echo(address: str, port: int) -> None:
     )
     print("type a line to get it back; Ctrl-C stops the server", flush=True)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+    async def stop_serving() -> None:
         server.close_all()
         # Let the handlers see their streams close before the loop goes away.
         await asyncio.sleep(0)
+
+    await _run_until_signal(stop_serving)
     print("echo server stopped", flush=True)
 
 
@@ -102,6 +191,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="tornado_compat: Tornado's HTTP/1.x stack on asyncio.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve", help="serve a Tornado application on tornado_compat"
+    )
+    serve.add_argument(
+        "target", help="module:attribute or path/to/file.py:attribute (default: app)"
+    )
+    serve.add_argument("--port", type=int, default=8888, help="default %(default)s")
+    serve.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="address to listen on (default %(default)s; '' for all interfaces)",
+    )
+    serve.add_argument(
+        "--xheaders",
+        action="store_true",
+        help="trust X-Real-Ip / X-Forwarded-For / X-Scheme (behind a proxy)",
+    )
     echo = commands.add_parser(
         "echo", help="run a line echo server on tornado_compat's streams"
     )
@@ -113,7 +219,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    if args.command == "echo":
+    if args.command == "serve":
+        # Ours must replace Tornado's modules before the application imports
+        # tornado.web.
+        from tornado_compat import install
+
+        install()
+        try:
+            asyncio.run(_serve_app(args.target, args.address, args.port, args.xheaders))
+        except TargetError as exc:
+            print(f"cannot load {args.target}: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(
+                f"cannot listen on {args.address}:{args.port}: {exc}", file=sys.stderr
+            )
+            return 1
+    elif args.command == "echo":
         try:
             asyncio.run(_serve_echo(args.address, args.port))
         except OSError as exc:

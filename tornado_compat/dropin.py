@@ -30,13 +30,13 @@ class Replacement:
 
 
 MODULE_MAP: tuple[Replacement, ...] = (
-    Replacement("tornado.httputil", "tornado_compat.httputil", 3, False),
+    Replacement("tornado.httputil", "tornado_compat.httputil", 3, True),
     Replacement("tornado.iostream", "tornado_compat.iostream", 2, True),
     Replacement("tornado.netutil", "tornado_compat.netutil", 2, True),
     Replacement("tornado.tcpserver", "tornado_compat.tcpserver", 2, True),
     Replacement("tornado.tcpclient", "tornado_compat.tcpclient", 2, True),
-    Replacement("tornado.http1connection", "tornado_compat.http1connection", 3, False),
-    Replacement("tornado.httpserver", "tornado_compat.httpserver", 3, False),
+    Replacement("tornado.http1connection", "tornado_compat.http1connection", 3, True),
+    Replacement("tornado.httpserver", "tornado_compat.httpserver", 3, True),
     Replacement("tornado.httpclient", "tornado_compat.httpclient", 4, False),
     Replacement(
         "tornado.simple_httpclient", "tornado_compat.httpclient.simple", 4, False

@@ -195,7 +195,7 @@ class _StreamBuffer:
 
 
 # Kinds of pending read.
-_BYTES, _UNTIL, _REGEX, _CLOSE, _INTO = range(5)
+_BYTES, _UNTIL, _REGEX, _CLOSE, _INTO, _PEEK = range(6)
 
 
 class BaseIOStream:
@@ -371,13 +371,19 @@ class BaseIOStream:
         self._start_plain_read(future)
         return future
 
-    def _unread(self, data: bytes) -> None:
-        """Put ``data`` back in front of the buffer (internal: the HTTP layer
-        returns bytes it read past the end of a message).  No read may be
-        pending."""
-        assert self._read_future is None, "cannot unread while a read is pending"
-        if data:
-            self._read_buffer[:0] = data
+    def _wait_for_bytes(self, num_bytes: int) -> Future:
+        """Resolve (with None) once ``num_bytes`` are buffered, consuming
+        nothing.
+
+        Internal, for the HTTP layer, which parses straight from
+        ``_read_buffer`` and takes what it parsed with ``_consume``; it fails
+        like any read when the stream closes first.
+        """
+        future = self._start_read()
+        self._read_kind = _PEEK
+        self._read_num = num_bytes
+        self._start_plain_read(future)
+        return future
 
     def _start_read(self) -> Future:
         if self._read_future is not None:
@@ -416,14 +422,28 @@ class BaseIOStream:
 
     def _try_inline_read(self) -> None:
         """Complete the pending read from buffered data if possible, else by
-        asking the source once; otherwise leave it waiting for data."""
-        if self._read_ready():
+        asking the source once; otherwise leave it waiting for data.
+
+        A partial read that the buffer satisfies only in part first takes
+        what the source already has, so it returns as much as is there.
+        """
+        if not self._read_partial or self._closed:
+            if self._read_ready():
+                return
+        elif self._fully_buffered():
+            self._read_ready()
             return
         self._check_closed()
         self._read_to_buffer_loop()
         if self._read_ready() or self.closed():
             return
         self._want_data()
+
+    def _fully_buffered(self) -> bool:
+        """Whether the pending partial read could take all it asked for."""
+        if self._read_kind == _INTO:
+            return self._into_filled >= self._read_num
+        return len(self._read_buffer) >= self._read_num
 
     def _read_ready(self) -> bool:
         """Finish the pending read if the buffer satisfies it."""
@@ -467,6 +487,8 @@ class BaseIOStream:
             if filled >= self._read_num or (self._read_partial and filled):
                 return filled
             return None
+        if kind == _PEEK:
+            return 0 if buffered >= self._read_num else None
         return None  # _CLOSE completes only on close
 
     def _check_max_bytes(self, delimiter: Any, size: int) -> None:
@@ -493,11 +515,14 @@ class BaseIOStream:
 
     def _complete_read(self, size: int) -> None:
         future = self._read_future
-        if self._read_kind == _INTO:
+        kind = self._read_kind
+        if kind == _INTO:
             result: Any = size
             if self._into_view is not None:
                 self._into_view.release()
                 self._into_view = None
+        elif kind == _PEEK:
+            result = None
         else:
             result = self._consume(size)
         self._clear_read()
@@ -1068,7 +1093,10 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self.stream._attach_transport(transport)  # type: ignore[arg-type]
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        size = self.stream.read_chunk_size
+        # Receive as much as one scratch buffer holds: a small
+        # read_chunk_size bounds what is buffered, not how much one receive
+        # may take (tiny receives would trickle data in one loop turn each).
+        size = max(self.stream.read_chunk_size, _DEFAULT_READ_CHUNK_SIZE)
         view = self._view = memoryview(_scratch_buffer(size))[:size]
         return view
 
@@ -1338,6 +1366,9 @@ class IOStream(BaseIOStream):
         self._transport = None
         if self._closed:
             return
+        # Nothing more can arrive; the socket itself may be closed already,
+        # so it must not be read directly any more.
+        self._incoming_eof = True
         self._handle_read()
         if not self._closed:
             self.close(exc_info=exc if exc is not None else False)

@@ -44,7 +44,18 @@ def test_content_length_accepted(values: list[str], expected: int | None) -> Non
 
 @pytest.mark.parametrize(
     "values",
-    [["+1"], ["-1"], ["1_0"], [" "], [""], ["0x10"], ["1 2"], ["١"], ["1", "2"], ["3, 4"]],
+    [
+        ["+1"],
+        ["-1"],
+        ["1_0"],
+        [" "],
+        [""],
+        ["0x10"],
+        ["1 2"],
+        ["١"],
+        ["1", "2"],
+        ["3, 4"],
+    ],
 )
 def test_content_length_rejected(values: list[str]) -> None:
     with pytest.raises(RemoteProtocolError):
@@ -86,9 +97,29 @@ def test_smuggling_shapes_rejected(headers: Headers) -> None:
     assert info.value.status == 400
 
 
-def test_chunked_http10_request_rejected() -> None:
-    with pytest.raises(RemoteProtocolError):
-        request_framing("HTTP/1.0", Headers(("Transfer-Encoding", "chunked")))
+def test_chunked_http10_request_accepted_as_tornado_does() -> None:
+    framing = request_framing("HTTP/1.0", Headers(("Transfer-Encoding", "chunked")))
+    assert framing.kind == CHUNKED
+
+
+@pytest.mark.parametrize(
+    "headers, message",
+    [
+        (Headers(("Content-Length", "5,\xa05")), "Multiple unequal Content-Lengths"),
+        (Headers(("Content-Length", "+10")), "Only integer Content-Length"),
+        (
+            Headers(("Transfer-Encoding", "chunked"), ("Transfer-encoding", "chunked")),
+            "Unsupported Transfer-Encoding chunked,chunked",
+        ),
+        (
+            Headers(("Transfer-Encoding", "chunked"), ("Content-Length", "1")),
+            "Message with both Transfer-Encoding and Content-Length",
+        ),
+    ],
+)
+def test_error_messages_name_the_cause(headers: Headers, message: str) -> None:
+    with pytest.raises(RemoteProtocolError, match=message):
+        request_framing("HTTP/1.1", headers)
 
 
 def test_announced_length_over_limit_is_413() -> None:
@@ -115,7 +146,9 @@ def test_announced_length_over_limit_is_413() -> None:
         ("GET", 200, Headers(("Transfer-Encoding", "chunked")), CHUNKED),
     ],
 )
-def test_response_framing(method: str, status: int, headers: Headers, kind: str) -> None:
+def test_response_framing(
+    method: str, status: int, headers: Headers, kind: str
+) -> None:
     assert response_framing(method, status, headers).kind == kind
 
 
