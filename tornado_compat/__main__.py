@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import importlib
 import importlib.util
+import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -222,9 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         # Ours must replace Tornado's modules before the application imports
         # tornado.web.
+        from tornado.log import enable_pretty_logging
+
         from tornado_compat import install
 
         install()
+        # Access lines for every request, as a Tornado app's own main would.
+        logging.getLogger().setLevel(logging.INFO)
+        enable_pretty_logging()
         try:
             asyncio.run(_serve_app(args.target, args.address, args.port, args.xheaders))
         except TargetError as exc:

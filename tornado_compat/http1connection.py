@@ -436,9 +436,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         # Decoded straight from the stream's buffer: what follows the body
         # (the next pipelined message) is never taken out of it.
         stream = self.stream
-        decoder = _framing.ChunkedDecoder()
-        chunk_size = self.params.chunk_size
         limit = self._max_body_size
+        decoder = _framing.ChunkedDecoder(max_body_size=limit)
+        chunk_size = self.params.chunk_size
         pending: list[bytes] = []
         pending_size = 0
         while True:

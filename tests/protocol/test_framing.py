@@ -304,3 +304,12 @@ def test_wants_data_when_input_runs_out() -> None:
     decoder = ChunkedDecoder()
     decoder.decode(b"5\r\nab")
     assert decoder.wants_data and not decoder.done
+
+
+def test_chunk_announced_over_the_limit_is_refused_when_announced() -> None:
+    decoder = ChunkedDecoder(max_body_size=1000)
+    with pytest.raises(RemoteProtocolError, match="chunked body too large") as info:
+        decoder.decode(b"3e9\r\n")  # 1001 bytes announced, none sent
+    assert info.value.status == 413
+    ok = ChunkedDecoder(max_body_size=1000)
+    assert ok.decode(b"3e8\r\n") == ([], 5)

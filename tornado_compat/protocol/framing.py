@@ -197,8 +197,9 @@ class ChunkedDecoder:
     :attr:`done` becomes true after the last chunk and its trailer.
 
     Errors (a size that is not plain hex, a chunk not followed by CRLF, an
-    over-long line or trailer) raise :class:`RemoteProtocolError`; after one,
-    the decoder must not be used again.
+    over-long line or trailer, a chunk that would take the body past
+    ``max_body_size``) raise :class:`RemoteProtocolError`; after one, the
+    decoder must not be used again.
     """
 
     # States: reading a size line, reading chunk data, expecting the CRLF
@@ -209,8 +210,12 @@ class ChunkedDecoder:
         self,
         max_chunk_line: int = MAX_CHUNK_LINE,
         max_trailer_size: int = MAX_TRAILER_SIZE,
+        max_body_size: int | None = None,
     ) -> None:
         self._state = self._SIZE
+        # A chunk announced past this is refused when announced, before any
+        # of its data is waited for.
+        self._max_body_size = max_body_size
         self._remaining = 0
         self._max_chunk_line = max_chunk_line
         self._max_trailer_size = max_trailer_size
@@ -263,6 +268,11 @@ class ChunkedDecoder:
                     if eol < 0:
                         break
                     size = _parse_chunk_size(bytes(view[pos:eol]))
+                    limit = self._max_body_size
+                    if limit is not None and self.body_size + size > limit:
+                        raise RemoteProtocolError(
+                            "chunked body too large", status=PAYLOAD_TOO_LARGE
+                        )
                     pos = eol + 2
                     lines += 1
                     if size:
