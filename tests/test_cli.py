@@ -1,4 +1,5 @@
-"""The ``python -m tornado_compat echo`` demo, run as a user would run it."""
+"""The ``python -m tornado_compat`` commands (``serve``, ``echo``), run as a
+user would run them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +81,70 @@ def test_over_long_line_closes_only_that_connection(
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert err == ""
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def hello_server() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """The README's first command, on a port the system picks."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tornado_compat", "serve", "examples/hello.py"]
+        + ["--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.match(
+            r"serving examples/hello.py on http://127\.0\.0\.1:(\d+)/$", first.strip()
+        )
+        assert match, f"unexpected first line {first!r}"
+        yield proc, int(match.group(1))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_serve_runs_a_tornado_web_app_on_tornado_compat(
+    hello_server: tuple[subprocess.Popen[str], int],
+) -> None:
+    proc, port = hello_server
+    base = f"http://127.0.0.1:{port}"
+    with urllib.request.urlopen(base + "/", timeout=10) as response:
+        assert response.status == 200
+        assert response.read() == b"Hello from tornado.web on tornado_compat\n"
+    request = urllib.request.Request(base + "/echo", data=b"some text")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.read() == b"some text"
+    with urllib.request.urlopen(base + "/stream", timeout=10) as response:
+        assert response.headers["Transfer-Encoding"] == "chunked"
+        assert response.read() == b"".join(b"line %d\n" % i for i in range(5))
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(base + "/nope", timeout=10)
+    assert info.value.code == 404
+    info.value.close()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "server stopped" in out
+    # Access lines only: nothing at ERROR, no traceback.
+    assert "Traceback" not in err and "[E " not in err, err
+    assert "200 GET / (127.0.0.1)" in err
+
+
+def test_serve_reports_a_target_it_cannot_load() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tornado_compat", "serve", "no/such/app.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "cannot load no/such/app.py: no such file" in result.stderr
