@@ -108,6 +108,47 @@ class HTTP1ConnectionParameters:
         self.precise_status = precise_status
 
 
+class _HeadTimeout:
+    """The header timeout of one stream: a single timer for the stream's
+    whole life, re-armed by setting a deadline.
+
+    Keep-alive connections wait for a head before every request; creating
+    and cancelling a loop timer each time would cost more than the rest of
+    reading a small request.  The timer runs only while a deadline is set,
+    and when it fires early it sleeps again until the deadline.
+    """
+
+    def __init__(self, stream: iostream.IOStream) -> None:
+        self.stream = stream
+        self.deadline: float | None = None
+        self.fired = False
+        self._timer: Any = None
+
+    @classmethod
+    def arm(cls, stream: iostream.IOStream, timeout: float) -> _HeadTimeout:
+        watch: _HeadTimeout | None = getattr(stream, "_http_head_timeout", None)
+        if watch is None:
+            watch = cls(stream)
+            stream._http_head_timeout = watch  # type: ignore[attr-defined]
+        deadline = stream.io_loop.time() + timeout
+        watch.deadline = deadline
+        if watch._timer is None:
+            watch._timer = stream.io_loop.call_at(deadline, watch._check)
+        return watch
+
+    def _check(self) -> None:
+        self._timer = None
+        deadline = self.deadline
+        if deadline is None or self.stream.closed():
+            return
+        io_loop = self.stream.io_loop
+        if io_loop.time() >= deadline:
+            self.fired = True
+            self.stream.close()
+        else:
+            self._timer = io_loop.call_at(deadline, self._check)
+
+
 class _DelegateError(Exception):
     """A delegate raised; it has been logged already."""
 
@@ -269,7 +310,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         stream = self.stream
         limit = self.params.max_header_size
         scan = 0
-        timer: Any = None
+        timeout = self.params.header_timeout
+        watch: _HeadTimeout | None = None
         try:
             while True:
                 buf = stream._read_buffer
@@ -284,23 +326,16 @@ class HTTP1Connection(httputil.HTTPConnection):
                 if len(buf) > limit:
                     raise self._head_too_large(buf)
                 scan = max(0, len(buf) - 2)
-                timeout = self.params.header_timeout
-                if timeout is not None and timer is None:
-                    timer = stream.io_loop.call_later(timeout, self._on_header_timeout)
+                if timeout is not None and watch is None:
+                    watch = _HeadTimeout.arm(stream, timeout)
                 await stream._wait_for_bytes(len(buf) + 1)
         except iostream.StreamClosedError:
-            if self._header_timed_out:
+            if watch is not None and watch.fired:
                 raise asyncio.TimeoutError() from None
             raise
         finally:
-            if timer is not None:
-                stream.io_loop.remove_timeout(timer)
-
-    _header_timed_out = False
-
-    def _on_header_timeout(self) -> None:
-        self._header_timed_out = True
-        self.stream.close()
+            if watch is not None:
+                watch.deadline = None
 
     def _head_too_large(self, buf: bytearray) -> Exception:
         """The error for a head over ``max_header_size``: 414 when the first

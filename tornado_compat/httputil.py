@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import calendar
 import codecs
-import copy
 import dataclasses
 import datetime
 import doctest
@@ -254,6 +253,12 @@ class HTTPHeaders(MutableMapping[str, str]):
             # A copy: each name's list is copied, not shared.
             for name, values in args[0]._as_list.items():
                 self._as_list[name] = list(values)
+        elif len(args) == 1 and not kwargs and type(args[0]) is dict:
+            # What update() would do, without the abstract base class's
+            # generic path (this runs for most responses).
+            as_list = self._as_list
+            for name, value in args[0].items():
+                as_list[_normalize_header(name)] = [value]
         else:
             self.update(*args, **kwargs)
 
@@ -776,15 +781,19 @@ class HTTPServerRequest:
         self._finish_time: float | None = None
 
         self.path, _, self.query = (uri or "").partition("?")
-        try:
-            self.arguments: dict[str, list[bytes]] = parse_qs_bytes(
-                self.query,
-                keep_blank_values=True,
-                max_num_fields=_DEFAULT_PARSE_BODY_CONFIG.urlencoded.max_arguments,
-            )
-        except ValueError as e:
-            raise HTTPInputError(f"Invalid query string: {e}") from e
-        self.query_arguments = copy.deepcopy(self.arguments)
+        self.arguments: dict[str, list[bytes]] = {}
+        if self.query:
+            try:
+                self.arguments = parse_qs_bytes(
+                    self.query,
+                    keep_blank_values=True,
+                    max_num_fields=_DEFAULT_PARSE_BODY_CONFIG.urlencoded.max_arguments,
+                )
+            except ValueError as e:
+                raise HTTPInputError(f"Invalid query string: {e}") from e
+        # The values are lists of immutable bytes: copying the lists is a
+        # deep copy, without copy.deepcopy's cost on every request.
+        self.query_arguments = {k: list(v) for k, v in self.arguments.items()}
         self.body_arguments: dict[str, list[bytes]] = {}
 
     def _host_from_headers(self) -> str:

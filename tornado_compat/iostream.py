@@ -377,12 +377,21 @@ class BaseIOStream:
 
         Internal, for the HTTP layer, which parses straight from
         ``_read_buffer`` and takes what it parsed with ``_consume``; it fails
-        like any read when the stream closes first.
+        like any read when the stream closes first.  Unlike the public reads
+        it never reads the socket itself: it leaves that to the transport.
         """
         future = self._start_read()
         self._read_kind = _PEEK
         self._read_num = num_bytes
-        self._start_plain_read(future)
+        if self._read_ready():
+            return future
+        if self._closed:
+            self._abandon_read(future)
+            raise StreamClosedError(real_error=self.error)
+        # No speculative read of the socket here: the HTTP layer calls this
+        # when the buffer is exhausted, and the transport delivers what
+        # arrives; a read would almost always come back empty.
+        self._want_data()
         return future
 
     def _start_read(self) -> Future:
@@ -673,8 +682,9 @@ class BaseIOStream:
             ):
                 raise StreamBufferFullError("Reached maximum write buffer size")
             self._total_write_index += size
+        # A future that fails is marked as retrieved where it fails
+        # (_signal_closed), so no callback is needed on every write.
         future: Future[None] = Future()
-        future.add_done_callback(lambda f: f.exception())
         self._write_futures.append((self._total_write_index, future))
         if data:
             self._send(data)
