@@ -711,6 +711,12 @@ class BaseIOStream:
         if self._closed and callback is not None:
             self._close_callback = None
             self.io_loop.add_callback(callback)
+        elif callback is not None:
+            self._watch_for_close()
+
+    def _watch_for_close(self) -> None:
+        """An idle stream with a close callback must notice its peer close."""
+        self._update_fd_state()
 
     def close(self, exc_info: _ExcInfo = False) -> None:
         """Close the stream; unsent data is discarded.
@@ -778,8 +784,9 @@ class BaseIOStream:
         return self._read_future is not None
 
     def writing(self) -> bool:
-        """True while written data has not all been sent."""
-        return self._unsent_bytes() > 0
+        """True while written data has not all been sent (never once closed:
+        close() discards what was not sent)."""
+        return not self._closed and self._unsent_bytes() > 0
 
     def closed(self) -> bool:
         """True once the stream is closed."""
@@ -856,13 +863,17 @@ class BaseIOStream:
         if self._closed:
             return
         want = 0
-        if self._fd_readable() and (
-            self._needs_more()
-            or (
-                self._read_future is None
-                and len(self._read_buffer) < self.read_chunk_size
-            )
-        ):
+        # Room to read ahead: no read is waiting and less than a chunk is
+        # buffered (more would only grow the buffer while nobody reads).
+        idle_room = (
+            self._read_future is None and len(self._read_buffer) < self.read_chunk_size
+        )
+        if self._fd_readable() and (self._needs_more() or idle_room):
+            want |= IOLoop.READ
+        elif idle_room and self._close_callback is not None:
+            # Watching a write end for the peer's close: the loop reports it
+            # as readable, and reading then fails with EBADF, which
+            # read_from_fd takes as the close.
             want |= IOLoop.READ
         if len(self._write_buffer) and not self._connecting:
             want |= IOLoop.WRITE
@@ -1379,9 +1390,20 @@ class IOStream(BaseIOStream):
         # Nothing more can arrive; the socket itself may be closed already,
         # so it must not be read directly any more.
         self._incoming_eof = True
+        if exc is not None:
+            # Closing keeps what was received (reads it can satisfy still
+            # succeed) and records why: reading first would replace the
+            # reset with an end of file.
+            self.close(exc_info=exc)
+            return
         self._handle_read()
         if not self._closed:
-            self.close(exc_info=exc if exc is not None else False)
+            self.close()
+
+    def _watch_for_close(self) -> None:
+        # The transport reads whenever it is not paused; a paused stream
+        # holds a full chunk and notices the close when that is read.
+        pass
 
     def _want_data(self) -> None:
         if self._paused and self._transport is not None:
@@ -1511,6 +1533,7 @@ class IOStream(BaseIOStream):
         if ssl_options is None:
             ssl_options = _client_context() if not server_side else {}
         transport = self._transport
+        close_callback = self._close_callback
         # This stream hands its connection over; it must not close it.
         self._transport = None
         self._close_callback = None
@@ -1526,6 +1549,8 @@ class IOStream(BaseIOStream):
             _adopt=True,
         )
         future = new_stream.wait_for_handshake()
+        if close_callback is not None:
+            new_stream.set_close_callback(close_callback)
 
         def on_done(f: Future) -> None:
             if f.cancelled():
