@@ -3,6 +3,7 @@ user would run them."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import socket
@@ -17,25 +18,41 @@ import pytest
 
 from tornado_compat.__main__ import MAX_LINE
 
+ROOT = Path(__file__).resolve().parents[1]
 
-@pytest.fixture
-def echo_server() -> Iterator[tuple[subprocess.Popen[str], int]]:
+
+@contextlib.contextmanager
+def running(
+    args: list[str], first_line: str
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """Run ``python -m tornado_compat ARGS`` from the repository root; yield
+    the process and the port its first line (matching ``first_line``, whose
+    group is the port) reports.  The process is killed if still running."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tornado_compat", "echo", "--port", "0"],
+        [sys.executable, "-m", "tornado_compat", *args],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         assert proc.stdout is not None
-        first = proc.stdout.readline()
-        match = re.match(r"echo server listening on 127\.0\.0\.1:(\d+)$", first.strip())
-        assert match, f"unexpected first line {first!r}"
+        line = proc.stdout.readline()
+        match = re.match(first_line, line.strip())
+        assert match, f"unexpected first line {line!r}"
         yield proc, int(match.group(1))
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+@pytest.fixture
+def echo_server() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    with running(
+        ["echo", "--port", "0"], r"echo server listening on 127\.0\.0\.1:(\d+)$"
+    ) as server:
+        yield server
 
 
 def test_echoes_lines_and_stops_on_ctrl_c(
@@ -83,32 +100,14 @@ def test_over_long_line_closes_only_that_connection(
     assert err == ""
 
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture
 def hello_server() -> Iterator[tuple[subprocess.Popen[str], int]]:
     """The README's first command, on a port the system picks."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tornado_compat", "serve", "examples/hello.py"]
-        + ["--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        match = re.match(
-            r"serving examples/hello.py on http://127\.0\.0\.1:(\d+)/$", first.strip()
-        )
-        assert match, f"unexpected first line {first!r}"
-        yield proc, int(match.group(1))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    with running(
+        ["serve", "examples/hello.py", "--port", "0"],
+        r"serving examples/hello.py on http://127\.0\.0\.1:(\d+)/$",
+    ) as server:
+        yield server
 
 
 def test_serve_runs_a_tornado_web_app_on_tornado_compat(
