@@ -196,6 +196,8 @@ class _StreamBuffer:
 
 # Kinds of pending read.
 _BYTES, _UNTIL, _REGEX, _CLOSE, _INTO, _PEEK = range(6)
+# Reads whose result is taken from the read buffer (so bounded by it).
+_BUFFERED_KINDS = (_BYTES, _UNTIL, _REGEX)
 
 
 class BaseIOStream:
@@ -580,10 +582,19 @@ class BaseIOStream:
             if self._read_future is None:
                 if len(self._read_buffer) >= self.read_chunk_size:
                     return
-            elif self._find_read_pos() is not None:
-                return
             else:
-                self._check_buffer_limit()
+                pos = self._find_read_pos()
+                if pos is None:
+                    self._check_buffer_limit()
+                else:
+                    if (
+                        pos > self.max_buffer_size
+                        and self._read_kind in _BUFFERED_KINDS
+                    ):
+                        # The data that completes the read took it past the
+                        # limit: it needed more than may be buffered.
+                        self._buffer_full()
+                    return
             if not self._source_has_more():
                 return
 
@@ -638,10 +649,21 @@ class BaseIOStream:
         if len(self._read_buffer) >= self.max_buffer_size and (
             self._read_kind != _CLOSE or len(self._read_buffer) > self.max_buffer_size
         ):
-            gen_log.warning("Reached maximum read buffer size")
-            error = StreamBufferFullError("Reached maximum read buffer size")
-            self.close(exc_info=error)
-            raise error
+            self._buffer_full()
+
+    def _buffer_full(self) -> None:
+        gen_log.warning("Reached maximum read buffer size")
+        error = StreamBufferFullError("Reached maximum read buffer size")
+        # The pending read fails even if the buffer now holds what it asked
+        # for (close() would otherwise complete it from the buffer).
+        future = self._read_future
+        self._read_future = None
+        self._clear_read()
+        self.close(exc_info=error)
+        if future is not None and not future.done():
+            future.set_exception(StreamClosedError(real_error=error))
+            future.exception()
+        raise error
 
     def _handle_read(self) -> None:
         """Run when the source has data (or an error) for us."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import fcntl
 import functools
 import gc
@@ -33,7 +34,7 @@ import ssl
 import struct
 import tempfile
 import termios
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -46,6 +47,7 @@ from tornado_compat.iostream import (
     PipeIOStream,
     SSLIOStream,
 )
+from tornado_compat.netutil import ssl_wrap_socket
 
 T = TypeVar("T")
 
@@ -204,6 +206,17 @@ def fd_of(stream: BaseIOStream) -> int:
     return fileno if isinstance(fileno, int) else fileno.fileno()
 
 
+@contextlib.contextmanager
+def raw_socket(stream: BaseIOStream) -> Iterator[socket.socket]:
+    """The stream's connection as a plain socket, bypassing the stream (and
+    its TLS): for a test that plays a peer misbehaving below the stream."""
+    sock = socket.socket(fileno=os.dup(fd_of(stream)))
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
 def kernel_pending(fd: int) -> int:
     """How many bytes the kernel holds for ``fd`` that nobody has read yet."""
     buf = array.array("i", [0])
@@ -298,6 +311,22 @@ def tls_material() -> TLSMaterial:
     )
 
 
+def tls_server_stream(
+    raw: socket.socket,
+    ssl_options: ssl.SSLContext | dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> SSLIOStream:
+    """The server end of a TLS connection, made as a server makes it: the
+    accepted socket is wrapped without a handshake, which the stream then
+    runs itself.  ``ssl_options`` defaults to the trustme server context."""
+    if ssl_options is None:
+        ssl_options = tls_material().server_context()
+    wrapped = ssl_wrap_socket(
+        raw, ssl_options, server_side=True, do_handshake_on_connect=False
+    )
+    return SSLIOStream(wrapped, **kwargs)
+
+
 # -- pairs ------------------------------------------------------------------------
 
 
@@ -316,7 +345,8 @@ class Pair:
     def half_close_left(self) -> None:
         """Stop ``left`` from sending (a FIN); it can still receive."""
         assert HALF_CLOSE in self.kind.capabilities
-        self.left.socket.shutdown(socket.SHUT_WR)  # type: ignore[attr-defined]
+        with raw_socket(self.left) as sock:
+            sock.shutdown(socket.SHUT_WR)
 
 
 Options = dict[str, Any]
@@ -358,13 +388,14 @@ class StreamKind:
             # still unread when the socket goes.  If the send finds the
             # socket full, the left end already holds unread data.
             try:
-                pair.right.socket.send(b"unread")  # type: ignore[attr-defined]
+                with raw_socket(pair.right) as sock:
+                    sock.send(b"unread")
             except BlockingIOError:
                 pass
         else:
-            left.socket.setsockopt(  # type: ignore[attr-defined]
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            with raw_socket(left) as sock:
+                linger = struct.pack("ii", 1, 0)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
         left.close()
 
     def __repr__(self) -> str:
@@ -419,12 +450,7 @@ async def _tls_pair(harness: Harness, left: Options, right: Options) -> Any:
     )
     connected = client.connect(listener.getsockname(), server_hostname="localhost")
     raw = await _accept(harness, listener)
-    # As a server does: the accepted socket wrapped without a handshake, which
-    # the stream then runs itself.
-    wrapped = material.server_context().wrap_socket(
-        raw, server_side=True, do_handshake_on_connect=False
-    )
-    server = harness.track(SSLIOStream(wrapped, **right))
+    server = harness.track(tls_server_stream(raw, **right))
     await within(asyncio.gather(connected, server.wait_for_handshake()))
     listener.close()
     client.set_nodelay(True)
@@ -453,14 +479,6 @@ PIPE = StreamKind("pipe", _pipe_pair, frozenset())
 
 STREAM_KINDS = (TCP, UNIX, TLS, PIPE)
 SOCKET_KINDS = ("tcp", "unix", "tls")
-
-
-# -- known bugs in tornado_compat.iostream ------------------------------------------
-#
-# Tests that show one of these are marked ``known_bug`` (a strict xfail where
-# the bug shows).  Whoever fixes the bug removes the marks.
-
-# None open at the moment.
 
 
 async def until(condition: Callable[[], object], turns: int = 200) -> None:
@@ -501,3 +519,9 @@ async def warm_up(pair: Pair) -> None:
     """
     await within(pair.left.write(b"^"))
     assert await within(pair.right.read_bytes(1)) == b"^"
+
+
+# -- known bugs in tornado_compat.iostream ------------------------------------------
+#
+# Tests that show one of these are marked ``known_bug`` (a strict xfail where
+# the bug shows).  Whoever fixes the bug removes the marks.

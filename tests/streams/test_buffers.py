@@ -130,19 +130,6 @@ async def test_read_into_a_slice_of_a_larger_buffer(
     assert await within(pair.right.read_bytes(4)) == b"tail"
 
 
-async def test_read_into_an_array_of_wide_items(
-    harness: Harness, kind: StreamKind
-) -> None:
-    pair = await kind.pair(harness)
-    expected = array.array("i", range(-50, 50))
-    target = array.array("i", [0] * len(expected))
-    read = pair.right.read_into(target)  # type: ignore[arg-type]
-    await within(pair.left.write(expected.tobytes()))
-    assert await within(read) == len(expected) * expected.itemsize
-    assert target == expected
-    assert_resizable(target)
-
-
 # -- write ------------------------------------------------------------------------
 
 

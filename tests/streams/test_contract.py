@@ -357,6 +357,37 @@ async def test_close_callback_set_after_close_still_runs(
     assert watch.calls == 1
 
 
+async def test_close_with_a_reason(harness: Harness, kind: StreamKind) -> None:
+    pair = await kind.pair(harness)
+    read = pair.right.read_bytes(1)
+    reason = ValueError("shutting down")
+    pair.right.close(exc_info=reason)
+    try:
+        raise KeyError("from the handler")
+    except KeyError:
+        # Before the loop runs, so the left end has not seen the right close.
+        pair.left.close(exc_info=True)
+    with pytest.raises(StreamClosedError) as info:
+        await within(read)
+    assert info.value.real_error is reason and pair.right.error is reason
+    assert isinstance(pair.left.error, KeyError)
+
+
+async def test_read_until_close_fails_when_an_error_closes_the_stream(
+    harness: Harness, kind: StreamKind
+) -> None:
+    pair = await kind.pair(harness)
+    read = pair.right.read_until_close()
+    await within(pair.left.write(b"partial data"))
+    await wait_drained(pair.right)
+    reason = RuntimeError("gave up")
+    pair.right.close(exc_info=reason)
+    # Returning the buffered bytes would make them look complete.
+    with pytest.raises(StreamClosedError) as info:
+        await within(read)
+    assert info.value.real_error is reason
+
+
 async def test_pending_read_fails_when_the_peer_closes(
     harness: Harness, kind: StreamKind
 ) -> None:

@@ -28,6 +28,7 @@ from tests.streams.support import (
     StreamKind,
     payload,
     read_all_partial,
+    wait_drained,
     within,
 )
 from tornado_compat.iostream import (
@@ -90,6 +91,28 @@ async def test_read_that_cannot_fit_fails_with_buffer_full(
     )
 
 
+@pytest.mark.parametrize("read", ["bytes", "until", "regex"])
+async def test_read_completed_just_past_the_limit_fails(
+    harness: Harness, kind: StreamKind, read: str
+) -> None:
+    limit = 100_000
+    pair = await kind.pair(harness, right={"max_buffer_size": limit})
+    future = {
+        "bytes": lambda: pair.right.read_bytes(limit + 1),
+        "until": lambda: pair.right.read_until(b"\n"),
+        "regex": lambda: pair.right.read_until_regex(rb"\n"),
+    }[read]()
+    # Just under the limit first, all of it taken in by the stream...
+    await within(pair.left.write(b"x" * (limit - 10)))
+    await wait_drained(pair.right)
+    assert not future.done()
+    # ...then one small arrival that completes the read 1 byte past it.
+    pair.left.write(b"y" * 10 + b"\n")
+    with pytest.raises(StreamClosedError) as info:
+        await within(future)
+    assert isinstance(info.value.real_error, StreamBufferFullError)
+
+
 async def test_small_buffer_carries_much_more_in_reads_that_fit(
     harness: Harness, kind: StreamKind
 ) -> None:
@@ -122,19 +145,6 @@ async def test_read_until_close_of_exactly_the_limit_succeeds(
     await within(pair.left.write(data))
     pair.left.close()
     assert await within(read) == data
-
-
-async def test_read_into_is_not_bound_by_the_read_buffer(
-    harness: Harness, kind: StreamKind
-) -> None:
-    pair = await kind.pair(harness, right={"max_buffer_size": LIMIT})
-    data = payload(4 * LIMIT, seed=24)
-    buf = bytearray(len(data))
-    read = pair.right.read_into(buf)
-    written = pair.left.write(data)
-    assert await within(read) == len(data)
-    await within(written)
-    assert buf == data
 
 
 # -- max_write_buffer_size ----------------------------------------------------------

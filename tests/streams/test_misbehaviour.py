@@ -30,7 +30,9 @@ from tests.streams.support import (
     Harness,
     StreamKind,
     payload,
+    raw_socket,
     tls_material,
+    tls_server_stream,
     warm_up,
     within,
 )
@@ -141,13 +143,7 @@ async def _tls_server_with_raw_client(
     await within(loop.sock_connect(peer, listener.getsockname()))
     raw, _ = await within(accepting)
     listener.close()
-    server = harness.track(
-        SSLIOStream(
-            harness.track(raw),
-            ssl_options=tls_material().server_context(),
-            server_side=True,
-        )
-    )
+    server = harness.track(tls_server_stream(harness.track(raw)))
     return server, peer
 
 
@@ -178,7 +174,8 @@ async def tls_peer_sends_a_corrupt_record(harness: Harness) -> Any:
     pair = await TLS.pair(harness)
     read = pair.right.read_bytes(1)
     # Application data record whose contents are not encrypted at all.
-    pair.left.socket.send(b"\x17\x03\x03\x00\x20" + b"\x00" * 32)
+    with raw_socket(pair.left) as sock:
+        sock.send(b"\x17\x03\x03\x00\x20" + b"\x00" * 32)
     return await _outcome(read)
 
 
@@ -208,13 +205,7 @@ async def plain_client_meets_tls_server(harness: Harness) -> Any:
     client = harness.track(IOStream(socket.socket()))
     connected = client.connect(listener.getsockname())
     raw, _ = await within(asyncio.get_running_loop().sock_accept(listener))
-    server = harness.track(
-        SSLIOStream(
-            harness.track(raw),
-            ssl_options=tls_material().server_context(),
-            server_side=True,
-        )
-    )
+    server = harness.track(tls_server_stream(harness.track(raw)))
     await within(connected)
     handshake = server.wait_for_handshake()
     await within(client.write(b"\x16\x03\x01\x00\x05hello"))  # not a ClientHello

@@ -16,9 +16,13 @@ import pytest
 import trustme
 
 from tests.streams.support import (
+    TLS,
     Harness,
     next_turn,
+    raw_socket,
     tls_material,
+    tls_server_stream,
+    wait_drained,
     within,
 )
 from tornado_compat.iostream import IOStream, SSLIOStream, StreamClosedError
@@ -59,9 +63,7 @@ async def start_handshake(
     raw, _ = await within(asyncio.get_running_loop().sock_accept(listener))
     harness.track(raw)
     listener.close()
-    server = harness.track(
-        SSLIOStream(raw, ssl_options=server_options, server_side=True)
-    )
+    server = harness.track(tls_server_stream(raw, server_options))
     return Handshake(client, server, connected, server.wait_for_handshake())
 
 
@@ -376,3 +378,21 @@ async def test_start_tls_keeps_the_close_callback(harness: Harness) -> None:
     # The TLS stream is closed; its close callback was queued by then.
     await next_turn()
     assert closed.done()
+
+
+async def test_corrupt_record_fails_reads_with_the_ssl_error(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    pair = await TLS.pair(harness)
+    read = pair.right.read_until_close()
+    await within(pair.left.write(b"genuine"))
+    await wait_drained(pair.right)
+    with raw_socket(pair.left) as sock:
+        # An application-data record that was never encrypted.
+        sock.send(b"\x17\x03\x03\x00\x20" + b"\x00" * 32)
+    # Not a clean end, so read_until_close must not pass the data off as all.
+    with pytest.raises(StreamClosedError) as info:
+        await within(read)
+    assert isinstance(info.value.real_error, ssl.SSLError)
+    assert pair.right.closed()
+    assert_nothing_at_error(caplog)
