@@ -223,21 +223,28 @@ class HTTP1Connection(httputil.HTTPConnection):
         told_delegate = False
         try:
             start_line, headers = await self._read_head()
-            while self.is_client and 100 <= start_line.code < 200:  # type: ignore[union-attr]
-                # Informational responses come before the real one; they
-                # have no body and the delegate never sees them.
-                start_line, headers = await self._next_after_1xx(headers)
-            # Framing is decided before the application sees anything, so a
-            # request with ambiguous framing never reaches it.
-            framing = self._body_framing(start_line, headers)
-            told_delegate = True
-            self._call_delegate(delegate.headers_received, start_line, headers)
-            result = self._delegate_result
-            if result is not None:
-                await result
-            if self._detached:
-                told_delegate = False
-                return False
+            num_1xx = 0
+            while True:
+                # Framing is decided before the application sees anything,
+                # so a message with ambiguous framing never reaches it.
+                framing = self._body_framing(start_line, headers)
+                told_delegate = True
+                self._call_delegate(delegate.headers_received, start_line, headers)
+                result = self._delegate_result
+                if result is not None:
+                    await self._await_delegate(result)
+                if self._detached:
+                    # The delegate took the connection over (a websocket
+                    # client does so on 101 Switching Protocols).
+                    told_delegate = False
+                    return False
+                if not (self.is_client and 100 <= start_line.code < 200):  # type: ignore[union-attr]
+                    break
+                # An informational response; the real one follows.
+                num_1xx += 1
+                if num_1xx > _MAX_1XX_RESPONSES:
+                    raise RemoteProtocolError("Too many 1xx responses")
+                start_line, headers = await self._read_head()
             # The delegate may have changed the limit (set_max_body_size).
             self._check_announced_length(framing)
             if (
@@ -380,21 +387,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         )
         return request, headers
 
-    async def _next_after_1xx(
-        self, headers: httputil.HTTPHeaders
-    ) -> tuple[
-        httputil.RequestStartLine | httputil.ResponseStartLine, httputil.HTTPHeaders
-    ]:
-        if "Content-Length" in headers or "Transfer-Encoding" in headers:
-            assert self._response_start_line is not None
-            raise RemoteProtocolError(
-                "Response code %d cannot have body" % self._response_start_line.code
-            )
-        self._num_1xx = getattr(self, "_num_1xx", 0) + 1
-        if self._num_1xx > _MAX_1XX_RESPONSES:
-            raise RemoteProtocolError("Too many 1xx responses")
-        return await self._read_head()
-
     def _body_framing(
         self,
         start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
@@ -456,7 +448,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._call_delegate(delegate.data_received, data)
         result = self._delegate_result
         if result is not None:
-            await result
+            await self._await_delegate(result)
 
     async def _read_fixed_body(
         self, length: int, delegate: httputil.HTTPMessageDelegate
@@ -523,7 +515,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 return
             received += len(data)
             if received > self._max_body_size:
-                raise RemoteProtocolError("body too large")
+                raise RemoteProtocolError("Body too long")
             await self._deliver(delegate, data)
 
     # -- delegate calls ----------------------------------------------------------
@@ -543,6 +535,24 @@ class HTTP1Connection(httputil.HTTPConnection):
             raise
         except Exception as e:
             self._delegate_result = None
+            app_log.error("Uncaught exception", exc_info=True)
+            raise _DelegateError() from e
+
+    async def _await_delegate(self, result: Awaitable[Any]) -> None:
+        """Await what a delegate method returned; its failure is the
+        application's, exactly as if the method had raised."""
+        try:
+            await result
+        except (httputil.HTTPInputError, RemoteProtocolError):
+            raise
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            cancelling = getattr(task, "cancelling", None)
+            if cancelling is not None and cancelling():
+                raise  # we are being cancelled, not the application's future
+            app_log.error("Uncaught exception", exc_info=True)
+            raise _DelegateError() from None
+        except Exception as e:
             app_log.error("Uncaught exception", exc_info=True)
             raise _DelegateError() from e
 
@@ -774,6 +784,7 @@ class _DecompressingDelegate(httputil.HTTPMessageDelegate):
         self._decompressor: Any = None
         self._wbits = zlib.MAX_WBITS
         self._decoded = 0
+        self._received = False
 
     def headers_received(
         self,
@@ -797,6 +808,7 @@ class _DecompressingDelegate(httputil.HTTPMessageDelegate):
             if result is not None:
                 await result
             return
+        self._received = True
         data = chunk
         while data:
             decompressor = self._decompressor
@@ -822,9 +834,10 @@ class _DecompressingDelegate(httputil.HTTPMessageDelegate):
 
     def finish(self) -> None:
         decompressor = self._decompressor
-        if decompressor is not None:
-            if not decompressor.eof:
-                raise RemoteProtocolError("invalid gzip data: truncated")
+        # A body that stops inside a gzip member is truncated; no body at all
+        # (a HEAD response, a 304) is not.
+        if decompressor is not None and self._received and not decompressor.eof:
+            raise RemoteProtocolError("invalid gzip data: truncated")
         return self._delegate.finish()
 
     def on_connection_close(self) -> None:
