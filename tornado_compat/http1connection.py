@@ -881,8 +881,8 @@ class HTTP1ServerConnection:
         try:
             while True:
                 conn = HTTP1Connection(self.stream, False, self.params, self.context)
-                request_delegate = delegate.start_request(self, conn)
                 try:
+                    request_delegate = delegate.start_request(self, conn)
                     # Awaited directly: a task per request would cost a loop
                     # turn each.
                     keep_going = await conn._read_message(request_delegate)

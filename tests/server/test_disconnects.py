@@ -8,7 +8,10 @@ client that has already left.
 from __future__ import annotations
 
 import gc
+import logging
 import threading
+
+import pytest
 
 from tests.server.client import request
 from tests.server.support import RecordingApp, StreamingApp, respond
@@ -99,3 +102,20 @@ def test_close_all_connections_reports_the_close_to_a_holding_app(
     served.close_all_connections()
     assert app.closed.wait(WAIT)
     assert conn.is_closed()
+
+
+@pytest.mark.allow_error_logs
+def test_start_request_error_is_logged_once_and_closes(serve, connect, caplog) -> None:
+    """An application whose start_request raises: logged once as the
+    application's error, the connection closed, nothing hangs."""
+
+    class Broken(httputil.HTTPServerConnectionDelegate):
+        def start_request(self, server_conn, request_conn):
+            raise RuntimeError("broken application")
+
+    served = serve(app=Broken())
+    conn = connect(served.port)
+    conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert conn.read_until_close() == b""
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["Uncaught exception"]
