@@ -58,8 +58,16 @@ def measure(server_args: list[str], seconds: float) -> float:
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     server = subprocess.Popen(
-        pinned(0, [sys.executable, str(HERE / "hello_server.py"), *server_args[:2],
-                   str(port), *server_args[2:]]),
+        pinned(
+            0,
+            [
+                sys.executable,
+                str(HERE / "hello_server.py"),
+                *server_args[:2],
+                str(port),
+                *server_args[2:],
+            ],
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -71,8 +79,16 @@ def measure(server_args: list[str], seconds: float) -> float:
         if line.strip() != "ready":
             raise RuntimeError(f"server did not start: {line!r} {server.stderr.read()}")
         out = subprocess.run(
-            pinned(1, ["wrk", "-t1", "-c50", f"-d{int(seconds)}s",
-                       f"http://127.0.0.1:{port}/"]),
+            pinned(
+                1,
+                [
+                    "wrk",
+                    "-t1",
+                    "-c50",
+                    f"-d{int(seconds)}s",
+                    f"http://127.0.0.1:{port}/",
+                ],
+            ),
             capture_output=True,
             text=True,
             check=True,
