@@ -10,10 +10,12 @@ Nothing sleeps: tests wait on futures and events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import socket
 import ssl
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import closing
 from typing import Any
 
@@ -309,6 +311,20 @@ class RecordingServer(TCPServer):
             stream.close()
 
 
+@contextlib.contextmanager
+def serving(
+    family: socket.AddressFamily = socket.AF_INET, **client_options: Any
+) -> Iterator[tuple[RecordingServer, TCPClient]]:
+    """A RecordingServer and a TCPClient, both closed afterwards."""
+    server = RecordingServer(family)
+    client = TCPClient(**client_options)
+    try:
+        yield server, client
+    finally:
+        client.close()
+        server.stop()
+
+
 class FixedResolver(Resolver):
     """Resolves every name to the given addresses, in the given order."""
 
@@ -350,33 +366,23 @@ async def roundtrip(stream: IOStream, server: RecordingServer) -> Any:
 
 def test_connect_ipv4() -> None:
     async def main() -> None:
-        server = RecordingServer()
-        client = TCPClient()
-        try:
+        with serving() as (server, client):
             stream = await client.connect("127.0.0.1", server.port)
             with closing(stream):
                 assert type(stream) is IOStream
                 address = await roundtrip(stream, server)
                 assert address[0] == "127.0.0.1"
-        finally:
-            client.close()
-            server.stop()
 
     run(main)
 
 
 def test_connect_localhost_by_name_ipv4_only() -> None:
     async def main() -> None:
-        server = RecordingServer()
-        client = TCPClient()
-        try:
+        with serving() as (server, client):
             stream = await client.connect("localhost", server.port, af=socket.AF_INET)
             with closing(stream):
                 assert stream.socket.family == socket.AF_INET
                 await roundtrip(stream, server)
-        finally:
-            client.close()
-            server.stop()
 
     run(main)
 
@@ -384,17 +390,12 @@ def test_connect_localhost_by_name_ipv4_only() -> None:
 @needs_ipv6
 def test_connect_ipv6() -> None:
     async def main() -> None:
-        server = RecordingServer(socket.AF_INET6)
-        client = TCPClient()
-        try:
+        with serving(socket.AF_INET6) as (server, client):
             stream = await client.connect("::1", server.port)
             with closing(stream):
                 assert stream.socket.family == socket.AF_INET6
                 address = await roundtrip(stream, server)
                 assert address[0] == "::1"
-        finally:
-            client.close()
-            server.stop()
 
     run(main)
 
@@ -585,14 +586,9 @@ def test_source_ip_and_port() -> None:
 
 def test_source_ip_that_is_not_ours_fails() -> None:
     async def main() -> None:
-        server = RecordingServer()
-        client = TCPClient()
-        try:
+        with serving() as (server, client):
             with pytest.raises(OSError):
                 await client.connect("127.0.0.1", server.port, source_ip="192.0.2.7")
-        finally:
-            client.close()
-            server.stop()
 
     run(main)
 
@@ -622,17 +618,12 @@ def test_source_ip_skips_addresses_of_the_other_family() -> None:
 
 def test_max_buffer_size_reaches_the_stream() -> None:
     async def main() -> None:
-        server = RecordingServer()
-        client = TCPClient()
-        try:
+        with serving() as (server, client):
             stream = await client.connect(
                 "127.0.0.1", server.port, max_buffer_size=4321
             )
             with closing(stream):
                 assert stream.max_buffer_size == 4321
-        finally:
-            client.close()
-            server.stop()
 
     run(main)
 
@@ -734,9 +725,7 @@ def unverified_context() -> ssl.SSLContext:
 def test_tls_handshake_timeout_closes_the_socket() -> None:
     # The server accepts but never answers the handshake.
     async def main() -> None:
-        server = RecordingServer()
-        client = TCPClient()
-        try:
+        with serving() as (server, client):
             with pytest.raises(TimeoutError) as info:
                 await client.connect(
                     "127.0.0.1",
@@ -750,18 +739,13 @@ def test_tls_handshake_timeout_closes_the_socket() -> None:
             server_stream, _ = await server.accepted.get()
             # Completes only once the client's socket is closed.
             await server_stream.read_until_close()
-        finally:
-            client.close()
-            server.stop()
 
     run(main)
 
 
 def test_cancel_during_tls_handshake_closes_the_socket() -> None:
     async def main() -> None:
-        server = RecordingServer()
-        client = TCPClient()
-        try:
+        with serving() as (server, client):
             connecting = asyncio.ensure_future(
                 client.connect(
                     "127.0.0.1", server.port, ssl_options=unverified_context()
@@ -773,9 +757,6 @@ def test_cancel_during_tls_handshake_closes_the_socket() -> None:
             with pytest.raises(asyncio.CancelledError):
                 await connecting
             await server_stream.read_until_close()
-        finally:
-            client.close()
-            server.stop()
 
     run(main)
 
