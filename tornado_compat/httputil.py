@@ -373,14 +373,7 @@ class HTTPHeaders(MutableMapping[str, str]):
         # with that line's LF (``data[eol:]``); line ends before the first
         # header are the tail of the start line, not a blank line that ends
         # the block.
-        start = 0
-        while True:
-            if data.startswith(b"\n", start):
-                start += 1
-            elif data.startswith(b"\r\n", start):
-                start += 2
-            else:
-                break
+        start = _head.skip_line_ends(data)
         if start:
             data = data[start:]
         append = self._append

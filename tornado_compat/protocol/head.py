@@ -258,6 +258,18 @@ def _check_version(version: str) -> None:
 # -- whole heads ---------------------------------------------------------------------
 
 
+def skip_line_ends(data: bytes, start: int = 0) -> int:
+    """The index of the first byte at or after ``start`` that does not begin
+    a line end (CRLF or a bare LF)."""
+    while True:
+        if data.startswith(b"\r\n", start):
+            start += 2
+        elif data.startswith(b"\n", start):
+            start += 1
+        else:
+            return start
+
+
 def split_head(data: bytes) -> tuple[bytes, bytes]:
     """Split a complete head into its start line and its header block.
 
@@ -271,14 +283,7 @@ def split_head(data: bytes) -> tuple[bytes, bytes]:
     >>> split_head(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
     (b'GET / HTTP/1.1', b'Host: a\\r\\n')
     """
-    start = 0
-    while True:
-        if data.startswith(b"\r\n", start):
-            start += 2
-        elif data.startswith(b"\n", start):
-            start += 1
-        else:
-            break
+    start = skip_line_ends(data)
     eol = data.find(b"\n", start)
     if eol == -1:
         return data[start:], b""
