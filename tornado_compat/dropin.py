@@ -37,9 +37,9 @@ MODULE_MAP: tuple[Replacement, ...] = (
     Replacement("tornado.tcpclient", "tornado_compat.tcpclient", 2, True),
     Replacement("tornado.http1connection", "tornado_compat.http1connection", 3, True),
     Replacement("tornado.httpserver", "tornado_compat.httpserver", 3, True),
-    Replacement("tornado.httpclient", "tornado_compat.httpclient", 4, False),
+    Replacement("tornado.httpclient", "tornado_compat.httpclient", 4, True),
     Replacement(
-        "tornado.simple_httpclient", "tornado_compat.httpclient.simple", 4, False
+        "tornado.simple_httpclient", "tornado_compat.httpclient.simple", 4, True
     ),
     Replacement("tornado.curl_httpclient", "tornado_compat.httpclient.curl", 4, False),
 )

@@ -189,6 +189,10 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._close_callback: Callable[[], None] | None = None
         self._pending_write: Future[None] | None = None
         self._detached = False
+        #: Why the last message exchange failed, or None: the protocol error,
+        #: the exception of a delegate, the timeout or the stream's error.
+        #: A client reports it to its caller.
+        self.error: BaseException | None = None
 
     def _clear_state(self) -> None:
         self._request_start_line: httputil.RequestStartLine | None = None
@@ -260,7 +264,13 @@ class HTTP1Connection(httputil.HTTPConnection):
             if not self._write_finished or self.is_client:
                 self._call_delegate(delegate.finish)
             told_delegate = False
-            if (
+            if self.is_client:
+                if not self._write_finished:
+                    # The response came before the request was all sent (an
+                    # early 4xx, or no 100 Continue): the unsent rest would be
+                    # taken for the next request, so the connection ends here.
+                    self._disconnect_on_finish = True
+            elif (
                 not self._finish_future.done()
                 and not self.stream.closed()
                 and not self._detached
@@ -271,6 +281,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self.close()
             return not self._detached and not self.stream.closed()
         except (ProtocolError, httputil.HTTPInputError) as e:
+            self.error = e
             gen_log.info("Malformed HTTP message from %s: %s", self.context, e)
             if self.is_client:
                 # The caller learns of it through the delegate.
@@ -282,18 +293,22 @@ class HTTP1Connection(httputil.HTTPConnection):
                 await self._answer_error(error)
             self.close()
             return False
-        except iostream.UnsatisfiableReadError:
+        except iostream.UnsatisfiableReadError as e:
+            self.error = e
             self.close()
             if self.is_client:
                 raise
             return False
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError as e:
+            self.error = e
             self.close()
             return False
-        except _DelegateError:
+        except _DelegateError as e:
+            self.error = e.__cause__ or e
             self.close()
             return False
-        except iostream.StreamClosedError:
+        except iostream.StreamClosedError as e:
+            self.error = e.real_error or e
             self.close()
             raise
         finally:

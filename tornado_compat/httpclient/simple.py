@@ -1,0 +1,1141 @@
+"""The pure-Python HTTP client, with the API of ``tornado.simple_httpclient``.
+
+What this module is for: :class:`SimpleAsyncHTTPClient`, the default
+:class:`~tornado_compat.httpclient.AsyncHTTPClient`.  It speaks HTTP/1.1 over
+:class:`~tornado_compat.http1connection.HTTP1Connection`, the same
+connection code (and so the same parser) as the server, and it adds what
+Tornado's simple client never had:
+
+- keep-alive connection pooling, with a pool key that covers every option
+  that changes what a connection is, and one safe retry;
+- HTTP proxies (absolute-form requests) and HTTPS through a ``CONNECT``
+  tunnel, with basic proxy authentication;
+- unix-domain-socket targets (``HTTPRequest(unix_socket=...)``).
+
+The pieces:
+
+- :class:`SimpleAsyncHTTPClient` queues fetches beyond ``max_clients`` and
+  hands each one to an :class:`_HTTPConnection`.
+- :class:`_HTTPConnection` runs one fetch (and its redirects, as new
+  fetches): it finds or opens a connection, writes the request and reads the
+  response as the connection's message delegate.  ``tornado.websocket``
+  subclasses it for the websocket handshake, so its constructor, its
+  delegate methods and the attributes ``io_loop``, ``connection``,
+  ``headers``, ``final_callback`` and ``_timeout`` keep Tornado's meaning.
+- :class:`_ConnectionPool` keeps idle connections by key.
+
+What it must never do: put a connection back in the pool unless the
+exchange on it ended cleanly (the whole request sent, the whole response
+read, keep-alive agreed, no error of any kind).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import copy
+import functools
+import importlib
+import importlib.metadata
+import socket
+import ssl
+import sys
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable, Hashable
+from io import BytesIO
+from types import TracebackType
+from typing import Any
+
+from tornado.escape import native_str
+from tornado.ioloop import IOLoop
+from tornado.log import gen_log
+
+from tornado_compat import httputil, iostream
+from tornado_compat.http1connection import (
+    HTTP1Connection,
+    HTTP1ConnectionParameters,
+)
+from tornado_compat.httpclient import (
+    AsyncHTTPClient,
+    HTTPClientError,
+    HTTPRequest,
+    HTTPResponse,
+    _RequestProxy,
+    main,
+)
+from tornado_compat.netutil import (
+    OverrideResolver,
+    Resolver,
+    _client_ssl_defaults,
+    is_valid_ip,
+    ssl_options_to_context,
+)
+from tornado_compat.protocol import head as _head
+from tornado_compat.tcpclient import TCPClient, _before
+
+__all__ = [
+    "HTTPStreamClosedError",
+    "HTTPTimeoutError",
+    "SimpleAsyncHTTPClient",
+    "main",
+]
+
+# Methods a request may use without allow_nonstandard_methods.
+_SUPPORTED_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+)
+# Methods whose request may be repeated without changing its outcome
+# (RFC 9110 9.2.2): only these are retried on a fresh connection.
+_IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))
+_REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
+# Headers that describe a body, dropped when a redirect turns into a GET.
+_BODY_HEADERS = (
+    "Content-Length",
+    "Content-Type",
+    "Content-Encoding",
+    "Transfer-Encoding",
+)
+# Credentials that must not follow a redirect to another origin.
+_CREDENTIAL_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
+# TLS contexts a client keeps built, by the options they were built from.
+_MAX_CACHED_CONTEXTS = 32
+
+
+class HTTPTimeoutError(HTTPClientError):
+    """A fetch ran out of time: in the queue, while connecting, or during
+    the request.  Its code is 599 and its message says which."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(599, message=message)
+
+    def __str__(self) -> str:
+        return self.message or "Timeout"
+
+
+class HTTPStreamClosedError(HTTPClientError):
+    """The connection closed before the response was complete.  Its code is
+    599 and its message names the cause when one is known (a malformed
+    response, a body over ``max_body_size``, an error in a callback)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(599, message=message)
+
+    def __str__(self) -> str:
+        return self.message or "Stream closed"
+
+
+@functools.lru_cache(maxsize=1)
+def _default_user_agent() -> str:
+    # The same User-Agent as Tornado's client, for servers that look at it.
+    try:
+        return "Tornado/" + importlib.metadata.version("tornado")
+    except importlib.metadata.PackageNotFoundError:
+        return "tornado_compat"
+
+
+def _basic_credentials(username: str, password: str | None) -> str:
+    raw = httputil.encode_username_password(username, password or "")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _authority(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _Target:
+    """Where one request's connection goes, and the pool key that says which
+    idle connections could carry it."""
+
+    __slots__ = (
+        "scheme",
+        "host",
+        "port",
+        "unix_socket",
+        "ssl_context",
+        "proxy",
+        "proxy_credentials",
+        "source_ip",
+        "af",
+        "key",
+    )
+
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        unix_socket: str | None,
+        tls: tuple[Hashable, ssl.SSLContext] | None,
+        proxy: tuple[str, int] | None,
+        proxy_credentials: str | None,
+        source_ip: str | None,
+        af: socket.AddressFamily,
+    ) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.unix_socket = unix_socket
+        self.ssl_context = tls[1] if tls is not None else None
+        self.proxy = proxy
+        self.proxy_credentials = proxy_credentials
+        self.source_ip = source_ip
+        self.af = af
+        tls_key = tls[0] if tls is not None else None
+        if proxy is not None and scheme == "http" and unix_socket is None:
+            # Absolute-form requests: one proxy connection serves any origin.
+            self.key: Hashable = ("proxy", proxy, proxy_credentials, source_ip, af)
+        else:
+            self.key = (
+                scheme,
+                host,
+                port,
+                unix_socket,
+                tls_key,
+                proxy,
+                proxy_credentials,
+                source_ip,
+                af,
+            )
+
+    @property
+    def absolute_form(self) -> bool:
+        """Whether the request line carries the whole URL (plain HTTP through
+        a proxy)."""
+        return self.proxy is not None and self.scheme == "http" and not self.unix_socket
+
+
+class _IdleConnection:
+    __slots__ = ("pool", "key", "stream", "timer")
+
+    def __init__(
+        self, pool: _ConnectionPool, key: Hashable, stream: iostream.IOStream
+    ) -> None:
+        self.pool = pool
+        self.key = key
+        self.stream = stream
+        self.timer: object | None = None
+
+    def lost(self) -> None:
+        """The peer closed the idle connection."""
+        self.pool._remove(self)
+
+    def expire(self) -> None:
+        """Idle for too long."""
+        self.timer = None
+        self.pool._remove(self)
+        self.stream.close()
+
+
+class _ConnectionPool:
+    """Idle keep-alive connections, by target key.
+
+    At most ``max_idle`` are kept per key (the oldest is closed to make
+    room); each is closed after ``idle_timeout`` seconds unused, and dropped
+    as soon as its peer closes it.  The most recently used is taken first,
+    being the least likely to have been closed by the server.
+    """
+
+    def __init__(
+        self, io_loop: IOLoop, max_idle: int, idle_timeout: float | None
+    ) -> None:
+        self._io_loop = io_loop
+        self._max_idle = max_idle
+        self._idle_timeout = idle_timeout
+        self._idle: dict[Hashable, list[_IdleConnection]] = {}
+        self._closed = False
+
+    def idle_count(self) -> int:
+        return sum(len(entries) for entries in self._idle.values())
+
+    def take(self, key: Hashable) -> iostream.IOStream | None:
+        entries = self._idle.get(key)
+        while entries:
+            entry = entries.pop()
+            if not entries:
+                del self._idle[key]
+            self._stop_watching(entry)
+            stream = entry.stream
+            if stream.closed() or stream._read_buffer:
+                # Closed, or the server sent something unasked for: either
+                # way the connection is out of step.
+                stream.close()
+            else:
+                return stream
+            entries = self._idle.get(key)
+        return None
+
+    def put(self, key: Hashable, stream: iostream.IOStream) -> None:
+        if self._closed or stream.closed() or stream._read_buffer:
+            stream.close()
+            return
+        entries = self._idle.setdefault(key, [])
+        if len(entries) >= self._max_idle:
+            oldest = entries.pop(0)
+            self._stop_watching(oldest)
+            oldest.stream.close()
+        entry = _IdleConnection(self, key, stream)
+        stream.set_close_callback(entry.lost)
+        if self._idle_timeout is not None:
+            entry.timer = self._io_loop.call_later(self._idle_timeout, entry.expire)
+        entries.append(entry)
+
+    def _remove(self, entry: _IdleConnection) -> None:
+        entries = self._idle.get(entry.key)
+        if entries is None or entry not in entries:
+            return
+        entries.remove(entry)
+        if not entries:
+            del self._idle[entry.key]
+        self._stop_watching(entry)
+
+    def _stop_watching(self, entry: _IdleConnection) -> None:
+        if entry.timer is not None:
+            self._io_loop.remove_timeout(entry.timer)
+            entry.timer = None
+        if not entry.stream.closed():
+            entry.stream.set_close_callback(None)
+
+    def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, {}
+        for entries in idle.values():
+            for entry in entries:
+                self._stop_watching(entry)
+                entry.stream.close()
+
+
+class SimpleAsyncHTTPClient(AsyncHTTPClient):
+    """The non-blocking HTTP client in pure Python, with keep-alive pooling.
+
+    :arg max_clients: fetches run at once; the others wait in a queue, and
+        the time they wait counts toward their ``request_timeout`` (a fetch
+        that waits longer than ``min(connect_timeout, request_timeout)``
+        fails with "Timeout in request queue").
+    :arg hostname_mapping: a dict mapping host names (or ``(host, port)``
+        pairs) to the addresses to use instead, as for
+        :class:`~tornado_compat.netutil.OverrideResolver`.
+    :arg max_buffer_size: the largest amount of data read into memory at
+        once (default 100 MiB).
+    :arg resolver: the :class:`~tornado_compat.netutil.Resolver` to use
+        (default: a new one per client, closed with it).
+    :arg defaults: defaults for the requests' options.
+    :arg max_header_size: the largest response head accepted (default
+        64 KiB).
+    :arg max_body_size: the largest response body accepted, measured after
+        decompression (default: ``max_buffer_size``).  Bodies given to a
+        ``streaming_callback`` are bounded by it too.
+    :arg max_idle_connections: idle keep-alive connections kept per target
+        (default 10).  0 turns pooling off: every fetch then opens its own
+        connection and asks the server to close it (``Connection: close``),
+        as Tornado's client does.
+    :arg idle_timeout: seconds an idle connection is kept (default 15);
+        None keeps it until the server closes it.
+
+    ``max_idle_connections`` and ``idle_timeout`` are tornado_compat
+    extensions.
+    """
+
+    def initialize(  # type: ignore[override]
+        self,
+        max_clients: int = 10,
+        hostname_mapping: dict[Any, Any] | None = None,
+        max_buffer_size: int = 104857600,
+        resolver: Resolver | None = None,
+        defaults: dict[str, Any] | None = None,
+        max_header_size: int | None = None,
+        max_body_size: int | None = None,
+        max_idle_connections: int = 10,
+        idle_timeout: float | None = 15.0,
+    ) -> None:
+        super().initialize(defaults=defaults)
+        self.max_clients = max_clients
+        self.queue: collections.deque[
+            tuple[object, HTTPRequest, Callable[[HTTPResponse], None]]
+        ] = collections.deque()
+        self.active: dict[object, tuple[HTTPRequest, Callable[..., None]]] = {}
+        self.waiting: dict[
+            object, tuple[HTTPRequest, Callable[..., None], object | None, float]
+        ] = {}
+        self.max_buffer_size = max_buffer_size
+        self.max_header_size = max_header_size
+        self.max_body_size = max_body_size
+        if resolver is not None:
+            self.resolver = resolver
+            self.own_resolver = False
+        else:
+            self.resolver = Resolver()
+            self.own_resolver = True
+        if hostname_mapping is not None:
+            self.resolver = OverrideResolver(
+                resolver=self.resolver, mapping=hostname_mapping
+            )
+        self.tcp_client = TCPClient(resolver=self.resolver)
+        self._pool: _ConnectionPool | None = (
+            _ConnectionPool(self.io_loop, max_idle_connections, idle_timeout)
+            if max_idle_connections > 0
+            else None
+        )
+        self._tls_contexts: dict[Hashable, ssl.SSLContext] = {}
+
+    def close(self) -> None:
+        """Close the client: idle connections, and the resolver if it is the
+        client's own.  Fetches still running finish on their connections,
+        which are then closed."""
+        super().close()
+        if self._pool is not None:
+            self._pool.close()
+        if self.own_resolver:
+            self.resolver.close()
+        self.tcp_client.close()
+
+    def fetch_impl(
+        self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]
+    ) -> None:
+        key = object()
+        now = self.io_loop.time()
+        self.queue.append((key, request, callback))
+        timeout_handle = None
+        if len(self.active) >= self.max_clients:
+            timeout = _queue_timeout(request)
+            if timeout:
+                timeout_handle = self.io_loop.add_timeout(
+                    now + timeout,
+                    functools.partial(self._on_timeout, key, "in request queue"),
+                )
+        self.waiting[key] = (request, callback, timeout_handle, now)
+        self._process_queue()
+        if self.queue:
+            gen_log.debug(
+                "max_clients limit reached, request queued. "
+                "%d active, %d queued requests.",
+                len(self.active),
+                len(self.queue),
+            )
+
+    def _process_queue(self) -> None:
+        while self.queue and len(self.active) < self.max_clients:
+            key, request, callback = self.queue.popleft()
+            if key not in self.waiting:
+                continue
+            _, _, timeout_handle, queued_at = self.waiting.pop(key)
+            if timeout_handle is not None:
+                self.io_loop.remove_timeout(timeout_handle)
+            self.active[key] = (request, callback)
+            release_callback = functools.partial(self._release_fetch, key)
+            connection = self._handle_request(request, release_callback, callback)
+            if isinstance(connection, _HTTPConnection):
+                # Read when the fetch starts, on the next loop turn.
+                connection._queued_at = queued_at
+
+    def _connection_class(self) -> type[_HTTPConnection]:
+        return _HTTPConnection
+
+    def _handle_request(
+        self,
+        request: HTTPRequest,
+        release_callback: Callable[[], None],
+        final_callback: Callable[[HTTPResponse], None],
+    ) -> object:
+        return self._connection_class()(
+            self,
+            request,
+            release_callback,
+            final_callback,
+            self.max_buffer_size,
+            self.tcp_client,
+            self.max_header_size,
+            self.max_body_size,
+        )
+
+    def _release_fetch(self, key: object) -> None:
+        del self.active[key]
+        self._process_queue()
+
+    def _on_timeout(self, key: object, info: str | None = None) -> None:
+        """A fetch waited in the queue for too long."""
+        request, callback, _, queued_at = self.waiting.pop(key)
+        self.queue.remove((key, request, callback))
+        error = HTTPTimeoutError("Timeout" if info is None else f"Timeout {info}")
+        response = HTTPResponse(
+            request,
+            599,
+            error=error,
+            request_time=self.io_loop.time() - queued_at,
+            time_info={"queue": self.io_loop.time() - queued_at},
+        )
+        self.io_loop.add_callback(callback, response)
+
+    def _tls_context(self, request: HTTPRequest) -> tuple[Hashable, ssl.SSLContext]:
+        key, build = _tls_settings(request)
+        if isinstance(key, tuple) and key and key[0] == "context":
+            return key, build()
+        context = self._tls_contexts.get(key)
+        if context is None:
+            context = build()
+            if len(self._tls_contexts) >= _MAX_CACHED_CONTEXTS:
+                self._tls_contexts.clear()
+            self._tls_contexts[key] = context
+        return key, context
+
+
+def _queue_timeout(request: HTTPRequest) -> float | None:
+    timeouts = [t for t in (request.connect_timeout, request.request_timeout) if t]
+    return min(timeouts) if timeouts else None
+
+
+def _tls_settings(
+    request: HTTPRequest,
+) -> tuple[Hashable, Callable[[], ssl.SSLContext]]:
+    """The pool key of a request's TLS settings, and how to build them."""
+    options = request.ssl_options
+    if isinstance(options, ssl.SSLContext):
+        # The context itself is the key (compared by identity).
+        return ("context", options), lambda: options
+    if isinstance(options, dict):
+        frozen = tuple(sorted((k, repr(v)) for k, v in options.items()))
+        return ("options", frozen), lambda: ssl_options_to_context(
+            options, server_side=False
+        )
+    validate = request.validate_cert is not False
+    ca_certs = request.ca_certs
+    client_cert = request.client_cert
+    client_key = request.client_key
+    key = ("settings", validate, ca_certs, client_cert, client_key)
+
+    def build() -> ssl.SSLContext:
+        if validate and ca_certs is None and client_cert is None:
+            return _client_ssl_defaults()
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_certs)
+        if not validate:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if client_cert is not None:
+            context.load_cert_chain(client_cert, client_key)
+        if hasattr(ssl, "OP_NO_COMPRESSION"):
+            context.options |= ssl.OP_NO_COMPRESSION
+        return context
+
+    return key, build
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class _HTTPConnection(httputil.HTTPMessageDelegate):
+    """One fetch: a connection from the pool (or a new one), the request
+    written on it, the response read from it as its message delegate."""
+
+    _SUPPORTED_METHODS = _SUPPORTED_METHODS
+    # When the fetch entered the client's queue (loop time); set by the
+    # client before the fetch starts.  None: it starts now.
+    _queued_at: float | None = None
+
+    def __init__(
+        self,
+        client: SimpleAsyncHTTPClient | None,
+        request: HTTPRequest,
+        release_callback: Callable[[], None],
+        final_callback: Callable[[HTTPResponse], None],
+        max_buffer_size: int,
+        tcp_client: TCPClient,
+        max_header_size: int | None,
+        max_body_size: int | None,
+    ) -> None:
+        self.io_loop = IOLoop.current()
+        self.start_time = self.io_loop.time()
+        self.start_wall_time = time.time()
+        self.client = client
+        self.request = request
+        self.release_callback: Callable[[], None] | None = release_callback
+        self.final_callback: Callable[[HTTPResponse], None] | None = final_callback
+        self.max_buffer_size = max_buffer_size
+        self.tcp_client = tcp_client
+        self.max_header_size = max_header_size
+        self.max_body_size = max_body_size
+        self.code: int | None = None
+        self.reason: str | None = None
+        self.headers: httputil.HTTPHeaders | None = None
+        self.chunks: list[bytes] = []
+        self._timeout: object | None = None
+        self._redirecting = False
+        self._body_sent = False
+        self._completion: Callable[[], None] | None = None
+        self.stream: iostream.IOStream | None = None
+        self.connection: HTTP1Connection = None  # type: ignore[assignment]
+        self.io_loop.add_future(asyncio.ensure_future(self.run()), _retrieve)
+
+    # -- the fetch ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            target, path = self._prepare()
+            queued_at = self.start_time if self._queued_at is None else self._queued_at
+            request_timeout = self.request.request_timeout
+            deadline = queued_at + request_timeout if request_timeout else None
+            fresh_only = False
+            while True:
+                stream, reused = await self._get_stream(target, deadline, fresh_only)
+                if self.final_callback is None:
+                    # Timed out (or taken over) while the connection was made.
+                    stream.close()
+                    return
+                if self._timeout is None and deadline is not None:
+                    self._timeout = self.io_loop.add_timeout(
+                        deadline, functools.partial(self._on_timeout, "during request")
+                    )
+                self.stream = stream
+                try:
+                    keep_alive = await self._exchange(stream, target, path)
+                except iostream.StreamClosedError:
+                    if reused and self._may_retry(stream):
+                        fresh_only = True
+                        continue
+                    raise
+                break
+            self._end_exchange(stream, target, keep_alive)
+        except Exception:
+            if not self._handle_exception(*sys.exc_info()):
+                raise
+
+    def _prepare(self) -> tuple[_Target, str]:
+        """Check the request and complete its headers; where it goes and the
+        request target to send."""
+        request = self.request
+        url = native_str(request.url)
+        parsed = urllib.parse.urlsplit(url)
+        scheme = parsed.scheme
+        if scheme not in ("http", "https"):
+            raise ValueError(f"Unsupported url scheme: {request.url}")
+        netloc = parsed.netloc
+        if "@" in netloc:
+            netloc = netloc.rpartition("@")[2]
+        host, port = httputil.split_host_and_port(netloc)
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if not host and not request.unix_socket:
+            raise ValueError(f"No host in URL: {request.url}")
+        if port is None:
+            port = 443 if scheme == "https" else 80
+        method = request.method
+        if (
+            method not in self._SUPPORTED_METHODS
+            and not request.allow_nonstandard_methods
+        ):
+            raise KeyError(f"unknown method {method}")
+        if not request.allow_nonstandard_methods:
+            body_expected = method in ("POST", "PATCH", "PUT")
+            body_present = request.body is not None or request.body_producer is not None
+            if body_expected != body_present:
+                raise ValueError(
+                    "Body must %sbe None for method %s (unless "
+                    "allow_nonstandard_methods is true)"
+                    % ("not " if body_expected else "", method)
+                )
+
+        headers = request.headers
+        pooling = isinstance(self.client, SimpleAsyncHTTPClient) and (
+            self.client._pool is not None
+        )
+        if "Connection" not in headers and not pooling:
+            headers["Connection"] = "close"
+        if "Host" not in headers:
+            headers["Host"] = netloc
+        username, password = request.auth_username, request.auth_password
+        if username is None and parsed.username is not None:
+            username = urllib.parse.unquote(parsed.username)
+            password = urllib.parse.unquote(parsed.password or "")
+        if username is not None:
+            if request.auth_mode not in (None, "basic"):
+                raise ValueError(f"unsupported auth_mode {request.auth_mode}")
+            headers["Authorization"] = _basic_credentials(username, password)
+        if request.user_agent:
+            headers["User-Agent"] = request.user_agent
+        elif headers.get("User-Agent") is None:
+            headers["User-Agent"] = _default_user_agent()
+        if request.expect_100_continue:
+            headers["Expect"] = "100-continue"
+        if request.body is not None:
+            headers["Content-Length"] = str(len(request.body))
+        if method == "POST" and "Content-Type" not in headers:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if request.decompress_response and "Accept-Encoding" not in headers:
+            headers["Accept-Encoding"] = _accept_encoding()
+
+        proxy: tuple[str, int] | None = None
+        proxy_credentials: str | None = None
+        if request.proxy_host:
+            if not request.proxy_port:
+                raise ValueError("proxy_host needs a proxy_port")
+            if request.proxy_auth_mode not in (None, "basic"):
+                raise ValueError(
+                    f"unsupported proxy_auth_mode {request.proxy_auth_mode}"
+                )
+            proxy = (request.proxy_host, int(request.proxy_port))
+            if request.proxy_username:
+                proxy_credentials = _basic_credentials(
+                    request.proxy_username, request.proxy_password
+                )
+        tls = None
+        if scheme == "https":
+            if isinstance(self.client, SimpleAsyncHTTPClient):
+                tls = self.client._tls_context(request)
+            else:
+                key, build = _tls_settings(request)
+                tls = (key, build())
+        source_ip = request.network_interface or None
+        if source_ip is not None and not is_valid_ip(source_ip):
+            raise ValueError(
+                "network_interface must be an IPv4 or IPv6 address for this "
+                f"client, got {source_ip!r}"
+            )
+        af = socket.AF_INET if request.allow_ipv6 is False else socket.AF_UNSPEC
+        target = _Target(
+            scheme,
+            host,
+            port,
+            request.unix_socket,
+            tls,
+            proxy,
+            proxy_credentials,
+            source_ip,
+            af,
+        )
+        path = parsed.path or "/"
+        if parsed.query:
+            path += "?" + parsed.query
+        if target.absolute_form:
+            path = f"{scheme}://{netloc}{path}"
+            if proxy_credentials is not None:
+                headers["Proxy-Authorization"] = proxy_credentials
+        return target, path
+
+    # -- connections ---------------------------------------------------------------
+
+    def _pool(self) -> _ConnectionPool | None:
+        client = self.client
+        if isinstance(client, SimpleAsyncHTTPClient):
+            return client._pool
+        return None
+
+    async def _get_stream(
+        self, target: _Target, deadline: float | None, fresh_only: bool
+    ) -> tuple[iostream.IOStream, bool]:
+        pool = self._pool()
+        if pool is not None and not fresh_only:
+            stream = pool.take(target.key)
+            if stream is not None:
+                return stream, True
+        timeout = self.request.connect_timeout or None
+        if deadline is not None:
+            remaining = max(deadline - self.io_loop.time(), 0.0)
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        try:
+            return await self._connect(target, timeout), False
+        except TimeoutError as e:
+            raise HTTPTimeoutError(str(e) or "Timeout while connecting") from None
+
+    async def _connect(
+        self, target: _Target, timeout: float | None
+    ) -> iostream.IOStream:
+        end = None if timeout is None else self.io_loop.time() + timeout
+        if target.unix_socket is not None:
+            stream = await self._connect_unix(target.unix_socket, end)
+        elif target.proxy is not None:
+            stream = await self.tcp_client.connect(
+                target.proxy[0],
+                target.proxy[1],
+                af=target.af,
+                max_buffer_size=self.max_buffer_size,
+                source_ip=target.source_ip,
+                timeout=timeout,
+            )
+            if target.scheme == "https":
+                await self._open_tunnel(stream, target, end)
+        else:
+            return await self.tcp_client.connect(
+                target.host,
+                target.port,
+                af=target.af,
+                ssl_options=target.ssl_context,
+                max_buffer_size=self.max_buffer_size,
+                source_ip=target.source_ip,
+                timeout=timeout,
+            )
+        if target.ssl_context is None:
+            return stream
+        tls = stream.start_tls(
+            False, ssl_options=target.ssl_context, server_hostname=target.host
+        )
+        return await _within(
+            end,
+            tls,
+            f"Timeout during TLS handshake with {_authority(target.host, target.port)}",
+            stream,
+        )
+
+    async def _connect_unix(self, path: str, end: float | None) -> iostream.IOStream:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stream = iostream.IOStream(sock, max_buffer_size=self.max_buffer_size)
+        await _within(
+            end, stream.connect(path), f"Timeout while connecting to {path}", stream
+        )
+        return stream
+
+    async def _open_tunnel(
+        self, stream: iostream.IOStream, target: _Target, end: float | None
+    ) -> None:
+        """Ask the proxy for a tunnel to the target (CONNECT, RFC 9110 9.3.6)."""
+        authority = _authority(target.host, target.port)
+        lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+        if target.proxy_credentials is not None:
+            lines.append(f"Proxy-Authorization: {target.proxy_credentials}")
+        stream.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin1"))
+        limit = self.max_header_size or 65536
+        try:
+            head = await _within(
+                end,
+                stream.read_until_regex(rb"\r?\n\r?\n", max_bytes=limit),
+                f"Timeout while the proxy opened a tunnel to {authority}",
+                stream,
+            )
+            start, block = _head.split_head(head)
+            _version, code, reason = _head.parse_status_line(start)
+            _head.parse_header_block(block)
+        except iostream.StreamClosedError as e:
+            stream.close()
+            raise HTTPStreamClosedError(
+                f"The proxy closed the connection before opening a tunnel to "
+                f"{authority}" + (f": {e.real_error}" if e.real_error else "")
+            ) from None
+        except Exception:
+            stream.close()
+            raise
+        if not 200 <= code < 300:
+            stream.close()
+            raise HTTPClientError(
+                599, f"The proxy refused a tunnel to {authority}: {code} {reason}"
+            )
+
+    # -- the exchange ----------------------------------------------------------------
+
+    async def _exchange(
+        self, stream: iostream.IOStream, target: _Target, path: str
+    ) -> bool:
+        """Write the request and read the response; whether the connection
+        may carry another request."""
+        request = self.request
+        self.code = self.reason = self.headers = None
+        self.chunks = []
+        self._redirecting = False
+        self._body_sent = False
+        self._completion = None
+        self.connection = connection = HTTP1Connection(
+            stream,
+            True,
+            HTTP1ConnectionParameters(
+                max_header_size=self.max_header_size,
+                max_body_size=self.max_body_size,
+                decompress=bool(request.decompress_response),
+            ),
+            None,
+        )
+        connection.write_headers(
+            httputil.RequestStartLine(request.method, path, ""), request.headers
+        )
+        if not request.expect_100_continue:
+            await self._write_body()
+        return await connection._read_message(self)
+
+    async def _write_body(self) -> None:
+        self._body_sent = True
+        request = self.request
+        connection = self.connection
+        if request.body is not None:
+            connection.write(request.body)
+        elif request.body_producer is not None:
+            produced = request.body_producer(connection.write)
+            if produced is not None:
+                await produced
+        connection.finish()
+
+    def _may_retry(self, stream: iostream.IOStream) -> bool:
+        """Whether a failed exchange on a reused connection may be repeated
+        on a new one: nothing of a response arrived, and sending the request
+        again cannot change its outcome."""
+        request = self.request
+        return (
+            self.final_callback is not None
+            and self.code is None
+            and not stream._read_buffer
+            and request.method in _IDEMPOTENT_METHODS
+            and request.body_producer is None
+        )
+
+    def _end_exchange(
+        self, stream: iostream.IOStream, target: _Target, keep_alive: bool
+    ) -> None:
+        connection = self.connection
+        if connection._detached:
+            return  # taken over (a websocket)
+        pool = self._pool()
+        if (
+            pool is not None
+            and keep_alive
+            and connection.error is None
+            and connection._write_finished
+            and self.final_callback is not None
+        ):
+            pool.put(target.key, stream)
+        else:
+            stream.close()
+        completion, self._completion = self._completion, None
+        if completion is not None:
+            completion()
+
+    # -- the response, as the connection's delegate ----------------------------------
+
+    async def headers_received(
+        self,
+        first_line: httputil.ResponseStartLine | httputil.RequestStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        assert isinstance(first_line, httputil.ResponseStartLine)
+        if 100 <= first_line.code < 200:
+            # Informational; the answer follows.  100 is the signal to send
+            # a body held back for it.
+            if (
+                first_line.code == 100
+                and self.request.expect_100_continue
+                and not self._body_sent
+            ):
+                await self._write_body()
+            return
+        self.code = first_line.code
+        self.reason = first_line.reason
+        self.headers = headers
+        self._redirecting = self._should_follow_redirect()
+        if self._redirecting:
+            return
+        header_callback = self.request.header_callback
+        if header_callback is not None:
+            header_callback("%s %s %s\r\n" % first_line)
+            for name, value in headers.get_all():
+                header_callback(f"{name}: {value}\r\n")
+            header_callback("\r\n")
+
+    def _should_follow_redirect(self) -> bool:
+        request = self.request
+        return bool(
+            request.follow_redirects
+            and self.code in _REDIRECT_CODES
+            and (request.max_redirects or 0) > 0
+            and self.headers is not None
+            and self.headers.get("Location") is not None
+        )
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if self._redirecting:
+            return None  # the body of a redirect is not wanted
+        streaming_callback = self.request.streaming_callback
+        if streaming_callback is not None:
+            return streaming_callback(chunk)
+        self.chunks.append(chunk)
+        return None
+
+    def finish(self) -> None:
+        # Acted on once the connection is back in the pool (or closed), so
+        # that whatever the caller does next can reuse it.
+        if self._redirecting:
+            self._completion = self._follow_redirect
+            return
+        assert self.code is not None
+        original_request = getattr(self.request, "original_request", self.request)
+        now = self.io_loop.time()
+        queued_at = self.start_time if self._queued_at is None else self._queued_at
+        response = HTTPResponse(
+            original_request,
+            self.code,
+            reason=self.reason,
+            headers=self.headers,
+            request_time=now - self.start_time,
+            start_time=self.start_wall_time,
+            buffer=BytesIO(b"".join(self.chunks)),
+            effective_url=self.request.url,
+            time_info={"queue": self.start_time - queued_at},
+        )
+        self.chunks = []
+        self._completion = functools.partial(self._run_callback, response)
+
+    def on_connection_close(self) -> None:
+        if self.final_callback is None:
+            return
+        stream = self.stream
+        cause: BaseException | None = None
+        if self.connection is not None:
+            cause = self.connection.error
+        if cause is None and stream is not None:
+            cause = stream.error
+        if isinstance(cause, (ssl.SSLError, ConnectionError)):
+            error: BaseException = cause
+        elif cause is None or isinstance(cause, iostream.StreamClosedError):
+            error = HTTPStreamClosedError(
+                "Connection closed before the response was complete"
+            )
+        else:
+            error = HTTPStreamClosedError(f"Connection closed: {_describe(cause)}")
+        self._handle_exception(type(error), error, None)
+
+    # -- redirects ---------------------------------------------------------------------
+
+    def _follow_redirect(self) -> None:
+        assert self.headers is not None and self.code is not None
+        request = self.request
+        underlying = request.request if isinstance(request, _RequestProxy) else request
+        new_request = copy.copy(underlying)
+        new_request.headers = httputil.HTTPHeaders(underlying.headers)
+        new_request.url = urllib.parse.urljoin(request.url, self.headers["Location"])
+        new_request.max_redirects = (request.max_redirects or 0) - 1
+        for name in ("Host", "Expect"):
+            if name in new_request.headers:
+                del new_request.headers[name]
+        if (self.code == 303 and request.method != "HEAD") or (
+            self.code in (301, 302) and request.method == "POST"
+        ):
+            new_request.method = "GET"
+            new_request.body = None
+            new_request.body_producer = None
+            new_request.expect_100_continue = False
+            for name in _BODY_HEADERS:
+                if name in new_request.headers:
+                    del new_request.headers[name]
+        if _origin(new_request.url) != _origin(request.url):
+            # Credentials were meant for the origin that asked for them.
+            for name in _CREDENTIAL_HEADERS:
+                if name in new_request.headers:
+                    del new_request.headers[name]
+            new_request.auth_username = None
+            new_request.auth_password = None
+        original = getattr(request, "original_request", request)
+        new_request.original_request = original  # type: ignore[attr-defined]
+        final_callback = self.final_callback
+        assert final_callback is not None
+        self.final_callback = None
+        self._release()
+        self._remove_timeout()
+        client = self.client
+        assert client is not None
+
+        def deliver(future: asyncio.Future[HTTPResponse]) -> None:
+            try:
+                response = future.result()
+            except Exception as e:
+                response = HTTPResponse(original, 599, error=e)
+            final_callback(response)
+
+        try:
+            future = client.fetch(new_request, raise_error=False)
+        except Exception as e:
+            final_callback(HTTPResponse(original, 599, error=e))
+            return
+        future.add_done_callback(deliver)
+
+    # -- ending ------------------------------------------------------------------------
+
+    def _on_timeout(self, info: str | None = None) -> None:
+        self._timeout = None
+        if self.final_callback is not None:
+            error = HTTPTimeoutError("Timeout" if info is None else f"Timeout {info}")
+            self._handle_exception(HTTPTimeoutError, error, None)
+
+    def _remove_timeout(self) -> None:
+        if self._timeout is not None:
+            self.io_loop.remove_timeout(self._timeout)
+            self._timeout = None
+
+    def _release(self) -> None:
+        release_callback, self.release_callback = self.release_callback, None
+        if release_callback is not None:
+            release_callback()
+
+    def _run_callback(self, response: HTTPResponse) -> None:
+        self._release()
+        final_callback, self.final_callback = self.final_callback, None
+        if final_callback is not None:
+            final_callback(response)
+
+    def _handle_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if self.final_callback is None:
+            # Already answered: a closed stream is how a finished or
+            # abandoned fetch ends, anything else is a real error.
+            return isinstance(value, iostream.StreamClosedError)
+        self._remove_timeout()
+        if isinstance(value, iostream.StreamClosedError):
+            if value.real_error is not None:
+                value = value.real_error
+            else:
+                value = HTTPStreamClosedError("Connection closed")
+        self._completion = None
+        self._run_callback(
+            HTTPResponse(
+                self.request,
+                599,
+                error=value,
+                request_time=self.io_loop.time() - self.start_time,
+                start_time=self.start_wall_time,
+            )
+        )
+        if self.stream is not None:
+            # Never back to the pool: its state is unknown.
+            self.stream.close()
+        return True
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return text if text else type(error).__name__
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    # A failure here escaped the fetch's own handling: let the loop log it.
+    future.result()
+
+
+async def _within(
+    end: float | None,
+    awaitable: Awaitable[Any],
+    message: str,
+    stream: iostream.IOStream,
+) -> Any:
+    """Await ``awaitable`` until loop time ``end``; past it, close ``stream``
+    and raise ``TimeoutError(message)``."""
+    try:
+        return await _before(end, awaitable, message)
+    except TimeoutError:
+        stream.close()
+        raise
+
+
+@functools.lru_cache(maxsize=1)
+def _accept_encoding() -> str:
+    try:
+        codings = importlib.import_module("tornado_compat.protocol.codings")
+    except ImportError:
+        return "gzip"
+    accept = getattr(codings, "accept_encoding", None)
+    return accept() if accept is not None else "gzip"
+
+
+if __name__ == "__main__":
+    AsyncHTTPClient.configure(SimpleAsyncHTTPClient)
+    main()
