@@ -22,7 +22,6 @@ told the connection closed, and the connection is closed).
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +30,7 @@ from tornado.escape import native_str
 from tornado.log import app_log, gen_log
 
 from tornado_compat import httputil, iostream
+from tornado_compat.protocol import codings as _codings
 from tornado_compat.protocol import errors as _errors
 from tornado_compat.protocol import framing as _framing
 from tornado_compat.protocol import head as _head
@@ -78,7 +78,8 @@ class HTTP1ConnectionParameters:
     :arg max_body_size: the largest body accepted (default: the stream's
         ``max_buffer_size``).
     :arg body_timeout: seconds to wait for a complete body.
-    :arg decompress: decode gzip-encoded bodies for the delegate.
+    :arg decompress: decode content-coded bodies (gzip, deflate, and br and
+        zstd when their packages are installed) for the delegate.
     :arg precise_status: answer malformed requests with the precise status
         (413 for a body announced over ``max_body_size``, refused before it
         is read and before ``100 Continue``; 431 for headers over
@@ -781,10 +782,14 @@ class HTTP1Connection(httputil.HTTPConnection):
 
 
 class _DecompressingDelegate(httputil.HTTPMessageDelegate):
-    """Decodes a gzip (or deflate) body for the delegate it wraps.
+    """Decodes a compressed body for the delegate it wraps.
 
+    The codings are those of :mod:`tornado_compat.protocol.codings` (gzip,
+    deflate, and br and zstd when their packages are installed); a body in
+    any other coding is passed on as it came, with its Content-Encoding.
     The decoded size is bounded by ``max_body_size`` too, so a small
-    compressed body cannot expand without limit.
+    compressed body cannot expand without limit: the decoder never produces
+    more than one ``chunk_size`` piece at a time.
     """
 
     def __init__(
@@ -796,8 +801,7 @@ class _DecompressingDelegate(httputil.HTTPMessageDelegate):
         self._delegate = delegate
         self._chunk_size = chunk_size
         self._max_body_size = max_body_size
-        self._decompressor: Any = None
-        self._wbits = zlib.MAX_WBITS
+        self._decoder: _codings.Decoder | None = None
         self._decoded = 0
         self._received = False
 
@@ -806,53 +810,47 @@ class _DecompressingDelegate(httputil.HTTPMessageDelegate):
         start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
         headers: httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
-        encoding = headers.get("Content-Encoding", "").lower()
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            self._wbits = (
-                16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+        # Called again for the final response after a 1xx: decide afresh.
+        self._decoder = None
+        if "Content-Encoding" in headers:
+            self._decoder = _codings.decoder_for(
+                ",".join(headers.get_list("Content-Encoding"))
             )
-            self._decompressor = zlib.decompressobj(self._wbits)
-            # The delegate sees the decoded body; say what was undone.
-            headers.add("X-Consumed-Content-Encoding", headers["Content-Encoding"])
-            del headers["Content-Encoding"]
+            if self._decoder is not None:
+                # The delegate sees the decoded body; say what was undone.
+                headers.add("X-Consumed-Content-Encoding", headers["Content-Encoding"])
+                del headers["Content-Encoding"]
         return self._delegate.headers_received(start_line, headers)
 
     async def data_received(self, chunk: bytes) -> None:
-        if self._decompressor is None:
+        decoder = self._decoder
+        if decoder is None:
             result = self._delegate.data_received(chunk)
             if result is not None:
                 await result
             return
-        self._received = True
+        if chunk:
+            self._received = True
         data = chunk
-        while data:
-            decompressor = self._decompressor
-            try:
-                out = decompressor.decompress(data, self._chunk_size)
-            except zlib.error as e:
-                raise RemoteProtocolError(f"invalid gzip data: {e}") from None
-            await self._pass_on(out)
-            data = decompressor.unconsumed_tail
-            if decompressor.eof and decompressor.unused_data:
-                # Concatenated gzip members form one body (RFC 1952 2.2).
-                data = decompressor.unused_data
-                self._decompressor = zlib.decompressobj(self._wbits)
-
-    async def _pass_on(self, out: bytes) -> None:
-        self._decoded += len(out)
-        if self._decoded > self._max_body_size:
-            raise RemoteProtocolError("decompressed body too large")
-        if out:
+        while True:
+            # One byte past the limit is enough to tell it was passed.
+            room = self._max_body_size - self._decoded + 1
+            out = decoder.decode(data, max(1, min(self._chunk_size, room)))
+            if not out:
+                return
+            data = b""
+            self._decoded += len(out)
+            if self._decoded > self._max_body_size:
+                raise RemoteProtocolError("decompressed body too large")
             result = self._delegate.data_received(out)
             if result is not None:
                 await result
 
     def finish(self) -> None:
-        decompressor = self._decompressor
-        # A body that stops inside a gzip member is truncated; no body at all
-        # (a HEAD response, a 304) is not.
-        if decompressor is not None and self._received and not decompressor.eof:
-            raise RemoteProtocolError("invalid gzip data: truncated")
+        # A body that stops inside its coded stream is truncated; no body at
+        # all (a HEAD response, a 304) is not.
+        if self._decoder is not None and self._received:
+            self._decoder.finish()
         return self._delegate.finish()
 
     def on_connection_close(self) -> None:

@@ -36,7 +36,6 @@ import base64
 import collections
 import copy
 import functools
-import importlib
 import importlib.metadata
 import socket
 import ssl
@@ -72,6 +71,7 @@ from tornado_compat.netutil import (
     is_valid_ip,
     ssl_options_to_context,
 )
+from tornado_compat.protocol import codings as _codings
 from tornado_compat.protocol import head as _head
 from tornado_compat.tcpclient import TCPClient, _before
 
@@ -665,7 +665,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if method == "POST" and "Content-Type" not in headers:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if request.decompress_response and "Accept-Encoding" not in headers:
-            headers["Accept-Encoding"] = _accept_encoding()
+            headers["Accept-Encoding"] = _codings.accept_encoding()
 
         proxy: tuple[str, int] | None = None
         proxy_credentials: str | None = None
@@ -1124,16 +1124,6 @@ async def _within(
     except TimeoutError:
         stream.close()
         raise
-
-
-@functools.lru_cache(maxsize=1)
-def _accept_encoding() -> str:
-    try:
-        codings = importlib.import_module("tornado_compat.protocol.codings")
-    except ImportError:
-        return "gzip"
-    accept = getattr(codings, "accept_encoding", None)
-    return accept() if accept is not None else "gzip"
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
       ``ssl.wrap_socket``-style arguments, to serve HTTPS.
     - ``protocol``: the scheme to report when it cannot be derived (for
       instance ``"https"`` behind a TLS-terminating proxy without xheaders).
-    - ``decompress_request``: decode gzip request bodies.
+    - ``decompress_request``: decode content-coded request bodies (gzip,
+      deflate, and br and zstd when their packages are installed).
     - ``chunk_size``: how much body to pass the application at once.
     - ``max_header_size``, ``max_body_size``, ``max_buffer_size``: limits.
     - ``idle_connection_timeout``: seconds a connection may wait for a
