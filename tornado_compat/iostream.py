@@ -950,6 +950,9 @@ class _LoopTransport:
     ) -> None:
         self._io_loop = io_loop
         self._sock = sock
+        # The loop knows the socket by this number, which it keeps even when
+        # the socket object is closed first (a failed direct read does that).
+        self._fileno = sock.fileno()
         self._protocol = protocol
         self._buffer: collections.deque[memoryview] = collections.deque()
         self._buffer_size = 0
@@ -1044,7 +1047,7 @@ class _LoopTransport:
         )
         if events != self._events:
             self._events = events
-            self._io_loop.update_handler(self._sock, events)
+            self._io_loop.update_handler(self._fileno, events)
 
     def _handle_events(self, fd: Any, events: int) -> None:
         if events & IOLoop.READ and self._reading and not self._closing:
@@ -1103,7 +1106,7 @@ class _LoopTransport:
         self._buffer.clear()
         self._buffer_size = 0
         try:
-            self._io_loop.remove_handler(self._sock)
+            self._io_loop.remove_handler(self._fileno)
         except (OSError, ValueError, KeyError):
             pass
         try:
