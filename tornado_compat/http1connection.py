@@ -266,10 +266,11 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._call_delegate(delegate.finish)
             told_delegate = False
             if self.is_client:
-                if not self._write_finished:
+                if not self._write_finished or self.stream.writing():
                     # The response came before the request was all sent (an
-                    # early 4xx, or no 100 Continue): the unsent rest would be
-                    # taken for the next request, so the connection ends here.
+                    # early 4xx, or no 100 Continue), or while some of it was
+                    # still buffered: the unsent rest would be taken for the
+                    # next request, so the connection ends here.
                     self._disconnect_on_finish = True
             elif (
                 not self._finish_future.done()
