@@ -41,7 +41,7 @@ MODULE_MAP: tuple[Replacement, ...] = (
     Replacement(
         "tornado.simple_httpclient", "tornado_compat.httpclient.simple", 4, True
     ),
-    Replacement("tornado.curl_httpclient", "tornado_compat.httpclient.curl", 4, False),
+    Replacement("tornado.curl_httpclient", "tornado_compat.httpclient.curl", 4, True),
 )
 
 

@@ -62,6 +62,7 @@ from tornado_compat.httpclient import (
     HTTPRequest,
     HTTPResponse,
     _RequestProxy,
+    _shared,
     main,
 )
 from tornado_compat.netutil import (
@@ -86,19 +87,6 @@ __all__ = [
 _SUPPORTED_METHODS = frozenset(
     ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 )
-# Methods whose request may be repeated without changing its outcome
-# (RFC 9110 9.2.2): only these are retried on a fresh connection.
-_IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))
-_REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
-# Headers that describe a body, dropped when a redirect turns into a GET.
-_BODY_HEADERS = (
-    "Content-Length",
-    "Content-Type",
-    "Content-Encoding",
-    "Transfer-Encoding",
-)
-# Credentials that must not follow a redirect to another origin.
-_CREDENTIAL_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
 # TLS contexts a client keeps built, by the options they were built from.
 _MAX_CACHED_CONTEXTS = 32
 
@@ -398,7 +386,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self.queue.append((key, request, callback))
         timeout_handle = None
         if len(self.active) >= self.max_clients:
-            timeout = _queue_timeout(request)
+            timeout = _shared.queue_timeout(request)
             if timeout:
                 timeout_handle = self.io_loop.add_timeout(
                     now + timeout,
@@ -480,11 +468,6 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         return key, context
 
 
-def _queue_timeout(request: HTTPRequest) -> float | None:
-    timeouts = [t for t in (request.connect_timeout, request.request_timeout) if t]
-    return min(timeouts) if timeouts else None
-
-
 def _tls_settings(
     request: HTTPRequest,
 ) -> tuple[Hashable, Callable[[], ssl.SSLContext]]:
@@ -518,13 +501,6 @@ def _tls_settings(
         return context
 
     return key, build
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    return scheme, (parts.hostname or "").lower(), port
 
 
 class _HTTPConnection(httputil.HTTPMessageDelegate):
@@ -873,7 +849,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             self.final_callback is not None
             and self.code is None
             and not stream._read_buffer
-            and request.method in _IDEMPOTENT_METHODS
+            and request.method in _shared.IDEMPOTENT_METHODS
             and request.body_producer is None
         )
 
@@ -933,7 +909,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         request = self.request
         return bool(
             request.follow_redirects
-            and self.code in _REDIRECT_CODES
+            and self.code in _shared.REDIRECT_CODES
             and (request.max_redirects or 0) > 0
             and self.headers is not None
             and self.headers.get("Location") is not None
@@ -1002,25 +978,10 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         new_request.url = urllib.parse.urljoin(request.url, self.headers["Location"])
         new_request.max_redirects = (request.max_redirects or 0) - 1
         for name in ("Host", "Expect"):
-            if name in new_request.headers:
-                del new_request.headers[name]
-        if (self.code == 303 and request.method != "HEAD") or (
-            self.code in (301, 302) and request.method == "POST"
-        ):
-            new_request.method = "GET"
-            new_request.body = None
-            new_request.body_producer = None
+            new_request.headers.pop(name, None)
+        if _shared.becomes_get(self.code, request.method):
             new_request.expect_100_continue = False
-            for name in _BODY_HEADERS:
-                if name in new_request.headers:
-                    del new_request.headers[name]
-        if _origin(new_request.url) != _origin(request.url):
-            # Credentials were meant for the origin that asked for them.
-            for name in _CREDENTIAL_HEADERS:
-                if name in new_request.headers:
-                    del new_request.headers[name]
-            new_request.auth_username = None
-            new_request.auth_password = None
+        _shared.rewrite_for_redirect(new_request, self.code, request.url)
         original = getattr(request, "original_request", request)
         new_request.original_request = original  # type: ignore[attr-defined]
         final_callback = self.final_callback
