@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.client.raw_servers import LoopThread
 from tornado_compat.httpclient import AsyncHTTPClient
 
 BACKENDS = {
@@ -56,3 +57,14 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         yield chosen
     finally:
         chosen.close_all()
+
+
+@pytest.fixture
+def thread() -> Iterator[LoopThread]:
+    """An event loop in a thread, for the scripted servers of
+    ``tests/client/raw_servers.py``; closed after the test."""
+    loop_thread = LoopThread()
+    try:
+        yield loop_thread
+    finally:
+        loop_thread.close()

@@ -1,0 +1,744 @@
+"""Keep-alive connection reuse, seen from the server: it counts connections.
+
+The simple client keeps idle connections per pool key (scheme, host, port,
+unix socket, TLS settings, proxy and its credentials, source address,
+allow_ipv6); libcurl keeps a connection cache of its own, so the assertions
+that are about HTTP (reuse, no reuse after an exchange that did not end
+cleanly, one retry of an idempotent request) run with both backends, and
+those about the simple client's options (``max_idle_connections``,
+``idle_timeout``, the exact retry rule) with the simple client only.
+
+The servers are :func:`~tests.client.servers.serve_http` (our HTTPServer)
+and scripted ones whose every answer names the connection that carried it
+(``X-Connection``), so "the client reused a connection it should have
+dropped" shows up as the wrong connection number, not as a hang.  Scripts
+that misbehave keep the connection open and go on answering, so that a
+wrongful reuse would succeed visibly.  Tests wait for server-side events
+(a connection closing) with a deadline; none sleeps.
+
+Run with ``-s`` to see the connection counts of 100 sequential fetches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.client.conftest import Backend
+from tests.client.servers import (
+    LOOPBACK,
+    TLS,
+    ScriptedConnection,
+    ScriptedServer,
+    closing_client,
+    connection_of,
+    described,
+    header_values,
+    keep_alive,
+    per_connection,
+    serve_http,
+    serve_script,
+)
+from tests.support import run
+from tornado_compat.httpclient import HTTPClientError, HTTPResponse
+from tornado_compat.httpclient.curl import CurlAsyncHTTPClient
+from tornado_compat.httpclient.simple import SimpleAsyncHTTPClient
+
+#: Sequential fetches in the reuse-counting tests.
+SEQUENTIAL = 100
+
+
+@pytest.fixture
+def simple() -> Iterator[Backend]:
+    """The simple client alone, for tests of its own options and rules
+    (max_idle_connections, idle_timeout, which requests are retried)."""
+    chosen = Backend("simple", SimpleAsyncHTTPClient)
+    try:
+        yield chosen
+    finally:
+        chosen.close_all()
+
+
+@pytest.fixture
+def curl() -> Iterator[Backend]:
+    """The curl client alone, for its own rule on which requests may meet a
+    reused connection."""
+    chosen = Backend("curl", CurlAsyncHTTPClient)
+    try:
+        yield chosen
+    finally:
+        chosen.close_all()
+
+
+# -- reuse -----------------------------------------------------------------------
+
+
+def test_sequential_fetches_share_one_connection(backend: Backend) -> None:
+    async def main() -> None:
+        async with serve_http() as origin, closing_client(backend) as client:
+            for i in range(SEQUENTIAL):
+                response = await client.fetch(origin.url(f"/n/{i}"))
+                assert described(response)["uri"] == f"/n/{i}"
+            print(
+                f"\n[{backend.name}] {SEQUENTIAL} sequential GETs, pooling on: "
+                f"{origin.log.accepted} connection(s) accepted"
+            )
+            assert origin.app.calls == SEQUENTIAL
+            assert origin.log.accepted == 1
+
+    run(main)
+
+
+def test_without_pooling_every_fetch_has_its_own_connection(simple: Backend) -> None:
+    async def main() -> None:
+        async with (
+            serve_http() as origin,
+            closing_client(simple, max_idle_connections=0) as client,
+        ):
+            for i in range(SEQUENTIAL):
+                response = await client.fetch(origin.url(f"/n/{i}"))
+                assert header_values(described(response), "Connection") == ["close"]
+            print(
+                f"\n[{simple.name}] {SEQUENTIAL} sequential GETs, "
+                f"max_idle_connections=0: {origin.log.accepted} connection(s) accepted"
+            )
+            assert origin.log.accepted == SEQUENTIAL
+            # Connection: close means the server closes each one.
+            await origin.log.wait_closed(SEQUENTIAL)
+
+    run(main)
+
+
+def test_max_idle_connections_bounds_the_idle_pool(simple: Backend) -> None:
+    async def main() -> None:
+        barrier = Barrier(3)
+        async with (
+            serve_script(barrier.script) as server,
+            closing_client(simple, max_clients=3, max_idle_connections=1) as client,
+        ):
+            await asyncio.gather(*(client.fetch(server.url()) for _ in range(3)))
+            assert server.log.accepted == 3
+            # Two of the three are more than the pool keeps: closed.
+            await server.log.wait_closed(2)
+            # The one kept serves the next fetch.
+            await client.fetch(server.url())
+            assert server.log.accepted == 3
+            assert server.log.closed == 2
+
+    run(main)
+
+
+def test_unix_socket_connections_are_reused(backend: Backend, tmp_path: Path) -> None:
+    path = str(tmp_path / "s.sock")
+
+    async def main() -> None:
+        async with (
+            serve_http(tcp=False, unix_socket=path) as origin,
+            closing_client(backend) as client,
+        ):
+            for _ in range(5):
+                await client.fetch("http://unix.test/", unix_socket=path)
+            assert origin.log.accepted == 1
+
+    run(main)
+
+
+# -- what must not share a connection ---------------------------------------------
+
+
+def test_no_reuse_across_ports(backend: Backend) -> None:
+    async def main() -> None:
+        async with (
+            serve_http() as one,
+            serve_http() as two,
+            closing_client(backend) as client,
+        ):
+            for _ in range(3):
+                for origin in (one, two):
+                    response = await client.fetch(origin.url("/"))
+                    assert described(response)["host"] == f"127.0.0.1:{origin.port}"
+            assert (one.log.accepted, two.log.accepted) == (1, 1)
+            assert (one.app.calls, two.app.calls) == (3, 3)
+
+    run(main)
+
+
+def second_loopback_works() -> bool:
+    try:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.2", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not second_loopback_works(), reason="no 127.0.0.2 here (macOS)")
+def test_no_reuse_across_hosts(backend: Backend) -> None:
+    # One server, one port, two addresses: only the host differs.
+    async def main() -> None:
+        async with (
+            serve_http(addresses=(LOOPBACK, "127.0.0.2")) as origin,
+            closing_client(backend) as client,
+        ):
+            hosts = []
+            for _ in range(3):
+                for host in (LOOPBACK, "127.0.0.2"):
+                    response = await client.fetch(origin.url("/", host=host))
+                    hosts.append(described(response)["host"])
+            assert hosts == [f"{h}:{origin.port}" for h in [LOOPBACK, "127.0.0.2"] * 3]
+            assert origin.log.accepted == 2
+
+    run(main)
+
+
+def test_no_reuse_across_tls_settings(backend: Backend, tmp_path: Path) -> None:
+    tls = TLS(tmp_path)
+    same_ca_elsewhere = tls.copy_ca_file(tmp_path / "same-ca-other-file.pem")
+
+    async def main() -> None:
+        async with (
+            serve_http(ssl_options=tls.server_context()) as origin,
+            closing_client(backend) as client,
+        ):
+            settings: list[dict[str, Any]] = [
+                {"ca_certs": tls.ca_file, "validate_cert": True},
+                {"validate_cert": False},
+                {"ca_certs": same_ca_elsewhere, "validate_cert": True},
+            ]
+            accepted = []
+            for options in settings * 2:
+                await client.fetch(origin.url("/"), **options)
+                accepted.append(origin.log.accepted)
+            # A new connection for each new setting, then reuse of each.
+            assert accepted == [1, 2, 3, 3, 3, 3]
+
+    run(main)
+
+
+def test_no_reuse_between_unix_socket_and_tcp(backend: Backend, tmp_path: Path) -> None:
+    path = str(tmp_path / "s.sock")
+
+    async def main() -> None:
+        async with (
+            serve_http(unix_socket=path) as origin,
+            closing_client(backend) as client,
+        ):
+            url = origin.url("/")
+            for _ in range(3):
+                await client.fetch(url)
+                await client.fetch(url, unix_socket=path)
+            assert origin.log.accepted == 2
+            tcp_peers = [p for p in origin.log.peers if isinstance(p, tuple) and p]
+            assert len(tcp_peers) == 1
+
+    run(main)
+
+
+def test_no_reuse_across_proxies(backend: Backend) -> None:
+    # Scripted "proxies" that answer absolute-form requests themselves, and
+    # keep their connections alive (tinyproxy closes after each request).
+    async def main() -> None:
+        async with (
+            serve_script() as origin,
+            serve_script() as proxy_a,
+            serve_script() as proxy_b,
+            closing_client(backend) as client,
+        ):
+            url = origin.url("/thing")
+            via_a = {"proxy_host": LOOPBACK, "proxy_port": proxy_a.port}
+            via_b = {"proxy_host": LOOPBACK, "proxy_port": proxy_b.port}
+
+            await client.fetch(url)
+            await client.fetch(url, **via_a)
+            await client.fetch(url, **via_a)
+            await client.fetch(url, **via_b)
+            await client.fetch(url)
+            assert origin.log.accepted == 1
+            assert [r.target for r in origin.requests] == ["/thing", "/thing"]
+            assert proxy_a.log.accepted == 1
+            assert [r.target for r in proxy_a.requests] == [url, url]
+            assert proxy_b.log.accepted == 1
+            assert [r.target for r in proxy_b.requests] == [url]
+
+    run(main)
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_no_reuse_across_proxy_credentials(backend: Backend) -> None:
+    async def main() -> None:
+        async with (
+            serve_script() as proxy,
+            closing_client(backend) as client,
+        ):
+            url = "http://origin.test/"
+            plain = {"proxy_host": LOOPBACK, "proxy_port": proxy.port}
+            alice = {**plain, "proxy_username": "alice", "proxy_password": "a"}
+            bob = {**plain, "proxy_username": "bob", "proxy_password": "b"}
+            for options in (plain, alice, bob) * 2:
+                await client.fetch(url, **options)
+            authorizations = [r.header("Proxy-Authorization") for r in proxy.requests]
+            assert authorizations == [None, basic("alice", "a"), basic("bob", "b")] * 2
+            assert [r.connection for r in proxy.requests] == [1, 2, 3, 1, 2, 3]
+
+    run(main)
+
+
+# -- what must not be reused afterwards ---------------------------------------------
+
+
+async def fetch_twice_expect_fresh(
+    client: Any,
+    server: ScriptedServer,
+    second_method: str = "GET",
+    **first_kwargs: Any,
+) -> tuple[HTTPResponse | BaseException, HTTPResponse]:
+    """Fetch once (the exchange the test is about), wait for the client to
+    drop that connection, then fetch again, which must get a new one."""
+    first: HTTPResponse | BaseException
+    try:
+        first = await client.fetch(server.url("/first"), **first_kwargs)
+    except Exception as exc:
+        first = exc
+    # The client must close the connection it cannot reuse (the scripts
+    # below keep it open and go on reading).
+    await server.log.wait_closed(1)
+    body = b"second" if second_method == "POST" else None
+    second = await client.fetch(server.url("/second"), method=second_method, body=body)
+    assert connection_of(second) == 2
+    assert server.log.accepted == 2
+    return first, second
+
+
+async def answer_then_serve(conn: ScriptedConnection, **respond: Any) -> None:
+    """Answer every request with ``respond`` options (keeping the
+    connection open whatever the answer says)."""
+    while (request := await conn.read_request()) is not None:
+        await conn.respond(head=request.method == "HEAD", **respond)
+
+
+def test_no_reuse_after_connection_close_response(backend: Backend) -> None:
+    async def script(conn: ScriptedConnection) -> None:
+        await answer_then_serve(conn, headers=[("Connection", "close")])
+
+    async def main() -> None:
+        async with serve_script(script) as server, closing_client(backend) as client:
+            first, _ = await fetch_twice_expect_fresh(client, server)
+            assert isinstance(first, HTTPResponse) and first.body == b"ok"
+
+    run(main)
+
+
+def test_no_reuse_after_http10_response(backend: Backend) -> None:
+    async def script(conn: ScriptedConnection) -> None:
+        await answer_then_serve(conn, version="HTTP/1.0")
+
+    async def main() -> None:
+        async with serve_script(script) as server, closing_client(backend) as client:
+            first, _ = await fetch_twice_expect_fresh(client, server)
+            assert isinstance(first, HTTPResponse) and first.body == b"ok"
+
+    run(main)
+
+
+def test_no_reuse_after_body_read_until_close(backend: Backend) -> None:
+    async def until_close(conn: ScriptedConnection) -> None:
+        await conn.read_request()
+        await conn.respond(body=b"all of it", content_length=False)
+        await conn.close()
+
+    async def main() -> None:
+        async with (
+            serve_script(per_connection(until_close)) as server,
+            closing_client(backend) as client,
+        ):
+            # A POST next: sent on a dead pooled connection, it would fail.
+            first, second = await fetch_twice_expect_fresh(
+                client, server, second_method="POST"
+            )
+            assert isinstance(first, HTTPResponse) and first.body == b"all of it"
+            assert second.code == 200
+
+    run(main)
+
+
+BAD_RESPONSES = {
+    "bad status line": b"HTTP/1.1 abc Nope\r\nContent-Length: 2\r\n\r\nok",
+    "bad content-length": b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\nok",
+    "bad header line": (
+        b"HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 2\r\n\r\nok"
+    ),
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_RESPONSES))
+def test_no_reuse_after_invalid_response(backend: Backend, bad: str) -> None:
+    async def script(conn: ScriptedConnection) -> None:
+        await conn.read_request()
+        conn.write(BAD_RESPONSES[bad])
+        await keep_alive(conn)
+
+    async def main() -> None:
+        async with (
+            serve_script(per_connection(script)) as server,
+            closing_client(backend) as client,
+        ):
+            first, _ = await fetch_twice_expect_fresh(client, server)
+            assert isinstance(first, HTTPClientError), first
+            assert first.code == 599
+
+    run(main)
+
+
+def test_no_reuse_after_truncated_response(backend: Backend) -> None:
+    async def script(conn: ScriptedConnection) -> None:
+        await conn.read_request()
+        conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this")
+        await conn.close()
+
+    async def main() -> None:
+        async with (
+            serve_script(per_connection(script)) as server,
+            closing_client(backend) as client,
+        ):
+            first, _ = await fetch_twice_expect_fresh(
+                client, server, second_method="POST"
+            )
+            assert isinstance(first, HTTPClientError), first
+            assert first.code == 599
+
+    run(main)
+
+
+def test_no_reuse_after_timeout(backend: Backend) -> None:
+    async def script(conn: ScriptedConnection) -> None:
+        await conn.read_request()  # and never answer it...
+        await keep_alive(conn)  # ...but answer anything sent after it
+
+    async def main() -> None:
+        async with (
+            serve_script(per_connection(script)) as server,
+            closing_client(backend) as client,
+        ):
+            first, _ = await fetch_twice_expect_fresh(
+                client, server, request_timeout=0.2
+            )
+            assert isinstance(first, HTTPClientError), first
+            assert first.code == 599
+            assert re.search(r"time(d)? ?out", str(first), re.IGNORECASE), first
+
+    run(main)
+
+
+def test_no_reuse_after_early_response_to_unfinished_upload(
+    backend: Backend,
+) -> None:
+    # The server refuses the upload as soon as it has the head (keep-alive,
+    # so the connection would be usable once the body is through), then
+    # reads nothing more; its small receive buffer makes the client's
+    # upload stall long before the body is sent.  The client must deliver
+    # the answer, and must not send another request on that connection
+    # while its body is unfinished.  (Whether it then abandons the upload,
+    # as libcurl does, or would finish it in the background is its choice.)
+    body = b"x" * (16 * 1024 * 1024)
+    client_closed = asyncio.Event()
+
+    async def script(conn: ScriptedConnection) -> None:
+        request = await conn.read_request(body=False)
+        assert request is not None
+        await conn.respond(413, b"too big", reason="Payload Too Large")
+        await client_closed.wait()
+        await conn.wait_peer_close()
+
+    async def main() -> None:
+        async with serve_script(per_connection(script), receive_buffer=65536) as server:
+            async with closing_client(backend) as client:
+                first = await client.fetch(
+                    server.url("/upload"),
+                    method="POST",
+                    body=body,
+                    raise_error=False,
+                    request_timeout=20,
+                )
+                assert first.code == 413, first.error
+                assert first.body == b"too big"
+                second = await client.fetch(server.url("/next"), request_timeout=5)
+                assert connection_of(second) == 2
+                assert server.log.accepted == 2
+            # close() ended both connections, the stalled one included: the
+            # server, reading again, comes to the end of the first one.
+            client_closed.set()
+            await server.log.wait_closed(2)
+
+    run(main)
+
+
+# -- concurrency -------------------------------------------------------------------
+
+
+class Barrier:
+    """A script that holds the first ``n`` requests until all ``n`` have
+    arrived (so they must have come on ``n`` connections at once), then
+    answers everything at once; it records the most requests in flight."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.arrived = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.all_arrived = asyncio.Event()
+
+    async def script(self, conn: ScriptedConnection) -> None:
+        while (request := await conn.read_request()) is not None:
+            self.arrived += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if self.arrived <= self.n:
+                if self.arrived == self.n:
+                    self.all_arrived.set()
+                await self.all_arrived.wait()
+            self.in_flight -= 1
+            await conn.respond(body=request.target.encode())
+
+
+def test_concurrent_fetches_open_up_to_max_clients_then_reuse(
+    backend: Backend,
+) -> None:
+    async def main() -> None:
+        barrier = Barrier(3)
+        async with (
+            serve_script(barrier.script) as server,
+            closing_client(backend, max_clients=3) as client,
+        ):
+            responses = await asyncio.gather(
+                *(
+                    client.fetch(server.url(f"/{i}"), request_timeout=10)
+                    for i in range(9)
+                )
+            )
+            assert [r.body for r in responses] == [f"/{i}".encode() for i in range(9)]
+            assert barrier.max_in_flight == 3
+            assert server.log.accepted == 3
+            assert {connection_of(r) for r in responses} == {1, 2, 3}
+
+    run(main)
+
+
+# -- connections that die while idle, and the retry -------------------------------
+
+
+def test_server_closing_an_idle_connection_is_noticed(backend: Backend) -> None:
+    async def answer_one(conn: ScriptedConnection) -> None:
+        await conn.read_request()
+        await conn.respond()
+        await conn.close()
+
+    async def main() -> None:
+        async with (
+            serve_script(per_connection(answer_one)) as server,
+            closing_client(backend) as client,
+        ):
+            first = await client.fetch(server.url("/first"))
+            assert connection_of(first) == 1
+            await server.log.wait_closed(1)
+            second = await client.fetch(server.url("/second"))
+            assert connection_of(second) == 2
+            assert server.log.accepted == 2
+
+    run(main)
+
+
+async def answer_then_drop(conn: ScriptedConnection) -> None:
+    """Answer the first request keep-alive; read the second, then close the
+    connection without a byte of answer."""
+    request = await conn.read_request()
+    assert request is not None
+    await conn.respond()
+    await conn.read_request()
+    await conn.close()
+
+
+def test_get_is_retried_once_on_a_new_connection(backend: Backend) -> None:
+    async def main() -> None:
+        async with (
+            serve_script(per_connection(answer_then_drop)) as server,
+            closing_client(backend) as client,
+        ):
+            await client.fetch(server.url("/first"))
+            response = await client.fetch(server.url("/second"))
+            assert response.code == 200
+            assert connection_of(response) == 2
+            assert server.log.accepted == 2
+            assert [(r.connection, r.target) for r in server.requests] == [
+                (1, "/first"),
+                (1, "/second"),
+                (2, "/second"),
+            ]
+
+    run(main)
+
+
+def test_the_retry_happens_only_once(backend: Backend) -> None:
+    async def drop(conn: ScriptedConnection) -> None:
+        await conn.read_request()
+        await conn.close()
+
+    async def main() -> None:
+        async with (
+            serve_script(per_connection(answer_then_drop, then=drop)) as server,
+            closing_client(backend) as client,
+        ):
+            await client.fetch(server.url("/first"))
+            with pytest.raises(HTTPClientError) as caught:
+                await client.fetch(server.url("/second"))
+            assert caught.value.code == 599
+            # The retry went out on a new connection, which failed too: that
+            # was not a reused connection, so no third try.
+            assert server.log.accepted == 2
+            assert [r.target for r in server.requests] == [
+                "/first",
+                "/second",
+                "/second",
+            ]
+
+    run(main)
+
+
+IDEMPOTENT: dict[str, dict[str, Any]] = {
+    "GET": {},
+    "HEAD": {},
+    "OPTIONS": {},
+    "PUT": {"body": b"replace"},
+    "DELETE": {},
+}
+NOT_IDEMPOTENT: dict[str, dict[str, Any]] = {
+    "POST": {"body": b"create"},
+    "PATCH": {"body": b"change"},
+}
+
+
+@pytest.mark.parametrize("method", sorted(IDEMPOTENT))
+def test_idempotent_methods_are_retried(simple: Backend, method: str) -> None:
+    async def main() -> None:
+        async with (
+            serve_script(per_connection(answer_then_drop)) as server,
+            closing_client(simple) as client,
+        ):
+            await client.fetch(server.url("/first"))
+            response = await client.fetch(
+                server.url("/second"), method=method, **IDEMPOTENT[method]
+            )
+            assert connection_of(response) == 2
+            assert server.methods() == ["GET", method, method]
+
+    run(main)
+
+
+@pytest.mark.parametrize("method", sorted(NOT_IDEMPOTENT))
+def test_other_methods_are_not_retried(simple: Backend, method: str) -> None:
+    async def main() -> None:
+        async with (
+            serve_script(per_connection(answer_then_drop)) as server,
+            closing_client(simple) as client,
+        ):
+            await client.fetch(server.url("/first"))
+            with pytest.raises(HTTPClientError) as caught:
+                await client.fetch(
+                    server.url("/second"), method=method, **NOT_IDEMPOTENT[method]
+                )
+            assert caught.value.code == 599
+            assert "closed" in str(caught.value).lower(), str(caught.value)
+            # The server saw it once, and no new connection was opened.
+            assert server.methods() == ["GET", method]
+            assert server.log.accepted == 1
+
+    run(main)
+
+
+@pytest.mark.parametrize("method", sorted(NOT_IDEMPOTENT))
+def test_curl_sends_other_methods_on_a_fresh_connection(
+    curl: Backend, method: str
+) -> None:
+    # libcurl resends a request whose reused connection died before any
+    # response, whatever its method; the curl client keeps it from ever
+    # being in that position.
+    async def main() -> None:
+        async with (
+            serve_script(per_connection(answer_then_drop)) as server,
+            closing_client(curl) as client,
+        ):
+            await client.fetch(server.url("/first"))
+            response = await client.fetch(
+                server.url("/second"), method=method, **NOT_IDEMPOTENT[method]
+            )
+            assert connection_of(response) == 2
+            assert server.methods() == ["GET", method]
+
+    run(main)
+
+
+def test_body_producer_requests_are_not_retried(simple: Backend) -> None:
+    async def producer(write: Callable[[bytes], Any]) -> None:
+        await write(b"streamed")
+
+    async def main() -> None:
+        async with (
+            serve_script(per_connection(answer_then_drop)) as server,
+            closing_client(simple) as client,
+        ):
+            await client.fetch(server.url("/first"))
+            with pytest.raises(HTTPClientError) as caught:
+                await client.fetch(
+                    server.url("/second"),
+                    method="PUT",
+                    body_producer=producer,
+                    headers={"Content-Length": "8"},
+                )
+            assert caught.value.code == 599
+            assert server.methods() == ["GET", "PUT"]
+            assert server.log.accepted == 1
+
+    run(main)
+
+
+# -- closing idle connections ---------------------------------------------------------
+
+
+def test_idle_timeout_closes_idle_connections(simple: Backend) -> None:
+    async def main() -> None:
+        async with (
+            serve_script() as server,
+            closing_client(simple, idle_timeout=0.05) as client,
+        ):
+            first = await client.fetch(server.url("/"))
+            assert connection_of(first) == 1
+            # The client closes it; the server's script sees the end.
+            await server.log.wait_closed(1)
+            second = await client.fetch(server.url("/"))
+            assert connection_of(second) == 2
+
+    run(main)
+
+
+def test_close_closes_idle_connections(backend: Backend) -> None:
+    async def main() -> None:
+        barrier = Barrier(2)
+        async with serve_script(barrier.script) as one, serve_script() as two:
+            async with closing_client(backend, max_clients=2) as client:
+                await asyncio.gather(client.fetch(one.url()), client.fetch(one.url()))
+                await client.fetch(two.url())
+                assert (one.log.accepted, two.log.accepted) == (2, 1)
+                assert (one.log.closed, two.log.closed) == (0, 0)
+            await one.log.wait_closed(2)
+            await two.log.wait_closed(1)
+
+    run(main)
