@@ -308,47 +308,36 @@ def test_https_tunnel_with_credentials(
     run(main)
 
 
-def test_https_tunnel_without_credentials_is_refused(
-    backend: Backend, proxies: TinyproxyFactory, tls: TLS
+@pytest.mark.parametrize(
+    ("credentials", "status"),
+    [
+        (None, 407),
+        # tinyproxy answers a wrong password with 401.
+        (("user", "wrong"), 401),
+    ],
+    ids=["without-credentials", "wrong-credentials"],
+)
+def test_https_tunnel_without_valid_credentials_is_refused(
+    backend: Backend,
+    proxies: TinyproxyFactory,
+    tls: TLS,
+    credentials: tuple[str, str] | None,
+    status: int,
 ) -> None:
     async def main() -> None:
         async with serve_http(ssl_options=tls.server_context()) as origin:
             proxy = proxies.start(
                 connect_ports=[origin.port or 0], credentials=CREDENTIALS
             )
+            options = proxy.options(with_credentials=False)
+            if credentials is not None:
+                options["proxy_username"], options["proxy_password"] = credentials
             async with closing_client(backend) as client:
                 with pytest.raises(HTTPClientError) as caught:
                     await client.fetch(
-                        origin.url("/secret"),
-                        ca_certs=tls.ca_file,
-                        **proxy.options(False),
+                        origin.url("/secret"), ca_certs=tls.ca_file, **options
                     )
-                assert_names_refusal(caught.value, 407)
-                assert origin.log.accepted == 0
-
-    run(main)
-
-
-def test_https_tunnel_with_wrong_credentials_is_refused(
-    backend: Backend, proxies: TinyproxyFactory, tls: TLS
-) -> None:
-    async def main() -> None:
-        async with serve_http(ssl_options=tls.server_context()) as origin:
-            proxy = proxies.start(
-                connect_ports=[origin.port or 0], credentials=CREDENTIALS
-            )
-            async with closing_client(backend) as client:
-                with pytest.raises(HTTPClientError) as caught:
-                    await client.fetch(
-                        origin.url("/secret"),
-                        ca_certs=tls.ca_file,
-                        proxy_host=proxy.host,
-                        proxy_port=proxy.port,
-                        proxy_username="user",
-                        proxy_password="wrong",
-                    )
-                # tinyproxy: 401 for a wrong password.
-                assert_names_refusal(caught.value, 401)
+                assert_names_refusal(caught.value, status)
                 assert origin.log.accepted == 0
 
     run(main)
