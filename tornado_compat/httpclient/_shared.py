@@ -17,6 +17,12 @@ from tornado_compat.httpclient import HTTPRequest
 # Methods whose request may be repeated without changing its outcome
 # (RFC 9110 9.2.2): the only ones a client may send again on its own
 # (RFC 9112 9.3.1).
+# Methods a request may use without allow_nonstandard_methods, and those of
+# them that must carry a body.
+STANDARD_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+)
+BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))
 REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 # Headers that describe a request body, dropped when a redirect turns the
@@ -30,6 +36,26 @@ BODY_HEADERS = (
 # Credentials that must not follow a redirect to another origin.
 CREDENTIAL_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def check_method_and_body(
+    request: HTTPRequest, standard_methods: frozenset[str] = STANDARD_METHODS
+) -> None:
+    """Tornado's rule, unless ``allow_nonstandard_methods``: the method is
+    a standard one (else KeyError), and a body is given exactly when the
+    method takes one (else ValueError)."""
+    if request.allow_nonstandard_methods:
+        return
+    method = request.method
+    if method not in standard_methods:
+        raise KeyError(f"unknown method {method}")
+    body_expected = method in BODY_METHODS
+    body_present = request.body is not None or request.body_producer is not None
+    if body_expected != body_present:
+        raise ValueError(
+            "Body must %sbe None for method %s (unless allow_nonstandard_methods "
+            "is true)" % ("not " if body_expected else "", method)
+        )
 
 
 def queue_timeout(request: HTTPRequest) -> float | None:

@@ -96,12 +96,6 @@ _DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
 # libcurl reads 0 as "its default" (300 s) for the connect timeout; "no
 # limit" is this many milliseconds instead (about 24 days).
 _NO_LIMIT_MS = 2**31 - 1
-# Methods a request may use without allow_nonstandard_methods.
-_STANDARD_METHODS = frozenset(
-    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-)
-# Methods that must have a body unless allow_nonstandard_methods is true.
-_BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 # Characters that can never appear in anything that goes into the request
 # head: they would end a line (CR, LF) or cut a C string short (NUL).
 _LINE_BREAKERS = frozenset("\r\n\0")
@@ -928,18 +922,11 @@ def _check_method_and_body(request: Any) -> tuple[str, bool]:
     method = _text_option("the method", request.method)
     if not _TOKEN_RE.fullmatch(method):
         raise ValueError(f"Invalid method {method!r}: not an HTTP token")
-    nonstandard_ok = bool(request.allow_nonstandard_methods)
-    if not nonstandard_ok and method not in _STANDARD_METHODS:
-        raise KeyError(f"unknown method {method}")
+    _shared.check_method_and_body(request)
     if request.body is not None and request.body_producer is not None:
         raise ValueError("body and body_producer cannot both be given")
     has_body = request.body is not None or request.body_producer is not None
-    body_expected = method in _BODY_METHODS
-    if not nonstandard_ok and has_body != body_expected:
-        raise ValueError(
-            "Body must %sbe None for method %s (unless allow_nonstandard_methods "
-            "is true)" % ("not " if body_expected else "", method)
-        )
+    body_expected = method in _shared.BODY_METHODS
     if method == "HEAD" and has_body:
         raise ValueError("Body must be None for method HEAD")
     return method, has_body or body_expected

@@ -83,10 +83,6 @@ __all__ = [
     "main",
 ]
 
-# Methods a request may use without allow_nonstandard_methods.
-_SUPPORTED_METHODS = frozenset(
-    ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
-)
 # TLS contexts a client keeps built, by the options they were built from.
 _MAX_CACHED_CONTEXTS = 32
 
@@ -233,9 +229,6 @@ class _ConnectionPool:
         self._idle_timeout = idle_timeout
         self._idle: dict[Hashable, list[_IdleConnection]] = {}
         self._closed = False
-
-    def idle_count(self) -> int:
-        return sum(len(entries) for entries in self._idle.values())
 
     def take(self, key: Hashable) -> iostream.IOStream | None:
         entries = self._idle.get(key)
@@ -507,7 +500,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     """One fetch: a connection from the pool (or a new one), the request
     written on it, the response read from it as its message delegate."""
 
-    _SUPPORTED_METHODS = _SUPPORTED_METHODS
+    _SUPPORTED_METHODS = _shared.STANDARD_METHODS
     # When the fetch entered the client's queue (loop time); set by the
     # client before the fetch starts.  None: it starts now.
     _queued_at: float | None = None
@@ -599,20 +592,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if port is None:
             port = 443 if scheme == "https" else 80
         method = request.method
-        if (
-            method not in self._SUPPORTED_METHODS
-            and not request.allow_nonstandard_methods
-        ):
-            raise KeyError(f"unknown method {method}")
-        if not request.allow_nonstandard_methods:
-            body_expected = method in ("POST", "PATCH", "PUT")
-            body_present = request.body is not None or request.body_producer is not None
-            if body_expected != body_present:
-                raise ValueError(
-                    "Body must %sbe None for method %s (unless "
-                    "allow_nonstandard_methods is true)"
-                    % ("not " if body_expected else "", method)
-                )
+        _shared.check_method_and_body(request, self._SUPPORTED_METHODS)
 
         headers = request.headers
         pooling = isinstance(self.client, SimpleAsyncHTTPClient) and (
