@@ -22,7 +22,8 @@ told the connection closed, and the connection is closed).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 from tornado.concurrent import Future, future_set_result_unless_cancelled
@@ -39,7 +40,7 @@ from tornado_compat.protocol.errors import (
     ProtocolError,
     RemoteProtocolError,
 )
-from tornado_compat.protocol.writers import LAST_CHUNK, format_chunk, format_head
+from tornado_compat.protocol.writers import LAST_CHUNK, format_chunk, join_head
 
 __all__ = ["HTTP1ConnectionParameters", "HTTP1Connection", "HTTP1ServerConnection"]
 
@@ -171,36 +172,43 @@ class HTTP1Connection(httputil.HTTPConnection):
     ) -> None:
         self.is_client = is_client
         self.stream: iostream.IOStream = stream
-        self.params = params or HTTP1ConnectionParameters()
+        if params is None:
+            params = HTTP1ConnectionParameters()
+        self.params = params
         self.context = context
-        self.no_keep_alive = self.params.no_keep_alive
+        self.no_keep_alive = params.no_keep_alive
+        max_body_size = params.max_body_size
         self._max_body_size = (
-            self.params.max_body_size
-            if self.params.max_body_size is not None
-            else self.stream.max_buffer_size
+            max_body_size if max_body_size is not None else stream.max_buffer_size
         )
-        self._body_timeout = self.params.body_timeout
-        # Whether the message being written is finished, and whether the
-        # connection must close once it is.
-        self._write_finished = False
-        self._read_finished = False
-        self._disconnect_on_finish = False
-        self._clear_state()
-        self._finish_future: Future[None] = Future()
-        self._close_callback: Callable[[], None] | None = None
-        self._pending_write: Future[None] | None = None
-        self._detached = False
-        #: Why the last message exchange failed, or None: the protocol error,
-        #: the exception of a delegate, the timeout or the stream's error.
-        #: A client reports it to its caller.
-        self.error: BaseException | None = None
+        self._body_timeout = params.body_timeout
 
-    def _clear_state(self) -> None:
-        self._request_start_line: httputil.RequestStartLine | None = None
-        self._response_start_line: httputil.ResponseStartLine | None = None
-        self._request_headers: httputil.HTTPHeaders | None = None
-        self._chunking_output = False
-        self._expected_content_remaining: int | None = None
+    # The state of one exchange; these class attributes are its initial
+    # values (a connection is made per request, so only what differs is set).
+    # Whether the message being written is finished, whether the one being
+    # read is, and whether the connection must close once both are.
+    _write_finished = False
+    _read_finished = False
+    _disconnect_on_finish = False
+    _request_start_line: httputil.RequestStartLine | None = None
+    _response_start_line: httputil.ResponseStartLine | None = None
+    _request_headers: httputil.HTTPHeaders | None = None
+    _chunking_output = False
+    _expected_content_remaining: int | None = None
+    # Whether the exchange is over (response written, or the connection
+    # closed or detached); a future to wait on is made only when the server
+    # must wait for the application to finish.
+    _finished = False
+    _finish_future: Future[None] | None = None
+    _close_callback: Callable[[], None] | None = None
+    # Whether the stream's close callback is ours.
+    _watching_close = False
+    _pending_write: Future[None] | None = None
+    _detached = False
+    #: Why the last message exchange failed, or None: the protocol error, the
+    #: exception of a delegate, the timeout or the stream's error.  A client
+    #: reports it to its caller.
+    error: BaseException | None = None
 
     # -- reading ----------------------------------------------------------------
 
@@ -227,7 +235,10 @@ class HTTP1Connection(httputil.HTTPConnection):
             )
         told_delegate = False
         try:
-            start_line, headers = await self._read_head()
+            head = self._take_head(0)
+            if head is None:
+                head = await self._read_head()
+            start_line, headers = head
             num_1xx = 0
             while True:
                 # Framing is decided before the application sees anything,
@@ -250,16 +261,15 @@ class HTTP1Connection(httputil.HTTPConnection):
                 if num_1xx > _MAX_1XX_RESPONSES:
                     raise RemoteProtocolError("Too many 1xx responses")
                 start_line, headers = await self._read_head()
-            # The delegate may have changed the limit (set_max_body_size).
-            self._check_announced_length(framing)
-            if (
-                not self.is_client
-                and headers.get("Expect", "").lower() == "100-continue"
-                and not self._write_finished
-                and framing.kind != _framing.NO_BODY
-            ):
-                self.stream.write(b"HTTP/1.1 100 (Continue)\r\n\r\n")
             if framing.kind != _framing.NO_BODY:
+                # The delegate may have changed the limit (set_max_body_size).
+                self._check_announced_length(framing)
+                if (
+                    not self.is_client
+                    and headers.get("Expect", "").lower() == "100-continue"
+                    and not self._write_finished
+                ):
+                    self.stream.write(b"HTTP/1.1 100 (Continue)\r\n\r\n")
                 await self._read_body_with_timeout(framing, delegate)
             self._read_finished = True
             if not self._write_finished or self.is_client:
@@ -272,11 +282,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                     # still buffered: the unsent rest would be taken for the
                     # next request, so the connection ends here.
                     self._disconnect_on_finish = True
-            elif (
-                not self._finish_future.done()
-                and not self.stream.closed()
-                and not self._detached
-            ):
+            elif not self._finished and not self.stream.closed() and not self._detached:
+                self._finish_future = Future()
+                self._watching_close = True
                 self.stream.set_close_callback(self._on_connection_close)
                 await self._finish_future
             if self.is_client and self._disconnect_on_finish:
@@ -329,28 +337,21 @@ class HTTP1Connection(httputil.HTTPConnection):
         When the head is already there this needs no future at all; the
         search resumes where it stopped, so it is linear however the head
         arrives.  ``header_timeout`` is one timer for the whole head, which
-        closes the stream when it fires.
+        closes the stream when it fires; on a server it runs from the start
+        of the wait between requests (which arms it).
         """
         stream = self.stream
-        limit = self.params.max_header_size
         scan = 0
         timeout = self.params.header_timeout
-        watch: _HeadTimeout | None = None
+        watch: _HeadTimeout | None = getattr(stream, "_http_head_timeout", None)
         try:
             while True:
+                head = self._take_head(scan)
+                if head is not None:
+                    return head
                 buf = stream._read_buffer
-                if scan == 0 and buf and buf[0] in (0x0D, 0x0A):
-                    # Empty lines before a message are ignored (RFC 9112 2.2).
-                    del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
-                end = _find_head_end(buf, scan)
-                if end >= 0:
-                    if end > limit:
-                        raise self._head_too_large(buf)
-                    return self._parse_head(stream._consume(end))
-                if len(buf) > limit:
-                    raise self._head_too_large(buf)
                 scan = max(0, len(buf) - 2)
-                if timeout is not None and watch is None:
+                if timeout is not None and (watch is None or watch.deadline is None):
                     watch = _HeadTimeout.arm(stream, timeout)
                 await stream._wait_for_bytes(len(buf) + 1)
         except iostream.StreamClosedError:
@@ -360,6 +361,37 @@ class HTTP1Connection(httputil.HTTPConnection):
         finally:
             if watch is not None:
                 watch.deadline = None
+
+    def _take_head(
+        self, scan: int
+    ) -> (
+        tuple[
+            httputil.RequestStartLine | httputil.ResponseStartLine,
+            httputil.HTTPHeaders,
+        ]
+        | None
+    ):
+        """The next head, parsed and taken from the buffer, if it is all
+        there; else None.  ``scan`` is where the last search stopped."""
+        buf = self.stream._read_buffer
+        if scan == 0 and buf and buf[0] in (0x0D, 0x0A):
+            # Empty lines before a message are ignored (RFC 9112 2.2).
+            del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
+        limit = self.params.max_header_size
+        end = _find_head_end(buf, scan)
+        if end >= 0:
+            if end > limit:
+                raise self._head_too_large(buf)
+            watch: _HeadTimeout | None = getattr(
+                self.stream, "_http_head_timeout", None
+            )
+            if watch is not None:
+                # The head is here: its timeout (and the idle one) is over.
+                watch.deadline = None
+            return self._parse_head(self.stream._consume(end))
+        if len(buf) > limit:
+            raise self._head_too_large(buf)
+        return None
 
     def _head_too_large(self, buf: bytearray) -> Exception:
         """The error for a head over ``max_header_size``: 414 when the first
@@ -384,23 +416,19 @@ class HTTP1Connection(httputil.HTTPConnection):
     ) -> tuple[
         httputil.RequestStartLine | httputil.ResponseStartLine, httputil.HTTPHeaders
     ]:
-        start, block = _head.split_head(data)
-        headers = httputil.HTTPHeaders._from_header_block(block)
         if self.is_client:
-            version, code, reason = _head.parse_status_line(start)
+            version, code, reason, fields = _head.parse_response_head(data)
             response = httputil.ResponseStartLine(version, code, reason)
             self._response_start_line = response
             self._disconnect_on_finish = False
-            return response, headers
-        method, target, version = _head.parse_request_line(start)
+            return response, httputil.HTTPHeaders._from_fields(fields)
+        method, target, version, fields = _head.parse_request_head(data)
+        headers = httputil.HTTPHeaders._from_fields(fields)
         request = httputil.RequestStartLine(method, target, version)
         self._request_start_line = request
         self._request_headers = headers
-        self._disconnect_on_finish = (
-            self.params.no_keep_alive
-            or not _framing.keep_alive(
-                version, headers, _framing.Framing(_framing.LENGTH)
-            )
+        self._disconnect_on_finish = self.params.no_keep_alive or not (
+            _framing.keep_alive(version, headers, _framing.KEEP_ALIVE_CANDIDATE)
         )
         return request, headers
 
@@ -610,8 +638,10 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     def _clear_callbacks(self) -> None:
         self._close_callback = None
-        if not self._detached and not self.stream.closed():
-            self.stream.set_close_callback(None)
+        if self._watching_close:
+            self._watching_close = False
+            if not self._detached and not self.stream.closed():
+                self.stream.set_close_callback(None)
 
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         """Run ``callback`` if the connection closes before the exchange ends.
@@ -626,8 +656,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._close_callback = None
         if callback is not None:
             callback()
-        if not self._finish_future.done():
-            future_set_result_unless_cancelled(self._finish_future, None)
+        self._mark_finished()
         self._clear_callbacks()
 
     def close(self) -> None:
@@ -635,18 +664,21 @@ class HTTP1Connection(httputil.HTTPConnection):
         if not self._detached:
             self.stream.close()
         self._clear_callbacks()
-        if not self._finish_future.done():
-            future_set_result_unless_cancelled(self._finish_future, None)
+        self._mark_finished()
+
+    def _mark_finished(self) -> None:
+        self._finished = True
+        future = self._finish_future
+        if future is not None and not future.done():
+            future_set_result_unless_cancelled(future, None)
 
     def detach(self) -> iostream.IOStream:
         """Hand the stream over (for protocols that take over the connection,
         such as websockets); this connection no longer uses it."""
         self._clear_callbacks()
         self._detached = True
-        stream = self.stream
-        if not self._finish_future.done():
-            future_set_result_unless_cancelled(self._finish_future, None)
-        return stream
+        self._mark_finished()
+        return self.stream
 
     def set_body_timeout(self, timeout: float) -> None:
         """Seconds allowed for reading this message's body."""
@@ -670,55 +702,62 @@ class HTTP1Connection(httputil.HTTPConnection):
         Content-Length, or a server response to an HTTP/1.1 request that may
         have a body and has no Content-Length, is sent chunked.
         """
+        fields = headers._as_list
+        lengths = fields.get("Content-Length")
         if self.is_client:
             assert isinstance(start_line, httputil.RequestStartLine)
             self._request_start_line = start_line
             first = f"{start_line.method} {start_line.path} HTTP/1.1"
-            self._chunking_output = (
-                start_line.method in ("POST", "PUT", "PATCH")
-                and "Content-Length" not in headers
+            self._chunking_output = chunking = (
+                start_line.method in ("POST", "PUT", "PATCH") and not lengths
             )
+            no_body = False
         else:
             assert isinstance(start_line, httputil.ResponseStartLine)
             request = self._request_start_line
             assert request is not None and self._request_headers is not None
             self._response_start_line = start_line
-            first = "HTTP/1.1 %d %s" % (start_line.code, start_line.reason)
             code = start_line.code
-            self._chunking_output = (
-                request.version == "HTTP/1.1"
-                and request.method != "HEAD"
-                and code not in (204, 304)
-                and not 100 <= code < 200
-                and "Content-Length" not in headers
-            )
-            if request.version == "HTTP/1.1" and self._disconnect_on_finish:
-                headers["Connection"] = "close"
-            if (
-                request.version == "HTTP/1.0"
-                and self._request_headers.get("Connection", "").lower() == "keep-alive"
-            ):
-                headers["Connection"] = "Keep-Alive"
-        if self._chunking_output:
+            first = "HTTP/1.1 %d %s" % (code, start_line.reason)
+            no_body = request.method == "HEAD" or code == 304
+            if request.version == "HTTP/1.1":
+                self._chunking_output = chunking = (
+                    not lengths
+                    and not no_body
+                    and code != 204
+                    and not 100 <= code < 200
+                )
+                if self._disconnect_on_finish:
+                    headers["Connection"] = "close"
+            else:
+                self._chunking_output = chunking = False
+                if (
+                    request.version == "HTTP/1.0"
+                    and self._request_headers.get("Connection", "").lower()
+                    == "keep-alive"
+                ):
+                    headers["Connection"] = "Keep-Alive"
+        if chunking:
             headers["Transfer-Encoding"] = "chunked"
-        if not self.is_client and (
-            self._request_start_line.method == "HEAD"  # type: ignore[union-attr]
-            or start_line.code == 304  # type: ignore[union-attr]
-        ):
+        if no_body:
             self._expected_content_remaining = 0
-        elif "Content-Length" in headers:
+        elif lengths:
             try:
                 self._expected_content_remaining = _framing.parse_content_length(
-                    headers.get_list("Content-Length")
+                    lengths
                 )
             except RemoteProtocolError as e:
                 # Ours to send, so the mistake is the application's.
                 raise LocalProtocolError(str(e)) from None
         else:
             self._expected_content_remaining = None
-        data = format_head(
-            first, ((native_str(n), native_str(v)) for n, v in headers.get_all())
-        )
+        lines = [first]
+        for name, values in fields.items():
+            for value in values:
+                if value.__class__ is not str:
+                    value = native_str(value)
+                lines.append(f"{name}: {value}")
+        data = join_head(lines)
         if chunk:
             data += self._format_chunk(chunk)
         return self._write_to_stream(data)
@@ -778,8 +817,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         if not self.is_client and self._disconnect_on_finish:
             self.close()
             return
-        if not self._finish_future.done():
-            future_set_result_unless_cancelled(self._finish_future, None)
+        self._mark_finished()
 
 
 class _DecompressingDelegate(httputil.HTTPMessageDelegate):
@@ -858,8 +896,57 @@ class _DecompressingDelegate(httputil.HTTPMessageDelegate):
         return self._delegate.on_connection_close()
 
 
+class _Resumed:
+    """The rest of a coroutine that was started by hand and then had to wait.
+
+    Awaiting it drives the coroutine on from where it stopped, exactly as a
+    task would have: what it waits on is passed through, and so are values
+    and exceptions (cancellation included) coming back.
+    """
+
+    __slots__ = ("_coro", "_waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], waiting: Any) -> None:
+        self._coro = coro
+        self._waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro = self._coro
+        waiting = self._waiting
+        self._waiting = None
+        while True:
+            try:
+                value = yield waiting
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    waiting = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    waiting = coro.send(value)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _await_resumed(resumed: _Resumed) -> Any:
+    return await resumed
+
+
 class HTTP1ServerConnection:
-    """Serves the requests of one connection, one after another."""
+    """Serves the requests of one connection, one after another.
+
+    Requests are handled straight from the stream's read event: while the
+    next head is buffered, the request is read and handed to the
+    application with no task or future in between, and a connection
+    waiting between requests holds no more than a callback.  A request
+    that has to wait (for more of its head or body, for an asynchronous
+    application, or for its response to drain) goes on in a task, and the
+    connection carries on once it is done.
+    """
 
     def __init__(
         self,
@@ -870,43 +957,102 @@ class HTTP1ServerConnection:
         self.stream = stream
         self.params = params or HTTP1ConnectionParameters()
         self.context = context
-        self._serving_future: asyncio.Future[None] | None = None
+        self._delegate: httputil.HTTPServerConnectionDelegate | None = None
+        # The request that went on in a task, while it runs.
+        self._task: asyncio.Future[bool] | None = None
+        self._ended = False
+        self._ended_future: asyncio.Future[None] | None = None
 
     async def close(self) -> None:
         """Close the connection and wait until it has stopped serving."""
         self.stream.close()
-        future = self._serving_future
-        if future is None:
+        if self._delegate is None or self._ended:
             return
-        try:
-            await future
-        except Exception:
-            pass
+        if self._ended_future is None:
+            self._ended_future = asyncio.get_running_loop().create_future()
+        await self._ended_future
 
     def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         """Read requests and hand each to ``delegate.start_request(...)``."""
         assert isinstance(delegate, httputil.HTTPServerConnectionDelegate)
-        future = asyncio.ensure_future(self._serve(delegate))
-        self._serving_future = future
-        # Failures are logged inside; this only marks the outcome as seen.
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._delegate = delegate
+        self._serve()
 
-    async def _serve(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
+    def _serve(self) -> None:
+        """Handle every request whose bytes are buffered, then wait for more."""
+        stream = self.stream
+        delegate = self._delegate
+        assert delegate is not None
+        while True:
+            buf = stream._read_buffer
+            if buf and buf[0] in (0x0D, 0x0A):
+                # Empty lines between messages are ignored (RFC 9112 2.2).
+                del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
+            if not buf:
+                if stream.closed():
+                    self._end()
+                    return
+                timeout = self.params.header_timeout
+                if timeout is not None:
+                    _HeadTimeout.arm(stream, timeout)
+                stream._notify_when_readable(self._serve)
+                return
+            conn = HTTP1Connection(stream, False, self.params, self.context)
+            try:
+                request_delegate = delegate.start_request(self, conn)
+                message = conn._read_message(request_delegate)
+            except Exception:
+                app_log.error("Uncaught exception", exc_info=True)
+                conn.close()
+                self._end()
+                return
+            try:
+                waiting = message.send(None)
+            except StopIteration as stop:
+                if not stop.value:
+                    self._end()
+                    return
+                continue
+            except Exception as e:
+                self._message_failed(e, conn)
+                return
+            task = asyncio.ensure_future(_await_resumed(_Resumed(message, waiting)))
+            self._task = task
+            task.add_done_callback(functools.partial(self._message_done, conn=conn))
+            return
+
+    def _message_done(self, task: asyncio.Future[bool], conn: HTTP1Connection) -> None:
+        self._task = None
+        if task.cancelled():
+            conn.close()
+            self._end()
+            return
+        error = task.exception()
+        if error is not None:
+            self._message_failed(error, conn)
+        elif task.result():
+            self._serve()
+        else:
+            self._end()
+
+    def _message_failed(self, error: BaseException, conn: HTTP1Connection) -> None:
+        if not isinstance(error, iostream.StreamClosedError):
+            app_log.error("Uncaught exception", exc_info=error)
+            conn.close()
+        self._end()
+
+    def _end(self) -> None:
+        """Serving is over: tell the delegate, once."""
+        if self._ended:
+            return
+        self._ended = True
+        watch: _HeadTimeout | None = getattr(self.stream, "_http_head_timeout", None)
+        if watch is not None:
+            watch.deadline = None
+        future = self._ended_future
         try:
-            while True:
-                conn = HTTP1Connection(self.stream, False, self.params, self.context)
-                try:
-                    request_delegate = delegate.start_request(self, conn)
-                    # Awaited directly: a task per request would cost a loop
-                    # turn each.
-                    keep_going = await conn._read_message(request_delegate)
-                except iostream.StreamClosedError:
-                    return
-                except Exception:
-                    app_log.error("Uncaught exception", exc_info=True)
-                    conn.close()
-                    return
-                if not keep_going:
-                    return
+            assert self._delegate is not None
+            self._delegate.on_close(self)
         finally:
-            delegate.on_close(self)
+            if future is not None and not future.done():
+                future.set_result(None)

@@ -200,6 +200,12 @@ def _normalize_header(name: str) -> str:
     return normalized
 
 
+# Valid Host header values seen, and their host_name: a cache emptied when
+# full, like the one above.
+_HOST_NAMES: dict[str, str] = {}
+_HOST_NAMES_SIZE = 1000
+
+
 # -- HTTPHeaders -------------------------------------------------------------------
 
 
@@ -249,16 +255,17 @@ class HTTPHeaders(MutableMapping[str, str]):
     def __init__(self, *args: Any, **kwargs: str) -> None:
         # Normalized name -> its values, in the order they were added.
         self._as_list: dict[str, list[str]] = {}
-        if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
-            # A copy: each name's list is copied, not shared.
-            for name, values in args[0]._as_list.items():
-                self._as_list[name] = list(values)
-        elif len(args) == 1 and not kwargs and type(args[0]) is dict:
+        if len(args) == 1 and not kwargs and type(args[0]) is dict:
             # What update() would do, without the abstract base class's
             # generic path (this runs for most responses).
             as_list = self._as_list
+            cache = _NORMALIZED_CACHE
             for name, value in args[0].items():
-                as_list[_normalize_header(name)] = [value]
+                as_list[cache.get(name) or _normalize_header(name)] = [value]
+        elif len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
+            # A copy: each name's list is copied, not shared.
+            for name, values in args[0]._as_list.items():
+                self._as_list[name] = list(values)
         else:
             self.update(*args, **kwargs)
 
@@ -340,6 +347,24 @@ class HTTPHeaders(MutableMapping[str, str]):
         result = cls()
         result._parse_into(headers, _chars_are_bytes)
         return result
+
+    @classmethod
+    def _from_fields(cls, fields: Iterable[tuple[str, str]]) -> HTTPHeaders:
+        """A new :class:`HTTPHeaders` from ``(name, value)`` pairs that the
+        protocol core's parser has validated already (so they skip the
+        check :meth:`add` makes)."""
+        headers = cls.__new__(cls)
+        as_list: dict[str, list[str]] = {}
+        headers._as_list = as_list
+        cache = _NORMALIZED_CACHE
+        for name, value in fields:
+            key = cache.get(name) or _normalize_header(name)
+            values = as_list.get(key)
+            if values is None:
+                as_list[key] = [value]
+            else:
+                values.append(value)
+        return headers
 
     @classmethod
     def _from_header_block(cls, data: bytes) -> HTTPHeaders:
@@ -765,8 +790,7 @@ class HTTPServerRequest:
         self.remote_ip: str | None = getattr(context, "remote_ip", None)
         self.protocol: str = getattr(context, "protocol", "http")
 
-        self.host = self._host_from_headers()
-        self.host_name = split_host_and_port(self.host.lower())[0]
+        self.host, self.host_name = self._host_from_headers()
         self.files = files if files is not None else {}
         self.connection = connection
         self.server_connection = server_connection
@@ -789,20 +813,28 @@ class HTTPServerRequest:
         self.query_arguments = {k: list(v) for k, v in self.arguments.items()}
         self.body_arguments: dict[str, list[bytes]] = {}
 
-    def _host_from_headers(self) -> str:
+    def _host_from_headers(self) -> tuple[str, str]:
+        """``(host, host_name)`` from the Host header."""
         hosts = self.headers.get_list("Host")
         if not hosts:
             if self.version == "HTTP/1.0":
-                return "127.0.0.1"
+                return "127.0.0.1", "127.0.0.1"
             raise HTTPInputError("Missing Host header")
         if len(hosts) > 1:
             # RFC 9112 section 3.2: a request with more than one Host header
             # gets a 400; picking one would be a guess a proxy may not share.
             raise HTTPInputError("Multiple Host headers")
         host = hosts[0]
-        if not isinstance(host, str) or not _ABNF.host.fullmatch(host):
-            raise HTTPInputError(f"Invalid Host header: {host!r}")
-        return host
+        # A server sees the same few hosts again and again.
+        host_name = _HOST_NAMES.get(host) if isinstance(host, str) else None
+        if host_name is None:
+            if not isinstance(host, str) or not _ABNF.host.fullmatch(host):
+                raise HTTPInputError(f"Invalid Host header: {host!r}")
+            host_name = split_host_and_port(host.lower())[0]
+            if len(_HOST_NAMES) >= _HOST_NAMES_SIZE:
+                _HOST_NAMES.clear()
+            _HOST_NAMES[host] = host_name
+        return host, host_name
 
     @property
     def cookies(self) -> dict[str, http.cookies.Morsel]:
@@ -867,6 +899,8 @@ class HTTPServerRequest:
 
         Raises :class:`HTTPInputError` for a malformed body.
         """
+        if "Content-Type" not in self.headers:
+            return  # not a form
         parse_body_arguments(
             self.headers.get("Content-Type", ""),
             self.body,

@@ -94,6 +94,14 @@ def _scratch_buffer(size: int) -> bytearray:
     return buf
 
 
+def _scratch_view(size: int) -> memoryview:
+    """A view of the first ``size`` bytes of this thread's scratch buffer."""
+    view: memoryview | None = getattr(_scratch, "view", None)
+    if view is None or len(view) != size:
+        view = _scratch.view = memoryview(_scratch_buffer(size))[:size]
+    return view
+
+
 class StreamClosedError(IOError):
     """Raised by a read or write on a stream that is closed.
 
@@ -263,6 +271,9 @@ class BaseIOStream:
         self._connecting = False
         self._closed = False
         self._fd_state = 0  # IOLoop interest for the fd driver
+        # Called once when data is buffered or the stream closes, while no
+        # read is pending (see _notify_when_readable).
+        self._readable_callback: Callable[[], None] | None = None
 
     # -- the subclass contract ------------------------------------------------
 
@@ -395,6 +406,23 @@ class BaseIOStream:
         # arrives; a read would almost always come back empty.
         self._want_data()
         return future
+
+    def _notify_when_readable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, when data arrives in the buffer or the
+        stream closes.
+
+        Internal, for the HTTP server: a connection waiting between requests
+        is then just this callback, with no pending read (and no future or
+        task) to hold, and the next request is handled straight from the
+        read event.  The caller checks the buffer first; on close the call
+        is made on the IOLoop, not inside ``close()``.
+        """
+        self._readable_callback = callback
+        if self._closed:
+            self._readable_callback = None
+            self.io_loop.add_callback(callback)
+        else:
+            self._want_data()
 
     def _start_read(self) -> Future:
         if self._read_future is not None:
@@ -670,19 +698,45 @@ class BaseIOStream:
         try:
             self._read_to_buffer_loop()
             self._read_ready()
-        except UnsatisfiableReadError as e:
-            gen_log.info("Unsatisfiable read, closing connection: %s", e)
-            self.close(exc_info=e)
-            return
         except Exception as e:
-            gen_log.warning("error on read: %s", e)
-            self.close(exc_info=e)
+            self._read_failed(e)
             return
-        if not self.closed():
+        self._read_event_done()
+
+    def _take_data(self, data: bytes | memoryview) -> None:
+        """Run when data arrives that can go straight into the buffer (the
+        same checks as _read_to_buffer_loop makes, without its copies)."""
+        self._read_buffer += data
+        try:
+            if self._read_future is not None:
+                pos = self._find_read_pos()
+                if pos is None:
+                    self._check_buffer_limit()
+                elif pos > self.max_buffer_size and self._read_kind in _BUFFERED_KINDS:
+                    self._buffer_full()
+                self._read_ready()
+        except Exception as e:
+            self._read_failed(e)
+            return
+        self._read_event_done()
+
+    def _read_failed(self, e: Exception) -> None:
+        if isinstance(e, UnsatisfiableReadError):
+            gen_log.info("Unsatisfiable read, closing connection: %s", e)
+        else:
+            gen_log.warning("error on read: %s", e)
+        self.close(exc_info=e)
+
+    def _read_event_done(self) -> None:
+        if not self._closed:
             if self._needs_more():
                 self._want_data()
             else:
                 self._reading_done()
+        callback = self._readable_callback
+        if callback is not None and self._read_future is None and self._read_buffer:
+            self._readable_callback = None
+            callback()
 
     # -- writes ---------------------------------------------------------------
 
@@ -704,10 +758,27 @@ class BaseIOStream:
             ):
                 raise StreamBufferFullError("Reached maximum write buffer size")
             self._total_write_index += size
+        future: Future[None] = Future()
+        futures = self._write_futures
+        if not futures and data and not self._closed:
+            # Nothing earlier is waiting: the usual case, where the data goes
+            # straight out and the future is done at once.
+            self._send(data)
+            if self._closed:
+                future.set_exception(StreamClosedError(real_error=self.error))
+                future.exception()  # marked as retrieved, as in _signal_closed
+                return future
+            sent = self._sent_index()
+            if sent >= self._total_write_index:
+                self._total_write_done_index = sent
+                future.set_result(None)
+                return future
+            futures.append((self._total_write_index, future))
+            self._writes_done_up_to(sent)
+            return future
         # A future that fails is marked as retrieved where it fails
         # (_signal_closed), so no callback is needed on every write.
-        future: Future[None] = Future()
-        self._write_futures.append((self._total_write_index, future))
+        futures.append((self._total_write_index, future))
         if data:
             self._send(data)
         self._writes_done_up_to(self._sent_index())
@@ -795,10 +866,11 @@ class BaseIOStream:
                 ssl_future.set_exception(self.error or StreamClosedError())
             if not ssl_future.cancelled():
                 ssl_future.exception()
-        if self._close_callback is not None:
-            callback = self._close_callback
-            self._close_callback = None
-            self.io_loop.add_callback(callback)
+        for name in ("_close_callback", "_readable_callback"):
+            callback = getattr(self, name)
+            if callback is not None:
+                setattr(self, name, None)
+                self.io_loop.add_callback(callback)
         self._write_buffer.clear()
 
     def reading(self) -> bool:
@@ -1142,17 +1214,20 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         # Receive as much as one scratch buffer holds: a small
         # read_chunk_size bounds what is buffered, not how much one receive
         # may take (tiny receives would trickle data in one loop turn each).
-        size = max(self.stream.read_chunk_size, _DEFAULT_READ_CHUNK_SIZE)
-        view = self._view = memoryview(_scratch_buffer(size))[:size]
+        size = self.stream.read_chunk_size
+        view = self._view = _scratch_view(
+            size if size > _DEFAULT_READ_CHUNK_SIZE else _DEFAULT_READ_CHUNK_SIZE
+        )
         return view
 
     def buffer_updated(self, nbytes: int) -> None:
         view = self._view
         assert view is not None
         self._view = None
-        # uvloop still holds its own export of the view here, so it is
-        # dropped rather than released.
-        self.stream._on_data(view[:nbytes].tobytes())
+        # The stream copies what it keeps before this returns.  (uvloop
+        # still holds its own export of the view here, so views are dropped,
+        # not released.)
+        self.stream._on_data(view[:nbytes])
 
     def eof_received(self) -> bool:
         self.stream._on_eof()
@@ -1187,6 +1262,9 @@ class IOStream(BaseIOStream):
         self._transport: asyncio.Transport | None = None
         self._protocol = _StreamProtocol(self)
         self._incoming: collections.deque[bytes] = collections.deque()
+        # Data received may skip _incoming and read_from_fd, unless a
+        # subclass (or the instance) has its own read_from_fd.
+        self._direct_reads = type(self).read_from_fd is IOStream.read_from_fd
         self._incoming_offset = 0
         self._incoming_size = 0
         self._incoming_eof = False
@@ -1394,10 +1472,20 @@ class IOStream(BaseIOStream):
     def _on_write_drained(self) -> None:
         self._writes_done_up_to(self._sent_index())
 
-    def _on_data(self, data: bytes) -> None:
+    def _on_data(self, data: bytes | memoryview) -> None:
+        """The transport received ``data``, a view valid during this call."""
         if self._closed:
             return
-        self._incoming.append(data)
+        if (
+            self._direct_reads
+            and not self._incoming_size
+            and "read_from_fd" not in self.__dict__
+            and (self._read_future is None or self._read_kind != _INTO)
+        ):
+            # read_from_fd is ours, so it would only copy the data over.
+            self._take_data(data)
+            return
+        self._incoming.append(bytes(data))
         self._incoming_size += len(data)
         self._handle_read()
 
@@ -1806,7 +1894,7 @@ class SSLIOStream(IOStream):
 
     # -- data -------------------------------------------------------------------
 
-    def _on_data(self, data: bytes) -> None:
+    def _on_data(self, data: bytes | memoryview) -> None:
         if self._closed:
             return
         self._tls_in.write(data)

@@ -19,7 +19,9 @@ from tornado_compat.protocol.head import (
     TOKEN,
     iter_header_block,
     parse_header_block,
+    parse_request_head,
     parse_request_line,
+    parse_response_head,
     parse_status_line,
     split_head,
 )
@@ -485,3 +487,139 @@ def test_long_request_target_costs_linear_time() -> None:
             parse_request_line(lines[n])
 
     assert_linear_time(reject, 50_000, 500_000)
+
+
+# -- whole heads in one pass ----------------------------------------------------------
+#
+# parse_request_head and parse_response_head check a head in one pass and fall
+# back to the step-by-step functions only to say what is wrong.  They must give
+# exactly what the steps give, and fail exactly when the steps fail.
+
+
+def stepwise_request(data: bytes) -> object:
+    try:
+        start, block = split_head(data)
+        return (*parse_request_line(start), parse_header_block(block))
+    except RemoteProtocolError as e:
+        return ("error", e.status, str(e))
+
+
+def stepwise_response(data: bytes) -> object:
+    try:
+        start, block = split_head(data)
+        return (*parse_status_line(start), parse_header_block(block))
+    except RemoteProtocolError as e:
+        return ("error", e.status, str(e))
+
+
+def one_pass(parse: object, data: bytes) -> object:
+    assert callable(parse)
+    try:
+        return parse(data)
+    except RemoteProtocolError as e:
+        return ("error", e.status, str(e))
+
+
+@pytest.mark.parametrize(
+    "head, expected",
+    [
+        (b"GET / HTTP/1.1\r\n\r\n", ("GET", "/", "HTTP/1.1", [])),
+        (
+            b"GET /a?b HTTP/1.0\r\nHost: h\r\nX:  v w \t\r\n\r\n",
+            ("GET", "/a?b", "HTTP/1.0", [("Host", "h"), ("X", "v w")]),
+        ),
+        # Bare LF line ends, as Tornado accepts; empty value.
+        (
+            b"PUT / HTTP/1.1\nA:\nB: 2\n\n",
+            ("PUT", "/", "HTTP/1.1", [("A", ""), ("B", "2")]),
+        ),
+        # Empty lines before the request line are skipped (the slow path).
+        (b"\r\nGET / HTTP/1.1\r\nA: 1\r\n\r\n", ("GET", "/", "HTTP/1.1", [("A", "1")])),
+        # obs-text is kept, one character per byte.
+        (
+            b"GET / HTTP/1.1\r\nA: \xe9\r\n\r\n",
+            ("GET", "/", "HTTP/1.1", [("A", "\xe9")]),
+        ),
+    ],
+)
+def test_request_head_in_one_pass(head: bytes, expected: tuple[object, ...]) -> None:
+    assert parse_request_head(head) == expected
+    assert parse_request_head(bytearray(head)) == expected
+    assert stepwise_request(head) == expected
+
+
+@pytest.mark.parametrize(
+    "head, status, message",
+    [
+        (b"GET / HTTP/1.1\r\nA : 1\r\n\r\n", 400, "whitespace between name and colon"),
+        (b"GET / HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n", 400, "obs-fold"),
+        (b"GET / HTTP/1.1\r\nA: x\ry\r\n\r\n", 400, "bare CR"),
+        (b"GET / HTTP/1.1\r\nA: x\x00y\r\n\r\n", 400, "NUL"),
+        (b"GET / HTTP/2.0\r\nA: 1\r\n\r\n", 505, "Unsupported HTTP version"),
+        (b"GET  / HTTP/1.1\r\n\r\n", 400, "Malformed HTTP request line"),
+    ],
+)
+def test_request_head_errors_name_their_cause(
+    head: bytes, status: int, message: str
+) -> None:
+    with pytest.raises(RemoteProtocolError) as info:
+        parse_request_head(head)
+    assert info.value.status == status
+    assert message in str(info.value)
+
+
+def test_response_head_in_one_pass() -> None:
+    assert parse_response_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nA: 2\r\n\r\n") == (
+        "HTTP/1.1",
+        200,
+        "OK",
+        [("A", "1"), ("A", "2")],
+    )
+    # An empty reason keeps its space; no space at all is refused.
+    assert parse_response_head(b"HTTP/1.0 204 \r\n\r\n") == ("HTTP/1.0", 204, "", [])
+    with pytest.raises(RemoteProtocolError):
+        parse_response_head(b"HTTP/1.1 200\r\n\r\n")
+
+
+# Heads built from pieces that are mostly valid, so that the one-pass check
+# succeeds often and fails in every way the pieces allow.
+_PIECES = st.sampled_from(
+    [
+        b"GET / HTTP/1.1",
+        b"HTTP/1.1 200 OK",
+        b"HTTP/1.0 404 ",
+        b"GET /x HTTP/1.0",
+        b"HTTP/2.0 200 OK",
+        b"Host: h",
+        b"A:b",
+        b"A: b ",
+        b"X-Y:\t1\t",
+        b"A : b",
+        b" folded",
+        b"a\x00b: c",
+        b"V: \x80\xff",
+        b"V: a\rb",
+        b"",
+        b"\r",
+    ]
+)
+_ENDS = st.sampled_from([b"\r\n", b"\n"])
+
+
+@deterministic
+@given(st.lists(st.tuples(_PIECES, _ENDS), max_size=6), _ENDS)
+def test_one_pass_heads_agree_with_the_steps(
+    lines: list[tuple[bytes, bytes]], last: bytes
+) -> None:
+    data = b"".join(piece + end for piece, end in lines) + last
+    assert one_pass(parse_request_head, data) == stepwise_request(data)
+    assert one_pass(parse_response_head, data) == stepwise_response(data)
+
+
+@deterministic
+@given(st.binary(max_size=60))
+def test_one_pass_agrees_with_the_steps_on_any_bytes(data: bytes) -> None:
+    head = b"GET / HTTP/1.1\r\n" + data + b"\r\n\r\n"
+    assert one_pass(parse_request_head, head) == stepwise_request(head)
+    head = b"HTTP/1.1 200 OK\r\n" + data + b"\r\n\r\n"
+    assert one_pass(parse_response_head, head) == stepwise_response(head)

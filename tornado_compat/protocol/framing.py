@@ -70,6 +70,9 @@ class Framing:
 
 
 _NO_BODY = Framing(NO_BODY)
+#: A framing that does not rule keep-alive out, for asking :func:`keep_alive`
+#: about the headers alone.
+KEEP_ALIVE_CANDIDATE = Framing(LENGTH)
 _CHUNKED = Framing(CHUNKED)
 _UNTIL_CLOSE = Framing(UNTIL_CLOSE)
 
@@ -86,6 +89,10 @@ def parse_content_length(values: list[str]) -> int | None:
     """
     if not values:
         return None
+    if len(values) == 1:
+        value = values[0]
+        if value.isdigit() and value.isascii():
+            return int(value)
     joined = ",".join(values)
     pieces = _LIST_SEPARATOR.split(joined)
     if any(piece != pieces[0] for piece in pieces):
@@ -117,12 +124,15 @@ def request_framing(
     ``max_body_size`` refuses an announced length over it, with status 413
     (before any of the body is read).
     """
+    lengths = headers.get_list("Content-Length")
+    if not lengths and not headers.get_list("Transfer-Encoding"):
+        return _NO_BODY
     _check_not_both(headers)
     if _is_chunked(headers):
         # HTTP/1.0 requests may be chunked too: Tornado accepts them (and its
         # tests pin keep-alive for them), so we do as well.
         return _CHUNKED
-    length = parse_content_length(headers.get_list("Content-Length"))
+    length = parse_content_length(lengths)
     if length is None:
         return _NO_BODY
     if max_body_size is not None and length > max_body_size:
@@ -176,11 +186,10 @@ def keep_alive(version: str, headers: HeaderLookup, framing: Framing) -> bool:
     """
     if framing.kind == UNTIL_CLOSE:
         return False
-    tokens = {
-        t.strip(" \t").lower()
-        for value in headers.get_list("Connection")
-        for t in value.split(",")
-    }
+    values = headers.get_list("Connection")
+    if not values:
+        return version == "HTTP/1.1"
+    tokens = {t.strip(" \t").lower() for value in values for t in value.split(",")}
     if version == "HTTP/1.1":
         return "close" not in tokens
     return "keep-alive" in tokens

@@ -57,6 +57,8 @@ __all__ = [
     "parse_header_block",
     "parse_request_line",
     "parse_status_line",
+    "parse_request_head",
+    "parse_response_head",
     "split_head",
 ]
 
@@ -99,6 +101,16 @@ _STATUS_LINE = re.compile(f"({HTTP_VERSION}) ({STATUS_CODE}) ((?:{REASON_PHRASE}
 # value class excludes CR and LF, so the line end is found without
 # backtracking; the last line of a block may lack its line end.
 _HEADER_LINE = re.compile(f"({TOKEN}):({FIELD_CONTENT_CHAR}*)(?:\r?\n|\\Z)")
+# A whole well-formed header block followed by the empty line that ends the
+# head: what the fast path of the whole-head parsers accepts.  The same line
+# pattern as _HEADER_LINE, so the fast and the detailed paths cannot differ.
+_HEADER_BLOCK_AND_END = re.compile(f"(?:{TOKEN}:{FIELD_CONTENT_CHAR}*\r?\n)*\r?\n")
+_REQUEST_LINE_AND_END = re.compile(
+    f"({TOKEN}) ({REQUEST_TARGET}) ({HTTP_VERSION})\r?\n"
+)
+_STATUS_LINE_AND_END = re.compile(
+    f"({HTTP_VERSION}) ({STATUS_CODE}) ((?:{REASON_PHRASE})?)\r?\n"
+)
 # What may follow the last header line: empty lines only.
 _TRAILING_EMPTY_LINES = re.compile(r"(?:\r?\n)+\Z")
 _TOKEN = re.compile(TOKEN)
@@ -296,3 +308,58 @@ def split_head(data: bytes) -> tuple[bytes, bytes]:
     elif block.endswith(b"\n\n"):
         block = block[:-1]
     return data[start:line_end], block
+
+
+def _fields(text: str, pos: int) -> list[tuple[str, str]] | None:
+    """The header fields of ``text`` from ``pos`` to its end, which must be
+    exactly header lines and one empty line; None if it is not."""
+    if _HEADER_BLOCK_AND_END.fullmatch(text, pos) is None:
+        return None
+    # Validated: every match is one whole line, in order.
+    return [
+        (name, value.strip(" \t")) for name, value in _HEADER_LINE.findall(text, pos)
+    ]
+
+
+def parse_request_head(
+    data: bytes | bytearray,
+) -> tuple[str, str, str, list[tuple[str, str]]]:
+    """``(method, target, version, fields)`` of a complete request head.
+
+    ``data`` is the head up to and including the empty line that ends it.
+    The same rules as :func:`split_head`, :func:`parse_request_line` and
+    :func:`parse_header_block` applied in turn, which is what happens (for
+    the precise error) when the one-pass check finds something wrong.
+
+    >>> parse_request_head(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
+    ('GET', '/', 'HTTP/1.1', [('Host', 'a')])
+    """
+    text = data.decode("latin-1")
+    m = _REQUEST_LINE_AND_END.match(text)
+    if m is not None and m.group(3) in SUPPORTED_VERSIONS:
+        fields = _fields(text, m.end())
+        if fields is not None:
+            return m.group(1), m.group(2), m.group(3), fields
+    start, block = split_head(bytes(data))
+    method, target, version = parse_request_line(start)
+    return method, target, version, parse_header_block(block)
+
+
+def parse_response_head(
+    data: bytes | bytearray,
+) -> tuple[str, int, str, list[tuple[str, str]]]:
+    """``(version, code, reason, fields)`` of a complete response head; see
+    :func:`parse_request_head`.
+
+    >>> parse_response_head(b"HTTP/1.1 204 No Content\\r\\nA: b\\r\\n\\r\\n")
+    ('HTTP/1.1', 204, 'No Content', [('A', 'b')])
+    """
+    text = data.decode("latin-1")
+    m = _STATUS_LINE_AND_END.match(text)
+    if m is not None and m.group(1) in SUPPORTED_VERSIONS:
+        fields = _fields(text, m.end())
+        if fields is not None:
+            return m.group(1), int(m.group(2)), m.group(3), fields
+    start, block = split_head(bytes(data))
+    version, code, reason = parse_status_line(start)
+    return version, code, reason, parse_header_block(block)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from tornado_compat.protocol.errors import LocalProtocolError
 
-__all__ = ["format_head", "format_chunk", "LAST_CHUNK"]
+__all__ = ["format_head", "join_head", "format_chunk", "LAST_CHUNK"]
 
 #: The last chunk of a chunked body, with an empty trailer.
 LAST_CHUNK = b"0\r\n\r\n"
@@ -29,6 +29,12 @@ def format_head(start_line: str, headers: Iterable[tuple[str, str]]) -> bytes:
     lines = [start_line]
     for name, value in headers:
         lines.append(f"{name}: {value}")
+    return join_head(lines)
+
+
+def join_head(lines: list[str]) -> bytes:
+    """The bytes of a message head from its lines (the start line, then one
+    ``"Name: value"`` per header), checked as :func:`format_head` says."""
     text = "\r\n".join(lines)
     # One count instead of a scan per value: every CR or LF in the text must
     # be one of the separators we put there.
