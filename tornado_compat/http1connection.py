@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any
+from typing import Any, Literal, overload
 
 from tornado.concurrent import Future, future_set_result_unless_cancelled
 from tornado.escape import native_str
@@ -205,6 +205,8 @@ class HTTP1Connection(httputil.HTTPConnection):
     _watching_close = False
     _pending_write: Future[None] | None = None
     _detached = False
+    # Called once the exchange is over, for a server that did not wait.
+    _on_finished: Callable[[], None] | None = None
     #: Why the last message exchange failed, or None: the protocol error, the
     #: exception of a delegate, the timeout or the stream's error.  A client
     #: reports it to its caller.
@@ -221,19 +223,39 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         return asyncio.ensure_future(self._read_message(delegate))
 
-    async def _read_message(self, delegate: httputil.HTTPMessageDelegate) -> bool:
+    @overload
+    async def _read_message(
+        self,
+        delegate: httputil.HTTPMessageDelegate,
+        wait_for_finish: Literal[True] = ...,
+    ) -> bool: ...
+
+    @overload
+    async def _read_message(
+        self, delegate: httputil.HTTPMessageDelegate, wait_for_finish: bool
+    ) -> bool | None: ...
+
+    async def _read_message(
+        self, delegate: httputil.HTTPMessageDelegate, wait_for_finish: bool = True
+    ) -> bool | None:
         """Read one message into ``delegate``.
 
         Returns whether the connection may carry another message.  A stream
         that closes under it raises StreamClosedError (after the delegate is
         told), which the server loop takes as the end of the connection and
         a client as a failed request.
+
+        On the server side this includes waiting until the response is
+        finished; with ``wait_for_finish`` false it returns None instead
+        when the request is read but its response is not finished, and
+        :attr:`_on_finished` (which the caller sets) is called once it is.
         """
         if self.params.decompress:
             delegate = _DecompressingDelegate(
                 delegate, self.params.chunk_size, self._max_body_size
             )
         told_delegate = False
+        finish_pending = False
         try:
             head = self._take_head(0)
             if head is None:
@@ -283,9 +305,14 @@ class HTTP1Connection(httputil.HTTPConnection):
                     # next request, so the connection ends here.
                     self._disconnect_on_finish = True
             elif not self._finished and not self.stream.closed() and not self._detached:
-                self._finish_future = Future()
                 self._watching_close = True
                 self.stream.set_close_callback(self._on_connection_close)
+                if not wait_for_finish:
+                    # Callbacks stay until the exchange finishes, which
+                    # clears them.
+                    finish_pending = True
+                    return None
+                self._finish_future = Future()
                 await self._finish_future
             if self.is_client and self._disconnect_on_finish:
                 self.close()
@@ -324,7 +351,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         finally:
             if told_delegate:
                 self._call_delegate_quietly(delegate.on_connection_close)
-            self._clear_callbacks()
+            if not finish_pending:
+                self._clear_callbacks()
 
     async def _read_head(
         self,
@@ -671,6 +699,10 @@ class HTTP1Connection(httputil.HTTPConnection):
         future = self._finish_future
         if future is not None and not future.done():
             future_set_result_unless_cancelled(future, None)
+        callback = self._on_finished
+        if callback is not None:
+            self._on_finished = None
+            callback()
 
     def detach(self) -> iostream.IOStream:
         """Hand the stream over (for protocols that take over the connection,
@@ -1000,7 +1032,7 @@ class HTTP1ServerConnection:
             conn = HTTP1Connection(stream, False, self.params, self.context)
             try:
                 request_delegate = delegate.start_request(self, conn)
-                message = conn._read_message(request_delegate)
+                message = conn._read_message(request_delegate, wait_for_finish=False)
             except Exception:
                 app_log.error("Uncaught exception", exc_info=True)
                 conn.close()
@@ -1009,7 +1041,9 @@ class HTTP1ServerConnection:
             try:
                 waiting = message.send(None)
             except StopIteration as stop:
-                if not stop.value:
+                if stop.value is None and not self._finished_now(conn):
+                    return
+                if stop.value is False or conn._detached or stream.closed():
                     self._end()
                     return
                 continue
@@ -1030,10 +1064,34 @@ class HTTP1ServerConnection:
         error = task.exception()
         if error is not None:
             self._message_failed(error, conn)
-        elif task.result():
-            self._serve()
-        else:
+            return
+        result = task.result()
+        if result is None and not self._finished_now(conn):
+            return
+        if result is False or conn._detached or self.stream.closed():
             self._end()
+        else:
+            self._serve()
+
+    def _finished_now(self, conn: HTTP1Connection) -> bool:
+        """Whether the response to the request just read is finished;
+        if not, the connection goes on once it is."""
+        if conn._finished:
+            return True
+        conn._on_finished = functools.partial(self._response_finished, conn)
+        return False
+
+    def _response_finished(self, conn: HTTP1Connection) -> None:
+        # Called from inside the application's finish(): the connection goes
+        # on at the next loop turn, not under its feet (by then it may also
+        # have been detached, as a websocket upgrade does after finish()).
+        self.stream.io_loop.add_callback(self._go_on_after, conn)
+
+    def _go_on_after(self, conn: HTTP1Connection) -> None:
+        if conn._detached or self.stream.closed():
+            self._end()
+        else:
+            self._serve()
 
     def _message_failed(self, error: BaseException, conn: HTTP1Connection) -> None:
         if not isinstance(error, iostream.StreamClosedError):

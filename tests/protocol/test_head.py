@@ -623,3 +623,27 @@ def test_one_pass_agrees_with_the_steps_on_any_bytes(data: bytes) -> None:
     assert one_pass(parse_request_head, head) == stepwise_request(head)
     head = b"HTTP/1.1 200 OK\r\n" + data + b"\r\n\r\n"
     assert one_pass(parse_response_head, head) == stepwise_response(head)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda n: b"X-Rep: a\r\n" * n + b"\r\n",
+        lambda n: b"A: " + b"x " * n + b"x\r\n\r\n",
+        # Rejected late: the one-pass check fails, and the steps then look.
+        lambda n: b"A: 1\r\n" * n + b"bad\r\n\r\n",
+        lambda n: b"A:" + b" " * n + b"\x01\r\n\r\n",
+        lambda n: b"A" * n + b" : 1\r\n\r\n",
+    ],
+)
+def test_one_pass_heads_cost_linear_time(build: object) -> None:
+    assert callable(build)
+    heads = {n: b"GET / HTTP/1.1\r\n" + build(n) for n in (20_000, 200_000)}
+
+    def parse(n: int) -> None:
+        try:
+            parse_request_head(heads[n])
+        except RemoteProtocolError:
+            pass
+
+    assert_linear_time(parse, 20_000, 200_000)

@@ -101,15 +101,17 @@ _STATUS_LINE = re.compile(f"({HTTP_VERSION}) ({STATUS_CODE}) ((?:{REASON_PHRASE}
 # value class excludes CR and LF, so the line end is found without
 # backtracking; the last line of a block may lack its line end.
 _HEADER_LINE = re.compile(f"({TOKEN}):({FIELD_CONTENT_CHAR}*)(?:\r?\n|\\Z)")
-# A whole well-formed header block followed by the empty line that ends the
-# head: what the fast path of the whole-head parsers accepts.  The same line
-# pattern as _HEADER_LINE, so the fast and the detailed paths cannot differ.
-_HEADER_BLOCK_AND_END = re.compile(f"(?:{TOKEN}:{FIELD_CONTENT_CHAR}*\r?\n)*\r?\n")
-_REQUEST_LINE_AND_END = re.compile(
-    f"({TOKEN}) ({REQUEST_TARGET}) ({HTTP_VERSION})\r?\n"
+# A whole well-formed head, start line to empty line: what the one-pass
+# parsers accept.  Built from the same sources as the line patterns, so the
+# one-pass and the step-by-step paths cannot disagree; each part ends where
+# the next begins (names stop at the colon, values exclude CR and LF), so
+# matching is linear.
+_HEADER_LINES = f"((?:{TOKEN}:{FIELD_CONTENT_CHAR}*\r?\n)*)\r?\n"
+_REQUEST_HEAD = re.compile(
+    f"({TOKEN}) ({REQUEST_TARGET}) ({HTTP_VERSION})\r?\n" + _HEADER_LINES
 )
-_STATUS_LINE_AND_END = re.compile(
-    f"({HTTP_VERSION}) ({STATUS_CODE}) ((?:{REASON_PHRASE})?)\r?\n"
+_RESPONSE_HEAD = re.compile(
+    f"({HTTP_VERSION}) ({STATUS_CODE}) ((?:{REASON_PHRASE})?)\r?\n" + _HEADER_LINES
 )
 # What may follow the last header line: empty lines only.
 _TRAILING_EMPTY_LINES = re.compile(r"(?:\r?\n)+\Z")
@@ -310,15 +312,14 @@ def split_head(data: bytes) -> tuple[bytes, bytes]:
     return data[start:line_end], block
 
 
-def _fields(text: str, pos: int) -> list[tuple[str, str]] | None:
-    """The header fields of ``text`` from ``pos`` to its end, which must be
-    exactly header lines and one empty line; None if it is not."""
-    if _HEADER_BLOCK_AND_END.fullmatch(text, pos) is None:
-        return None
-    # Validated: every match is one whole line, in order.
-    return [
-        (name, value.strip(" \t")) for name, value in _HEADER_LINE.findall(text, pos)
-    ]
+def _fields(block: str) -> list[tuple[str, str]]:
+    """The fields of header lines that the one-pass pattern matched."""
+    fields = []
+    # Each line ends with LF; a CR can only be the one before it.
+    for line in block.split("\n")[:-1]:
+        name, _, value = line.partition(":")
+        fields.append((name, value.strip(" \t\r")))
+    return fields
 
 
 def parse_request_head(
@@ -334,12 +335,11 @@ def parse_request_head(
     >>> parse_request_head(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
     ('GET', '/', 'HTTP/1.1', [('Host', 'a')])
     """
-    text = data.decode("latin-1")
-    m = _REQUEST_LINE_AND_END.match(text)
-    if m is not None and m.group(3) in SUPPORTED_VERSIONS:
-        fields = _fields(text, m.end())
-        if fields is not None:
-            return m.group(1), m.group(2), m.group(3), fields
+    m = _REQUEST_HEAD.fullmatch(data.decode("latin-1"))
+    if m is not None:
+        method, target, version, block = m.groups()
+        if version in SUPPORTED_VERSIONS:
+            return method, target, version, _fields(block) if block else []
     start, block = split_head(bytes(data))
     method, target, version = parse_request_line(start)
     return method, target, version, parse_header_block(block)
@@ -354,12 +354,11 @@ def parse_response_head(
     >>> parse_response_head(b"HTTP/1.1 204 No Content\\r\\nA: b\\r\\n\\r\\n")
     ('HTTP/1.1', 204, 'No Content', [('A', 'b')])
     """
-    text = data.decode("latin-1")
-    m = _STATUS_LINE_AND_END.match(text)
-    if m is not None and m.group(1) in SUPPORTED_VERSIONS:
-        fields = _fields(text, m.end())
-        if fields is not None:
-            return m.group(1), int(m.group(2)), m.group(3), fields
+    m = _RESPONSE_HEAD.fullmatch(data.decode("latin-1"))
+    if m is not None:
+        version, code, reason, block = m.groups()
+        if version in SUPPORTED_VERSIONS:
+            return version, int(code), reason, _fields(block) if block else []
     start, block = split_head(bytes(data))
     version, code, reason = parse_status_line(start)
     return version, code, reason, parse_header_block(block)
