@@ -120,6 +120,8 @@ class _HeadTimeout:
     and when it fires early it sleeps again until the deadline.
     """
 
+    __slots__ = ("stream", "deadline", "fired", "_timer")
+
     def __init__(self, stream: iostream.IOStream) -> None:
         self.stream = stream
         self.deadline: float | None = None
@@ -131,7 +133,7 @@ class _HeadTimeout:
         watch: _HeadTimeout | None = getattr(stream, "_http_head_timeout", None)
         if watch is None:
             watch = cls(stream)
-            stream._http_head_timeout = watch  # type: ignore[attr-defined]
+            stream._http_head_timeout = watch
         deadline = stream.io_loop.time() + timeout
         watch.deadline = deadline
         if watch._timer is None:

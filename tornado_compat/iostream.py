@@ -140,10 +140,12 @@ class _StreamBuffer:
 
     def __init__(self) -> None:
         # Each entry is [block, offset]; block is a bytearray (small, ours)
-        # or a memoryview of a caller's large object.
-        self._buffers: collections.deque[list[Any]] = collections.deque()
+        # or a memoryview of a caller's large object.  Made on first use: an
+        # idle connection should not carry an empty deque's block.
+        self._buffers: collections.deque[list[Any]] | None = None
         self._size = 0
-        self._large_buf_threshold = 2048
+
+    _large_buf_threshold = 2048
 
     def __len__(self) -> int:
         return self._size
@@ -152,13 +154,16 @@ class _StreamBuffer:
         size = len(data)
         if not size:
             return
+        buffers = self._buffers
+        if buffers is None:
+            buffers = self._buffers = collections.deque()
         if size > self._large_buf_threshold:
             view = memoryview(data)
             if view.format != "B" or view.ndim != 1:
                 view = view.cast("B")
-            self._buffers.append([view, 0])
+            buffers.append([view, 0])
         else:
-            last = self._buffers[-1] if self._buffers else None
+            last = buffers[-1] if buffers else None
             if (
                 last is not None
                 and isinstance(last[0], bytearray)
@@ -166,7 +171,7 @@ class _StreamBuffer:
             ):
                 last[0] += data
             else:
-                self._buffers.append([bytearray(data), 0])
+                buffers.append([bytearray(data), 0])
         self._size += size
 
     def peek(self, size: int) -> memoryview:
@@ -183,6 +188,7 @@ class _StreamBuffer:
         self._size -= size
         buffers = self._buffers
         while size:
+            assert buffers is not None
             entry = buffers[0]
             block, offset = entry
             left = len(block) - offset
@@ -195,6 +201,8 @@ class _StreamBuffer:
                 block.release()
 
     def clear(self) -> None:
+        if self._buffers is None:
+            return
         for block, _ in self._buffers:
             if isinstance(block, memoryview):
                 block.release()
@@ -233,6 +241,41 @@ class BaseIOStream:
     data; ``write`` raises :class:`StreamBufferFullError` beyond it.
     """
 
+    # Slots keep a stream small (a server may hold many thousands of idle
+    # ones); __dict__ is kept for subclasses and callers that add attributes.
+    __slots__ = (
+        "io_loop",
+        "max_buffer_size",
+        "read_chunk_size",
+        "max_write_buffer_size",
+        "error",
+        "_read_buffer",
+        "_read_future",
+        "_read_kind",
+        "_read_num",
+        "_read_partial",
+        "_read_delimiter",
+        "_read_regex",
+        "_read_max_bytes",
+        "_read_scan",
+        "_into_view",
+        "_into_filled",
+        "_write_buffer",
+        "_total_write_index",
+        "_total_write_done_index",
+        "_write_futures",
+        "_close_callback",
+        "_connect_future",
+        "_ssl_connect_future",
+        "_connecting",
+        "_closed",
+        "_fd_state",
+        "_readable_callback",
+        "_http_head_timeout",
+        "__dict__",
+        "__weakref__",
+    )
+
     def __init__(
         self,
         max_buffer_size: int | None = None,
@@ -264,7 +307,9 @@ class BaseIOStream:
         self._write_buffer = _StreamBuffer()
         self._total_write_index = 0
         self._total_write_done_index = 0
-        self._write_futures: collections.deque[tuple[int, Future]] = collections.deque()
+        # The futures of writes not yet sent, with the index each waits for;
+        # made when a write has to wait.
+        self._write_futures: collections.deque[tuple[int, Future]] | None = None
         self._close_callback: Callable[[], None] | None = None
         self._connect_future: Future | None = None
         self._ssl_connect_future: Future | None = None
@@ -274,6 +319,8 @@ class BaseIOStream:
         # Called once when data is buffered or the stream closes, while no
         # read is pending (see _notify_when_readable).
         self._readable_callback: Callable[[], None] | None = None
+        # Kept here for the HTTP layer (its header timeout watch).
+        self._http_head_timeout: Any = None
 
     # -- the subclass contract ------------------------------------------------
 
@@ -773,11 +820,13 @@ class BaseIOStream:
                 self._total_write_done_index = sent
                 future.set_result(None)
                 return future
-            futures.append((self._total_write_index, future))
+            self._write_futures = collections.deque([(self._total_write_index, future)])
             self._writes_done_up_to(sent)
             return future
         # A future that fails is marked as retrieved where it fails
         # (_signal_closed), so no callback is needed on every write.
+        if futures is None:
+            futures = self._write_futures = collections.deque()
         futures.append((self._total_write_index, future))
         if data:
             self._send(data)
@@ -795,6 +844,8 @@ class BaseIOStream:
         while futures and futures[0][0] <= self._total_write_done_index:
             _, future = futures.popleft()
             future_set_result_unless_cancelled(future, None)
+        if futures is not None and not futures:
+            self._write_futures = None
 
     # -- close ----------------------------------------------------------------
 
@@ -848,8 +899,9 @@ class BaseIOStream:
             futures.append(self._read_future)
             self._read_future = None
             self._clear_read()
-        futures.extend(f for _, f in self._write_futures)
-        self._write_futures.clear()
+        if self._write_futures is not None:
+            futures.extend(f for _, f in self._write_futures)
+            self._write_futures = None
         if self._connect_future is not None:
             futures.append(self._connect_future)
             self._connect_future = None
@@ -1017,6 +1069,19 @@ class _LoopTransport:
     It implements the part of ``asyncio.Transport`` that the streams use.
     """
 
+    __slots__ = (
+        "_io_loop",
+        "_sock",
+        "_fileno",
+        "_protocol",
+        "_buffer",
+        "_buffer_size",
+        "_high_water",
+        "_closing",
+        "_reading",
+        "_events",
+    )
+
     def __init__(
         self, io_loop: IOLoop, sock: socket.socket, protocol: _StreamProtocol
     ) -> None:
@@ -1026,7 +1091,8 @@ class _LoopTransport:
         # the socket object is closed first (a failed direct read does that).
         self._fileno = sock.fileno()
         self._protocol = protocol
-        self._buffer: collections.deque[memoryview] = collections.deque()
+        # Unsent data, made when a send is partial.
+        self._buffer: collections.deque[memoryview] | None = None
         self._buffer_size = 0
         self._high_water = 0
         self._closing = False
@@ -1099,7 +1165,10 @@ class _LoopTransport:
                 return
         # The rest is kept by reference; abort() drops it with the buffer.
         view = memoryview(data)[sent:]
-        self._buffer.append(view)
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = collections.deque()
+        buffer.append(view)
         self._buffer_size += len(view)
         self._set_events()
         if self._buffer_size > self._high_water:
@@ -1163,6 +1232,7 @@ class _LoopTransport:
                 head.release()
                 break
         if not buffer:
+            self._buffer = None
             self._set_events()
             self._protocol.resume_writing()
 
@@ -1173,9 +1243,10 @@ class _LoopTransport:
         if self._closing:
             return
         self._closing = True
-        for view in self._buffer:
-            view.release()
-        self._buffer.clear()
+        if self._buffer is not None:
+            for view in self._buffer:
+                view.release()
+            self._buffer = None
         self._buffer_size = 0
         try:
             self._io_loop.remove_handler(self._fileno)
@@ -1201,6 +1272,8 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     per-thread scratch buffer instead of allocating a new bytes object (of
     256 KiB, on asyncio's selector loop) for every receive.
     """
+
+    __slots__ = ("stream", "_view")
 
     def __init__(self, stream: IOStream) -> None:
         self.stream = stream
@@ -1255,16 +1328,29 @@ class IOStream(BaseIOStream):
     instead of leaving it waiting.
     """
 
+    __slots__ = (
+        "socket",
+        "_protocol",
+        "_transport",
+        "_incoming",
+        "_incoming_offset",
+        "_incoming_size",
+        "_incoming_eof",
+        "_paused",
+        "_attach_task",
+        "_connect_watch_fd",
+        "_attaching",
+    )
+
     def __init__(self, socket: socket.socket, *args: Any, **kwargs: Any) -> None:
         self.socket = socket
         self.socket.setblocking(False)
         super().__init__(*args, **kwargs)
-        self._transport: asyncio.Transport | None = None
         self._protocol = _StreamProtocol(self)
-        self._incoming: collections.deque[bytes] = collections.deque()
-        # Data received may skip _incoming and read_from_fd, unless a
-        # subclass (or the instance) has its own read_from_fd.
-        self._direct_reads = type(self).read_from_fd is IOStream.read_from_fd
+        self._transport: asyncio.Transport | None = None
+        # Data received that read_from_fd has not taken yet (made when
+        # needed).
+        self._incoming: collections.deque[bytes] | None = None
         self._incoming_offset = 0
         self._incoming_size = 0
         self._incoming_eof = False
@@ -1276,6 +1362,14 @@ class IOStream(BaseIOStream):
         self._attaching = False
         if self._is_connected():
             self._start_transport()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Data received may skip _incoming and read_from_fd, unless a
+        # subclass (or the instance) has its own read_from_fd.
+        cls._direct_reads = cls.read_from_fd is IOStream.read_from_fd
+
+    _direct_reads = True
 
     def _is_connected(self) -> bool:
         try:
@@ -1349,6 +1443,7 @@ class IOStream(BaseIOStream):
         room = len(buf)
         filled = 0
         incoming = self._incoming
+        assert incoming is not None
         while incoming and filled < room:
             chunk = incoming[0]
             start = self._incoming_offset
@@ -1366,13 +1461,14 @@ class IOStream(BaseIOStream):
     def _drain_incoming(self) -> None:
         """Move everything received into the read buffer (on close, so that
         reads the buffer can satisfy still succeed)."""
-        if self._incoming_size:
+        incoming = self._incoming
+        if self._incoming_size and incoming is not None:
             start = self._incoming_offset
-            first = self._incoming.popleft()
+            first = incoming.popleft()
             self._read_buffer += first[start:]
-            for chunk in self._incoming:
+            for chunk in incoming:
                 self._read_buffer += chunk
-            self._incoming.clear()
+            incoming.clear()
             self._incoming_offset = 0
             self._incoming_size = 0
 
@@ -1479,15 +1575,21 @@ class IOStream(BaseIOStream):
         if (
             self._direct_reads
             and not self._incoming_size
-            and "read_from_fd" not in self.__dict__
+            and getattr(self.read_from_fd, "__func__", None) is IOStream.read_from_fd
             and (self._read_future is None or self._read_kind != _INTO)
         ):
             # read_from_fd is ours, so it would only copy the data over.
             self._take_data(data)
             return
-        self._incoming.append(bytes(data))
-        self._incoming_size += len(data)
+        self._queue_incoming(bytes(data))
         self._handle_read()
+
+    def _queue_incoming(self, chunk: bytes) -> None:
+        incoming = self._incoming
+        if incoming is None:
+            incoming = self._incoming = collections.deque()
+        incoming.append(chunk)
+        self._incoming_size += len(chunk)
 
     def _on_eof(self) -> None:
         self._incoming_eof = True
@@ -1925,8 +2027,7 @@ class SSLIOStream(IOStream):
                 if not chunk:
                     self._incoming_eof = True
                     break
-                self._incoming.append(chunk)
-                self._incoming_size += len(chunk)
+                self._queue_incoming(chunk)
         except ssl.SSLWantReadError:
             pass
         except ssl.SSLZeroReturnError:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from tornado.escape import native_str
@@ -114,6 +114,10 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         )
         self._connections: set[HTTP1ServerConnection] = set()
         self.trusted_downstream = trusted_downstream
+        # One set for the contexts of every connection, remade if the
+        # attribute is replaced.
+        self._trusted_from: list[str] | None = trusted_downstream
+        self._trusted_set = frozenset(trusted_downstream or ())
 
     @classmethod
     def configurable_base(cls) -> type[Configurable]:
@@ -136,9 +140,10 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             self._connections.discard(connection)
 
     def handle_stream(self, stream: iostream.IOStream, address: Any) -> None:
-        context = _HTTPRequestContext(
-            stream, address, self.protocol, self.trusted_downstream
-        )
+        if self.trusted_downstream is not self._trusted_from:
+            self._trusted_from = self.trusted_downstream
+            self._trusted_set = frozenset(self.trusted_downstream or ())
+        context = _HTTPRequestContext(stream, address, self.protocol, self._trusted_set)
         connection = HTTP1ServerConnection(stream, self.conn_params, context)
         self._connections.add(connection)
         connection.start_serving(self)
@@ -207,7 +212,7 @@ class _HTTPRequestContext:
         stream: iostream.IOStream,
         address: Any,
         protocol: str | None,
-        trusted_downstream: list[str] | None = None,
+        trusted_downstream: Iterable[str] | None = None,
     ) -> None:
         self.address = address
         sock = getattr(stream, "socket", None)
@@ -228,7 +233,11 @@ class _HTTPRequestContext:
             self.protocol = "http"
         self._orig_remote_ip = self.remote_ip
         self._orig_protocol = self.protocol
-        self.trusted_downstream = set(trusted_downstream or [])
+        self.trusted_downstream = (
+            trusted_downstream
+            if isinstance(trusted_downstream, frozenset)
+            else frozenset(trusted_downstream or ())
+        )
 
     def __str__(self) -> str:
         if self.address_family in (socket.AF_INET, socket.AF_INET6):
