@@ -8,7 +8,7 @@ microseconds per request and the ratio.  The requests are all written at
 once, so there is no waiting for the network: what is measured is the Python
 cost of parsing a request, calling the application and writing the response
 (plus the client's reading of responses, the same for both).  Under wrk the
-per-request event-loop and syscall costs come on top; see compare.py.
+per-request event-loop and syscall costs come on top; see python -m benchmarks.
 """
 
 from __future__ import annotations

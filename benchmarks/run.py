@@ -1,0 +1,662 @@
+"""Run every comparison, print the tables and write the results.
+
+See docs/benchmarks.md, or ``python -m benchmarks --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report, tools
+from benchmarks.tools import BenchmarkError
+
+HELLO = b"Hello world!"
+BIG_SIZE = 102400
+MB = 1e6
+MIB = 1 << 20
+DOCS_OUTPUT = tools.ROOT / "docs" / "_static"
+
+
+@dataclass
+class Settings:
+    rounds: int = 5
+    seconds: int = 3
+    connections: int = 50
+    upload_connections: int = 10
+    upload_bytes: int = MIB
+    gets: int = 3000
+    gets_warmup: int = 100
+    stream_bytes: int = 1 << 30
+    idle_connections: int = 10000
+    smoke: bool = False
+
+
+@dataclass
+class Env:
+    """What a measurement gets: the settings, a scratch folder and the shared
+    resource of its comparison (nginx, for the client comparisons)."""
+
+    settings: Settings
+    workdir: Path
+    shared: Any = None
+
+
+# A measurement returns its metrics: {unit: value}.
+Measure = Callable[[Env], dict[str, float]]
+
+
+@dataclass
+class Contender:
+    label: str
+    measure: Measure
+
+
+@dataclass
+class Target:
+    contender: str
+    kind: str  # "ratio": at least value × reference; "max": at most value
+    value: float
+    reference: str | None = None
+    metric: str | None = None  # "max" targets: the metric bounded (default: main)
+    strict: bool = False  # "max": strictly below
+
+    def text(self, unit: str) -> str:
+        """Such as "≥ 2× tornado", "≤ 4 KiB/conn" or "peak RSS < 64 MiB"."""
+        if self.kind == "ratio":
+            return f"≥ {self.value:g}× {self.reference}"
+        sign = "<" if self.strict else "≤"
+        if self.metric is None:
+            return f"{sign} {self.value:g} {unit}"
+        name, _, metric_unit = self.metric.partition(" (")
+        return f"{name} {sign} {self.value:g} {metric_unit.rstrip(')')}"
+
+
+@dataclass
+class Comparison:
+    number: int
+    name: str
+    how: str
+    metric: str
+    contenders: list[Contender]
+    targets: list[Target] = field(default_factory=list)
+    extra_metrics: list[str] = field(default_factory=list)
+    higher_is_better: bool = True
+    chart: str = "ratio"  # or "median"
+    shared: Callable[[Env], contextlib.AbstractContextManager[Any]] | None = None
+
+
+# -- measurements ----------------------------------------------------------------
+
+
+def wrk_server(
+    impl: str,
+    app: str,
+    loop: str = "asyncio",
+) -> Measure:
+    """A server from benchmarks.servers under wrk."""
+
+    def measure(env: Env) -> dict[str, float]:
+        settings = env.settings
+        argv = [impl, app, "--loop", loop]
+        with tools.server(argv, env.workdir) as server:
+            script = None
+            connections = settings.connections
+            if app == "upload":
+                size = settings.upload_bytes
+                body = b"u" * size
+                tools.verify(server.port, str(size).encode(), body=body, times=20)
+                script = tools.upload_script(size, env.workdir)
+                connections = settings.upload_connections
+            elif app == "big":
+                tools.verify(server.port, b"x" * BIG_SIZE, times=200)
+            else:
+                tools.verify(server.port, HELLO, times=200)
+            rate = tools.run_wrk(server.port, settings.seconds, connections, script)
+            server.check_alive()
+            server.check_log()
+        metrics = {"req/s": rate}
+        if app == "big":
+            metrics["MB/s"] = rate * BIG_SIZE / MB
+        elif app == "upload":
+            metrics["MB/s"] = rate * settings.upload_bytes / MB
+        return metrics
+
+    return measure
+
+
+def run_client(client: str, argv: list[str], timeout: float) -> dict[str, Any]:
+    """Run benchmarks.clients and check that the client it measured is the one
+    meant: tornado_compat's after install(), Tornado's without."""
+    result = tools.run_json_child("benchmarks.clients", [client, *argv], timeout)
+    implementation = result["implementation"]
+    prefix = {"tornado": "tornado.", "compat": "tornado_compat."}.get(
+        client.split("-")[0], client
+    )
+    if not implementation.startswith(prefix):
+        raise BenchmarkError(f"client {client} ran {implementation}, not {prefix}")
+    return result
+
+
+def client_gets(client: str) -> Measure:
+    def measure(env: Env) -> dict[str, float]:
+        settings = env.settings
+        result = run_client(
+            client,
+            [
+                "gets",
+                env.shared.url("hello.txt"),
+                "--length",
+                str(len(HELLO)),
+                "--count",
+                str(settings.gets),
+                "--warmup",
+                str(settings.gets_warmup),
+            ],
+            timeout=300,
+        )
+        return {
+            "req/s": result["requests_per_second"],
+            "peak RSS (MiB)": result["peak_rss_kib"] / 1024,
+        }
+
+    return measure
+
+
+def client_stream(client: str) -> Measure:
+    def measure(env: Env) -> dict[str, float]:
+        result = run_client(
+            client,
+            [
+                "stream",
+                env.shared.url("big.bin"),
+                "--length",
+                str(env.settings.stream_bytes),
+                "--warmup-url",
+                env.shared.url("hello.txt"),
+            ],
+            timeout=900,
+        )
+        return {
+            "MB/s": result["bytes_per_second"] / MB,
+            "peak RSS (MiB)": result["peak_rss_kib"] / 1024,
+        }
+
+    return measure
+
+
+def settled_rss(server: tools.Server) -> int:
+    """The server's RSS once it has stopped changing (the same for 10 reads
+    20 ms apart), or after 10 s at the most."""
+    deadline = time.monotonic() + 10
+    last = server.rss_kib()
+    same = 0
+    while same < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        now = server.rss_kib()
+        same = same + 1 if now == last else 0
+        last = now
+    return last
+
+
+def idle_memory(impl: str) -> Measure:
+    """RSS growth of a server holding many answered, idle keep-alive connections."""
+
+    def measure(env: Env) -> dict[str, float]:
+        count = env.settings.idle_connections
+        with tools.server([impl, "hello"], env.workdir) as server:
+            # Warm up: requests on one connection, then connections of one
+            # request each, so that the first connection's one-time costs are
+            # paid before the first reading.
+            tools.verify(server.port, HELLO, times=200)
+            for _ in range(50):
+                tools.verify(server.port, HELLO)
+            before = settled_rss(server)
+            with tools.idle_connections(server.port, count):
+                after = settled_rss(server)
+            server.check_log()
+        return {
+            "KiB/conn": (after - before) / count,
+            "RSS before (MiB)": before / 1024,
+            "RSS after (MiB)": after / 1024,
+        }
+
+    return measure
+
+
+@contextlib.contextmanager
+def nginx_files(env: Env) -> Iterator[tools.Nginx]:
+    files: dict[str, bytes | int] = {
+        "hello.txt": HELLO,
+        "big.bin": env.settings.stream_bytes,
+    }
+    with tools.nginx(env.workdir, files) as server:
+        yield server
+
+
+# -- the comparisons -----------------------------------------------------------------
+
+
+def comparisons(settings: Settings) -> list[Comparison]:
+    wrk = f"wrk -t1 -c{settings.connections}, keep-alive, {settings.seconds} s runs."
+    hello = "The 12-byte body `Hello world!`;"
+    raw = "tornado's HTTPServer with a raw request callback;"
+    gets = settings.gets
+    stream = report.size_text(settings.stream_bytes)
+    idle = settings.idle_connections
+
+    def servers(app: str, loop: str, others: bool = True) -> list[Contender]:
+        result = [
+            Contender("tornado", wrk_server("tornado", app, loop)),
+            Contender("tornado_compat", wrk_server("compat", app, loop)),
+        ]
+        if others:
+            result += [
+                Contender("uvicorn (httptools)", wrk_server("uvicorn", app, loop)),
+                Contender("aiohttp", wrk_server("aiohttp", app, loop)),
+            ]
+        return result
+
+    clients = [
+        ("tornado simple", "tornado-simple"),
+        ("tornado curl", "tornado-curl"),
+        ("tornado_compat simple", "compat-simple"),
+        ("tornado_compat curl", "compat-curl"),
+        ("aiohttp", "aiohttp"),
+        ("httpx", "httpx"),
+    ]
+    return [
+        Comparison(
+            1,
+            "Hello world, raw HTTPServer, asyncio loop",
+            f"{hello} {raw} uvicorn and aiohttp for reference; {wrk}",
+            "req/s",
+            servers("hello", "asyncio"),
+            [
+                Target("tornado_compat", "ratio", 4.5, "tornado"),
+                Target("tornado_compat", "ratio", 1.25, "uvicorn (httptools)"),
+            ],
+        ),
+        Comparison(
+            2,
+            "Hello world, raw HTTPServer, uvloop",
+            f"As comparison 1, every server on uvloop; {wrk}",
+            "req/s",
+            servers("hello", "uvloop"),
+            [Target("tornado_compat", "ratio", 1.0, "uvicorn (httptools)")],
+        ),
+        Comparison(
+            3,
+            "Hello world, tornado.web",
+            f"{hello} an unmodified tornado.web.Application whose handler writes "
+            f"it, on tornado's HTTPServer and on tornado_compat's; {wrk}",
+            "req/s",
+            servers("web", "asyncio", others=False),
+            [Target("tornado_compat", "ratio", 2.0, "tornado")],
+        ),
+        Comparison(
+            4,
+            "100 KiB responses",
+            f"A 102400-byte body from the raw callback (asyncio loop); {wrk}",
+            "req/s",
+            servers("big", "asyncio"),
+            [Target("tornado_compat", "ratio", 2.0, "tornado")],
+            extra_metrics=["MB/s"],
+        ),
+        Comparison(
+            5,
+            "1 MiB uploads",
+            f"wrk POSTs {settings.upload_bytes:,}-byte bodies (a Lua script) with "
+            f"-t1 -c{settings.upload_connections}; the server reads the whole "
+            "body (tornado's HTTPServer buffers it into request.body before the "
+            "raw callback runs) and answers with its length, which the script "
+            f"checks; asyncio loop, {settings.seconds} s runs.",
+            "req/s",
+            servers("upload", "asyncio"),
+            [Target("tornado_compat", "ratio", 2.0, "tornado")],
+            extra_metrics=["MB/s"],
+        ),
+        Comparison(
+            6,
+            f"Client, {gets} keep-alive GETs, 10 at a time",
+            f"One client per process: a warm-up of {settings.gets_warmup} "
+            f"requests, then {gets} GETs of a 12-byte file from nginx with 10 "
+            "in flight (max_clients=10, or a 10-connection limit).",
+            "req/s",
+            [Contender(label, client_gets(name)) for label, name in clients],
+            [
+                Target("tornado_compat simple", "ratio", 5.0, "tornado simple"),
+                Target("tornado_compat simple", "ratio", 1.5, "aiohttp"),
+                Target("tornado_compat curl", "ratio", 1.0, "tornado curl"),
+            ],
+            extra_metrics=["peak RSS (MiB)"],
+            shared=nginx_files,
+        ),
+        Comparison(
+            7,
+            f"Client, streaming download of {stream}",
+            f"One download of a {stream} file from nginx (sendfile), "
+            "whose body the client only counts as it arrives (streaming_callback "
+            "for the tornado clients); peak RSS is the client process's VmHWM.",
+            "MB/s",
+            [Contender(label, client_stream(name)) for label, name in clients],
+            [
+                Target("tornado_compat simple", "ratio", 1.5, "tornado simple"),
+                Target(
+                    "tornado_compat simple",
+                    "max",
+                    64,
+                    metric="peak RSS (MiB)",
+                    strict=True,
+                ),
+            ],
+            extra_metrics=["peak RSS (MiB)"],
+            shared=nginx_files,
+        ),
+        Comparison(
+            8,
+            "Memory per idle keep-alive connection",
+            f"The hello-world servers (asyncio loop): server RSS (VmRSS) after a "
+            f"warm-up, then after another process opened {idle:,} keep-alive "
+            "connections, made one GET on each, read every answer and left them "
+            f"open and idle; (after − before) / {idle:,}.",
+            "KiB/conn",
+            [
+                Contender("tornado", idle_memory("tornado")),
+                Contender("tornado_compat", idle_memory("compat")),
+                Contender("uvicorn (httptools)", idle_memory("uvicorn")),
+                Contender("aiohttp", idle_memory("aiohttp")),
+            ],
+            [Target("tornado_compat", "max", 4)],
+            extra_metrics=["RSS before (MiB)", "RSS after (MiB)"],
+            higher_is_better=False,
+            chart="median",
+        ),
+    ]
+
+
+# -- running -----------------------------------------------------------------------
+
+
+class Runner:
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        self.settings = settings
+        self.workdir = workdir
+        self.incidents: list[str] = []
+
+    def measure_once(
+        self, comparison: Comparison, contender: Contender, env: Env
+    ) -> dict[str, float]:
+        """One measurement; a failure is reported and tried once more."""
+        for attempt in (1, 2):
+            try:
+                return contender.measure(env)
+            except tools.FAILURES as error:
+                message = (
+                    f"{comparison_key(comparison)}, {contender.label}: "
+                    f"attempt {attempt} failed: {error}"
+                )
+                tools.log("!" * 70 + "\n" + message + "\n" + "!" * 70)
+                self.incidents.append(message.splitlines()[0])
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def run(self, comparison: Comparison) -> dict[str, Any]:
+        settings = self.settings
+        samples: dict[str, dict[str, list[float]]] = {
+            c.label: {} for c in comparison.contenders
+        }
+        env = Env(settings, self.workdir)
+        with contextlib.ExitStack() as stack:
+            if comparison.shared is not None:
+                env.shared = stack.enter_context(comparison.shared(env))
+            contenders = comparison.contenders
+            for round_number in range(settings.rounds):
+                # Alternate within the round, and start each round with the
+                # next contender, so that no one always runs first.
+                shift = round_number % len(contenders)
+                for contender in contenders[shift:] + contenders[:shift]:
+                    metrics = self.measure_once(comparison, contender, env)
+                    for unit, value in metrics.items():
+                        samples[contender.label].setdefault(unit, []).append(value)
+                    tools.log(
+                        f"  round {round_number + 1}/{settings.rounds} "
+                        f"{contender.label}: "
+                        + ", ".join(
+                            f"{report.number(v)} {u}" for u, v in metrics.items()
+                        )
+                    )
+        return summarise(comparison, samples, settings)
+
+
+def comparison_key(comparison: Comparison) -> str:
+    return f"{comparison.number}. {comparison.name}"
+
+
+def summarise(
+    comparison: Comparison,
+    samples: dict[str, dict[str, list[float]]],
+    settings: Settings,
+) -> dict[str, Any]:
+    metric = comparison.metric
+    medians = {
+        label: {unit: statistics.median(values) for unit, values in units.items()}
+        for label, units in samples.items()
+    }
+    baseline = comparison.contenders[0].label
+    ratios = {
+        label: medians[label][metric] / medians[baseline][metric] for label in medians
+    }
+    targets = []
+    for target in comparison.targets:
+        text = target.text(metric)
+        if target.kind == "ratio":
+            assert target.reference is not None
+            achieved = (
+                medians[target.contender][metric] / medians[target.reference][metric]
+            )
+            met = achieved >= target.value
+            achieved_text = report.ratio_text(achieved)
+            chart_line = (
+                ratios[target.reference] * target.value
+                if comparison.chart == "ratio"
+                else None
+            )
+        else:
+            unit = target.metric or metric
+            achieved = medians[target.contender][unit]
+            met = achieved < target.value if target.strict else achieved <= target.value
+            achieved_text = report.number(achieved)
+            chart_line = (
+                target.value
+                if comparison.chart == "median" and unit == metric
+                else None
+            )
+        targets.append(
+            {
+                "contender": target.contender,
+                "text": text,
+                "achieved": achieved,
+                "achieved_text": achieved_text,
+                "met": met,
+                "chart_line": chart_line,
+            }
+        )
+    return {
+        "number": comparison.number,
+        "name": comparison.name,
+        "how": comparison.how,
+        "metric": comparison.metric,
+        "extra_metrics": comparison.extra_metrics,
+        "higher_is_better": comparison.higher_is_better,
+        "chart": comparison.chart,
+        "rounds": settings.rounds,
+        "baseline": baseline,
+        "contenders": [
+            {
+                "label": c.label,
+                "samples": samples[c.label],
+                "median": medians[c.label],
+                "ratio": ratios[c.label],
+            }
+            for c in comparison.contenders
+        ],
+        "targets": targets,
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Run tornado_compat's benchmark comparisons against Tornado, "
+        "uvicorn, aiohttp and httpx; print markdown tables and write the results "
+        "(JSON, markdown, chart). See docs/benchmarks.md.",
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="rounds per comparison (default 5; smoke 1)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=int,
+        help="seconds per wrk run, a whole number (default 3; smoke 1)",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="TEXT",
+        help="run only the comparisons whose name contains TEXT (any case)",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="everything once, 1 s runs and tiny sizes: proves the suite runs",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="where to write the results: default docs/_static for a full run, "
+        "a new temporary folder for --smoke or --only",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list the comparisons and exit"
+    )
+    args = parser.parse_args(argv)
+    for name in ("rounds", "seconds"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be at least 1")
+    return args
+
+
+def make_settings(args: argparse.Namespace) -> Settings:
+    if args.smoke:
+        settings = Settings(
+            rounds=1,
+            seconds=1,
+            gets=300,
+            gets_warmup=20,
+            stream_bytes=16 * MIB,
+            idle_connections=500,
+            smoke=True,
+        )
+    else:
+        settings = Settings()
+    if args.rounds is not None:
+        settings.rounds = args.rounds
+    if args.seconds is not None:
+        settings.seconds = args.seconds
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = make_settings(args)
+    selected = [
+        c
+        for c in comparisons(settings)
+        if not args.only or args.only.lower() in comparison_key(c).lower()
+    ]
+    if args.list:
+        for comparison in selected:
+            print(comparison_key(comparison))
+        return 0
+    if not selected:
+        print(f"no comparison name contains {args.only!r}", file=sys.stderr)
+        return 2
+    command = shlex.join(
+        ["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)]
+    )
+    try:
+        tools.ensure_system_tools()
+    except tools.FAILURES as error:
+        print(f"python -m benchmarks: {error}", file=sys.stderr)
+        return 2
+    if not tools.can_pin():
+        tools.log("warning: no taskset or one CPU: processes are not pinned")
+    started = time.monotonic()
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="tornado-compat-bench-") as scratch:
+        runner = Runner(settings, Path(scratch))
+        for comparison in selected:
+            tools.log(f"running {comparison_key(comparison)}")
+            try:
+                result = runner.run(comparison)
+            except tools.FAILURES as error:
+                print(
+                    f"\npython -m benchmarks: {comparison_key(comparison)} "
+                    f"failed:\n{error}",
+                    file=sys.stderr,
+                )
+                return 1
+            results.append(result)
+            print()
+            print("\n".join(report.comparison_markdown(result, 2)), flush=True)
+    machine, versions = tools.machine_info(), tools.versions()
+    everything: dict[str, Any] = {
+        "date": date,
+        "command": command,
+        "duration_seconds": time.monotonic() - started,
+        "machine": machine,
+        "versions": versions,
+        "settings": {
+            "rounds": settings.rounds,
+            "seconds": settings.seconds,
+            "connections": settings.connections,
+            "upload_connections": settings.upload_connections,
+            "upload_bytes": settings.upload_bytes,
+            "gets": settings.gets,
+            "stream_bytes": settings.stream_bytes,
+            "idle_connections": settings.idle_connections,
+            "smoke": settings.smoke,
+        },
+        "comparisons": results,
+        "incidents": runner.incidents,
+    }
+    print("\n## Targets\n")
+    print("\n".join(report.targets_summary(everything)))
+    if args.output is not None:
+        output = args.output
+    elif args.smoke or args.only:
+        output = Path(tempfile.mkdtemp(prefix="tornado-compat-bench-results-"))
+    else:
+        output = DOCS_OUTPUT
+    written = report.write_all(everything, output)
+    print(f"\nTotal time {everything['duration_seconds']:.0f} s.")
+    if runner.incidents:
+        print(f"{len(runner.incidents)} measurement(s) failed once and were re-run:")
+        for incident in runner.incidents:
+            print(f"  {incident}")
+    print("Wrote " + ", ".join(str(path) for path in written))
+    return 0

@@ -1,0 +1,223 @@
+"""The servers under test, one per process (started by ``python -m benchmarks``).
+
+    python -m benchmarks.servers IMPL APP [--loop asyncio|uvloop]
+
+IMPL is ``tornado`` (Tornado's own HTTPServer), ``compat`` (the same code after
+``tornado_compat.install()``), ``uvicorn`` (a bare ASGI app on httptools) or
+``aiohttp`` (aiohttp.web).  APP is what the server answers:
+
+- ``hello``: the 12-byte body ``Hello world!`` (a raw request callback for
+  tornado and compat);
+- ``web``: the same body from a ``tornado.web.Application`` handler (tornado
+  and compat only);
+- ``big``: a 102400-byte body;
+- ``upload``: reads the whole request body and answers with its length in
+  decimal.
+
+The server listens on 127.0.0.1, on a port the kernel picks, prints
+``ready PORT SERVER`` once it accepts connections (SERVER: the module of the
+HTTPServer class for tornado and compat, so that the parent can check that
+``install()`` took), and runs until it is killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+HELLO = b"Hello world!"
+BIG = b"x" * 102400
+BACKLOG = 4096
+
+
+def raise_fd_limit() -> None:
+    """Lift the limit on open files to at least 65536 where that is allowed
+    (root, mostly), else to the hard limit: the idle-connection comparison
+    holds 10,000 connections."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 65536:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+            return
+        except (ValueError, OSError):
+            pass
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def listening_socket() -> socket.socket:
+    """The one listening socket every implementation is handed, so that all of
+    them get the same address and backlog.
+
+    Its protocol is IPPROTO_TCP, as in a socket made from getaddrinfo (the way
+    each server binds its own): asyncio turns on TCP_NODELAY only for sockets
+    whose ``proto`` says TCP, and without it a response written in two pieces
+    waits for a delayed ACK (40 ms).
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(BACKLOG)
+    sock.setblocking(False)
+    return sock
+
+
+def announce(sock: socket.socket, server: str) -> None:
+    """Tell the parent the port, and what serves it (the class's module)."""
+    print(f"ready {sock.getsockname()[1]} {server}", flush=True)
+
+
+def run(main: Callable[[], Awaitable[None]], loop: str) -> None:
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+
+
+def serve_tornado(impl: str, app_name: str, loop: str, sock: socket.socket) -> None:
+    if impl == "compat":
+        import tornado_compat
+
+        tornado_compat.install()
+
+    import tornado.httpserver
+    import tornado.httputil
+    import tornado.web
+
+    headers = tornado.httputil.HTTPHeaders
+
+    def respond(request: tornado.httputil.HTTPServerRequest, body: bytes) -> None:
+        connection = request.connection
+        assert connection is not None
+        connection.write_headers(
+            tornado.httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            headers({"Content-Length": str(len(body)), "Content-Type": "text/plain"}),
+            body,
+        )
+        connection.finish()
+
+    def hello(request: tornado.httputil.HTTPServerRequest) -> None:
+        respond(request, HELLO)
+
+    def big(request: tornado.httputil.HTTPServerRequest) -> None:
+        respond(request, BIG)
+
+    def upload(request: tornado.httputil.HTTPServerRequest) -> None:
+        # HTTPServer has read the whole body into request.body already.
+        respond(request, str(len(request.body)).encode())
+
+    class Hello(tornado.web.RequestHandler):
+        def get(self) -> None:
+            self.write(HELLO)
+
+    apps: dict[str, Any] = {
+        "hello": hello,
+        "big": big,
+        "upload": upload,
+        "web": tornado.web.Application([(r"/", Hello)]),
+    }
+    app = apps[app_name]
+
+    async def main() -> None:
+        server = tornado.httpserver.HTTPServer(app)
+        server.add_sockets([sock])
+        announce(sock, type(server).__module__)
+        await asyncio.Event().wait()
+
+    run(main, loop)
+
+
+def serve_uvicorn(app_name: str, loop: str, sock: socket.socket) -> None:
+    import uvicorn
+
+    fixed = {"hello": HELLO, "big": BIG}.get(app_name)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if fixed is not None:
+            body = fixed
+        else:
+            chunks = []
+            while True:
+                message = await receive()
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            body = str(len(b"".join(chunks))).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/plain"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    config = uvicorn.Config(
+        app,
+        http="httptools",
+        loop=loop,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        # Tornado and aiohttp keep idle connections far longer than uvicorn's
+        # default 5 s; the idle-connection comparison needs them kept.
+        timeout_keep_alive=3600,
+    )
+    announce(sock, "uvicorn")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve_aiohttp(app_name: str, loop: str, sock: socket.socket) -> None:
+    from aiohttp import web
+
+    fixed = {"hello": HELLO, "big": BIG}.get(app_name)
+
+    async def handler(request: web.Request) -> web.Response:
+        if fixed is not None:
+            return web.Response(body=fixed, content_type="text/plain")
+        data = await request.read()
+        return web.Response(body=str(len(data)).encode(), content_type="text/plain")
+
+    async def main() -> None:
+        app = web.Application(client_max_size=1 << 30)
+        app.router.add_route("*", "/", handler)
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=3600)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        announce(sock, "aiohttp")
+        await asyncio.Event().wait()
+
+    run(main, loop)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("impl", choices=["tornado", "compat", "uvicorn", "aiohttp"])
+    parser.add_argument("app", choices=["hello", "web", "big", "upload"])
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    args = parser.parse_args()
+    raise_fd_limit()
+    sock = listening_socket()
+    if args.impl in ("tornado", "compat"):
+        serve_tornado(args.impl, args.app, args.loop, sock)
+    elif args.app == "web":
+        sys.exit(f"{args.impl} has no tornado.web app")
+    elif args.impl == "uvicorn":
+        serve_uvicorn(args.app, args.loop, sock)
+    else:
+        serve_aiohttp(args.app, args.loop, sock)
+
+
+if __name__ == "__main__":
+    main()
