@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
+import gc
 import gzip
 import hashlib
 import json
 import ssl
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -105,6 +107,33 @@ def values(description: dict[str, Any], name: str) -> list[str]:
         if n.lower() == name.lower():
             found += [part.strip() for part in v.split(",")]
     return found
+
+
+# -- what a finished fetch leaves behind --------------------------------------
+
+
+def test_a_finished_fetch_holds_on_to_nothing(
+    backend: Backend, server: AppServer
+) -> None:
+    # A client that kept each fetch's timer (or anything else) until its
+    # timeout fired would hold every request and response for that long:
+    # memory growing with the request rate.
+    async def main() -> list[weakref.ref[Any]]:
+        client = backend.client()
+        refs = []
+        for _ in range(3):
+            request = HTTPRequest(server.url("/echo"), request_timeout=600)
+            response = await client.fetch(request)
+            assert response.code == 200
+            refs += [weakref.ref(request), weakref.ref(response)]
+        del request, response
+        # Let any completion callbacks scheduled by the last fetch run.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        gc.collect()
+        return [ref for ref in refs if ref() is not None]
+
+    assert run(main) == []
 
 
 # -- methods and bodies ------------------------------------------------------

@@ -1005,6 +1005,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             release_callback()
 
     def _run_callback(self, response: HTTPResponse) -> None:
+        # Every way a fetch ends comes here: its timer must not outlive it
+        # (it would keep the request and the response alive until it fires).
+        self._remove_timeout()
         self._release()
         final_callback, self.final_callback = self.final_callback, None
         if final_callback is not None:
