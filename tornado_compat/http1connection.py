@@ -529,8 +529,14 @@ class HTTP1Connection(httputil.HTTPConnection):
         self, length: int, delegate: httputil.HTTPMessageDelegate
     ) -> None:
         chunk_size = self.params.chunk_size
+        stream = self.stream
         while length > 0:
-            data = await self.stream.read_bytes(min(chunk_size, length), partial=True)
+            buffered = len(stream._read_buffer)
+            if buffered:
+                # Already here (the usual case for a small body): no read.
+                data = stream._consume(min(chunk_size, length, buffered))
+            else:
+                data = await stream.read_bytes(min(chunk_size, length), partial=True)
             length -= len(data)
             await self._deliver(delegate, data)
 

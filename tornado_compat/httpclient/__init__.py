@@ -417,8 +417,9 @@ class _RequestProxy:
     """A request seen through a client's defaults.
 
     Reading an attribute gives the request's value, or the default when the
-    request's value is None.  Implementations receive requests in this form
-    from :meth:`AsyncHTTPClient.fetch`; ``request`` is the request itself.
+    request's value is None; each is looked up once, when first read.
+    Implementations receive requests in this form from
+    :meth:`AsyncHTTPClient.fetch`; ``request`` is the request itself.
     """
 
     def __init__(self, request: HTTPRequest, defaults: dict[str, Any] | None) -> None:
@@ -432,7 +433,10 @@ class _RequestProxy:
             raise AttributeError(name)
         value = getattr(self.request, name)
         if value is None and self.defaults is not None:
-            return self.defaults.get(name)
+            value = self.defaults.get(name)
+        # Remembered: a client reads the same settings many times during a
+        # fetch, and a request does not change while it is being fetched.
+        self.__dict__[name] = value
         return value
 
 

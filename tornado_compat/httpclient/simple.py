@@ -191,25 +191,23 @@ class _Target:
 
 
 class _IdleConnection:
-    __slots__ = ("pool", "key", "stream", "timer")
+    __slots__ = ("pool", "key", "stream", "since")
 
     def __init__(
-        self, pool: _ConnectionPool, key: Hashable, stream: iostream.IOStream
+        self,
+        pool: _ConnectionPool,
+        key: Hashable,
+        stream: iostream.IOStream,
+        since: float,
     ) -> None:
         self.pool = pool
         self.key = key
         self.stream = stream
-        self.timer: object | None = None
+        self.since = since
 
     def lost(self) -> None:
         """The peer closed the idle connection."""
         self.pool._remove(self)
-
-    def expire(self) -> None:
-        """Idle for too long."""
-        self.timer = None
-        self.pool._remove(self)
-        self.stream.close()
 
 
 class _ConnectionPool:
@@ -228,6 +226,11 @@ class _ConnectionPool:
         self._max_idle = max_idle
         self._idle_timeout = idle_timeout
         self._idle: dict[Hashable, list[_IdleConnection]] = {}
+        # Every idle connection, oldest first, for the one timer that closes
+        # those idle too long (a timer per connection would cost two timer
+        # operations per request).
+        self._by_age: dict[_IdleConnection, None] = {}
+        self._timer: asyncio.TimerHandle | None = None
         self._closed = False
 
     def take(self, key: Hashable) -> iostream.IOStream | None:
@@ -256,11 +259,31 @@ class _ConnectionPool:
             oldest = entries.pop(0)
             self._stop_watching(oldest)
             oldest.stream.close()
-        entry = _IdleConnection(self, key, stream)
+        # Ages are on the asyncio loop's clock, which its timers use.
+        loop = self._io_loop.asyncio_loop  # type: ignore[attr-defined]
+        now = loop.time()
+        entry = _IdleConnection(self, key, stream, now)
         stream.set_close_callback(entry.lost)
-        if self._idle_timeout is not None:
-            entry.timer = self._io_loop.call_later(self._idle_timeout, entry.expire)
         entries.append(entry)
+        if self._idle_timeout is not None:
+            self._by_age[entry] = None
+            if self._timer is None:
+                self._timer = loop.call_at(now + self._idle_timeout, self._expire)
+
+    def _expire(self) -> None:
+        """Close the connections idle for longer than idle_timeout."""
+        self._timer = None
+        timeout = self._idle_timeout
+        assert timeout is not None
+        loop = self._io_loop.asyncio_loop  # type: ignore[attr-defined]
+        limit = loop.time() - timeout
+        while self._by_age:
+            entry = next(iter(self._by_age))
+            if entry.since > limit:
+                self._timer = loop.call_at(entry.since + timeout, self._expire)
+                return
+            self._remove(entry)
+            entry.stream.close()
 
     def _remove(self, entry: _IdleConnection) -> None:
         entries = self._idle.get(entry.key)
@@ -272,14 +295,15 @@ class _ConnectionPool:
         self._stop_watching(entry)
 
     def _stop_watching(self, entry: _IdleConnection) -> None:
-        if entry.timer is not None:
-            self._io_loop.remove_timeout(entry.timer)
-            entry.timer = None
+        self._by_age.pop(entry, None)
         if not entry.stream.closed():
             entry.stream.set_close_callback(None)
 
     def close(self) -> None:
         self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         idle, self._idle = self._idle, {}
         for entries in idle.values():
             for entry in entries:
@@ -537,7 +561,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self._completion: Callable[[], None] | None = None
         self.stream: iostream.IOStream | None = None
         self.connection: HTTP1Connection = None  # type: ignore[assignment]
-        self.io_loop.add_future(asyncio.ensure_future(self.run()), _retrieve)
+        asyncio.ensure_future(self.run()).add_done_callback(_retrieve)
 
     # -- the fetch ---------------------------------------------------------------
 
@@ -555,8 +579,12 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                     stream.close()
                     return
                 if self._timeout is None and deadline is not None:
-                    self._timeout = self.io_loop.add_timeout(
-                        deadline, functools.partial(self._on_timeout, "during request")
+                    # Straight on the asyncio loop (whose clock is not the
+                    # IOLoop's), without IOLoop.add_timeout's wrappers.
+                    self._timeout = self.io_loop.asyncio_loop.call_later(  # type: ignore[attr-defined]
+                        max(0.0, deadline - self.io_loop.time()),
+                        self._on_timeout,
+                        "during request",
                     )
                 self.stream = stream
                 try:
@@ -794,10 +822,10 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self.connection = connection = HTTP1Connection(
             stream,
             True,
-            HTTP1ConnectionParameters(
-                max_header_size=self.max_header_size,
-                max_body_size=self.max_body_size,
-                decompress=bool(request.decompress_response),
+            _parameters(
+                self.max_header_size,
+                self.max_body_size,
+                bool(request.decompress_response),
             ),
             None,
         )
@@ -805,7 +833,11 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             httputil.RequestStartLine(request.method, path, ""), request.headers
         )
         if not request.expect_100_continue:
-            await self._write_body()
+            if request.body is None and request.body_producer is None:
+                self._body_sent = True
+                connection.finish()
+            else:
+                await self._write_body()
         return await connection._read_message(self)
 
     async def _write_body(self) -> None:
@@ -1050,9 +1082,30 @@ def _describe(error: BaseException) -> str:
     return text if text else type(error).__name__
 
 
+_PARAMETERS: dict[tuple[int | None, int | None, bool], HTTP1ConnectionParameters] = {}
+
+
+def _parameters(
+    max_header_size: int | None, max_body_size: int | None, decompress: bool
+) -> HTTP1ConnectionParameters:
+    """The (never modified) parameters of a response read with these limits."""
+    key = (max_header_size, max_body_size, decompress)
+    params = _PARAMETERS.get(key)
+    if params is None:
+        if len(_PARAMETERS) >= 64:
+            _PARAMETERS.clear()
+        params = _PARAMETERS[key] = HTTP1ConnectionParameters(
+            max_header_size=max_header_size,
+            max_body_size=max_body_size,
+            decompress=decompress,
+        )
+    return params
+
+
 def _retrieve(future: asyncio.Future[None]) -> None:
     # A failure here escaped the fetch's own handling: let the loop log it.
-    future.result()
+    if not future.cancelled():
+        future.result()
 
 
 async def _within(
