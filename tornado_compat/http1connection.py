@@ -48,6 +48,8 @@ _DEFAULT_CHUNK_SIZE = 65536
 _DEFAULT_MAX_HEADER_SIZE = 65536
 # A peer that answers with informational responses forever gets an error.
 _MAX_1XX_RESPONSES = 10
+# Response status lines already formatted, by (code, reason).
+_STATUS_LINES: dict[tuple[int, str], str] = {}
 # Chunk headers decoded before the reader lets other work run: a body of
 # tiny chunks that is already buffered must not monopolise the loop.
 _CHUNKS_PER_TURN = 64
@@ -758,7 +760,13 @@ class HTTP1Connection(httputil.HTTPConnection):
             assert request is not None and self._request_headers is not None
             self._response_start_line = start_line
             code = start_line.code
-            first = "HTTP/1.1 %d %s" % (code, start_line.reason)
+            cached = _STATUS_LINES.get((code, start_line.reason))
+            if cached is None:
+                first = "HTTP/1.1 %d %s" % (code, start_line.reason)
+                if len(_STATUS_LINES) < 256:
+                    _STATUS_LINES[(code, start_line.reason)] = first
+            else:
+                first = cached
             no_body = request.method == "HEAD" or code == 304
             if request.version == "HTTP/1.1":
                 self._chunking_output = chunking = (
@@ -853,7 +861,8 @@ class HTTP1Connection(httputil.HTTPConnection):
     def _finish_request(self, future: Future[None] | None) -> None:
         if future is not None and not future.cancelled():
             future.exception()  # a failed write shows up as a closed stream
-        self._clear_callbacks()
+        if self._watching_close or self._close_callback is not None:
+            self._clear_callbacks()
         if not self.is_client and self._disconnect_on_finish:
             self.close()
             return

@@ -753,7 +753,17 @@ class BaseIOStream:
     def _take_data(self, data: bytes | memoryview) -> None:
         """Run when data arrives that can go straight into the buffer (the
         same checks as _read_to_buffer_loop makes, without its copies)."""
-        self._read_buffer += data
+        buf = self._read_buffer
+        buf += data
+        if self._read_future is None:
+            # Nobody is reading: the usual way a server connection waits.
+            if len(buf) >= self.read_chunk_size:
+                self._reading_done()
+            callback = self._readable_callback
+            if callback is not None:
+                self._readable_callback = None
+                callback()
+            return
         try:
             if self._read_future is not None:
                 pos = self._find_read_pos()

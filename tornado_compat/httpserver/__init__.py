@@ -174,8 +174,10 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
     ) -> None:
         self.connection = request_conn
         self.request_callback = request_callback
-        self.request: httputil.HTTPServerRequest | None = None
-        self._chunks: list[bytes] = []
+
+    request: httputil.HTTPServerRequest | None = None
+    # The body's pieces; made by the first one (most requests have none).
+    _chunks: list[bytes] | None = None
 
     def headers_received(
         self,
@@ -189,18 +191,22 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
         return None
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        self._chunks.append(chunk)
+        if self._chunks is None:
+            self._chunks = [chunk]
+        else:
+            self._chunks.append(chunk)
         return None
 
     def finish(self) -> None:
         request = self.request
         assert request is not None
-        request.body = b"".join(self._chunks)
-        request._parse_body()
+        if self._chunks is not None:
+            request.body = b"".join(self._chunks)
+            request._parse_body()
         self.request_callback(request)
 
     def on_connection_close(self) -> None:
-        self._chunks = []
+        self._chunks = None
 
 
 class _HTTPRequestContext:
