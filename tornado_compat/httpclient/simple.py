@@ -605,20 +605,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         request target to send."""
         request = self.request
         url = native_str(request.url)
-        parsed = urllib.parse.urlsplit(url)
-        scheme = parsed.scheme
-        if scheme not in ("http", "https"):
-            raise ValueError(f"Unsupported url scheme: {request.url}")
-        netloc = parsed.netloc
-        if "@" in netloc:
-            netloc = netloc.rpartition("@")[2]
-        host, port = httputil.split_host_and_port(netloc)
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
+        scheme, netloc, host, port, path, url_username, url_password = _url_parts(url)
         if not host and not request.unix_socket:
             raise ValueError(f"No host in URL: {request.url}")
-        if port is None:
-            port = 443 if scheme == "https" else 80
         method = request.method
         _shared.check_method_and_body(request, self._SUPPORTED_METHODS)
 
@@ -631,9 +620,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if "Host" not in headers:
             headers["Host"] = netloc
         username, password = request.auth_username, request.auth_password
-        if username is None and parsed.username is not None:
-            username = urllib.parse.unquote(parsed.username)
-            password = urllib.parse.unquote(parsed.password or "")
+        if username is None and url_username is not None:
+            username = urllib.parse.unquote(url_username)
+            password = urllib.parse.unquote(url_password or "")
         if username is not None:
             if request.auth_mode not in (None, "basic"):
                 raise ValueError(f"unsupported auth_mode {request.auth_mode}")
@@ -690,9 +679,6 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             source_ip,
             af,
         )
-        path = parsed.path or "/"
-        if parsed.query:
-            path += "?" + parsed.query
         if target.absolute_form:
             path = f"{scheme}://{netloc}{path}"
             if proxy_credentials is not None:
@@ -1080,6 +1066,34 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
 def _describe(error: BaseException) -> str:
     text = str(error)
     return text if text else type(error).__name__
+
+
+@functools.lru_cache(maxsize=512)
+def _url_parts(
+    url: str,
+) -> tuple[str, str, str, int, str, str | None, str | None]:
+    """``(scheme, netloc, host, port, path, username, password)`` of a URL
+    to fetch, ``netloc`` without credentials and ``path`` with the query.
+
+    Cached: a client fetches the same URLs again and again, and splitting
+    one is a good part of the cost of a small request.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    scheme = parsed.scheme
+    if scheme not in ("http", "https"):
+        raise ValueError(f"Unsupported url scheme: {url}")
+    netloc = parsed.netloc
+    if "@" in netloc:
+        netloc = netloc.rpartition("@")[2]
+    host, port = httputil.split_host_and_port(netloc)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    path = parsed.path or "/"
+    if parsed.query:
+        path += "?" + parsed.query
+    return scheme, netloc, host, port, path, parsed.username, parsed.password
 
 
 _PARAMETERS: dict[tuple[int | None, int | None, bool], HTTP1ConnectionParameters] = {}

@@ -21,6 +21,7 @@ the coding (``invalid gzip data: ...``).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import zlib
@@ -453,6 +454,7 @@ def supported_codings() -> tuple[str, ...]:
     return tuple(name for name in _FACTORIES if name != "x-gzip")
 
 
+@functools.cache
 def accept_encoding() -> str:
     """An ``Accept-Encoding`` value offering every coding this machine can
     decode, e.g. ``"gzip, deflate, br, zstd"``."""
