@@ -387,6 +387,13 @@ class BaseIOStream:
         With ``partial``, resolve as soon as any bytes are available (never
         more than ``num_bytes``; ``read_bytes(0)`` resolves with ``b""``).
         """
+        if partial and num_bytes > 0 and not self._read_buffer:
+            data = self._receive_now(int(num_bytes))
+            if data:
+                # Straight from the source into the result: no buffer copy.
+                done: Future[bytes] = Future()
+                done.set_result(data)
+                return done
         future = self._start_read()
         assert isinstance(num_bytes, numbers.Integral)
         self._read_kind = _BYTES
@@ -394,6 +401,12 @@ class BaseIOStream:
         self._read_partial = partial
         self._start_plain_read(future)
         return future
+
+    def _receive_now(self, size: int) -> bytes | None:
+        """Up to ``size`` bytes that the source has at once, taken without
+        the buffer; None where that cannot be done (the general path then
+        reads, buffers and reports errors)."""
+        return None
 
     def read_into(self, buf: bytearray, partial: bool = False) -> Awaitable[int]:
         """Read into the writable buffer ``buf``; resolve with the count.
@@ -1428,6 +1441,32 @@ class IOStream(BaseIOStream):
         if self._incoming_eof:
             return 0
         return self._read_socket_directly(buf)
+
+    def _receive_now(self, size: int) -> bytes | None:
+        if (
+            not self._direct_reads
+            or self._read_future is not None
+            or self._closed
+            or self._incoming_size
+            or self._incoming_eof
+            or self._transport is None
+            or getattr(self.read_from_fd, "__func__", None) is not IOStream.read_from_fd
+        ):
+            return None
+        try:
+            data = self.socket.recv(size)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as e:
+            # As a read through the buffer fails: the stream closes with the
+            # error, which a reset leaves to the read to report.
+            self._close_socket_quietly()
+            self.close(exc_info=e)
+            if self._is_connreset(e):
+                return None
+            raise
+        # b"" (end of file) is left to the general path, which closes.
+        return data or None
 
     def _read_socket_directly(self, buf: bytearray | memoryview) -> int | None:
         try:

@@ -576,6 +576,24 @@ async def test_peer_reset_before_a_read_starts(
 
 
 @pytest.mark.needs(RESET)
+async def test_peer_reset_met_by_a_partial_read(
+    harness: Harness, kind: StreamKind
+) -> None:
+    # The reset is not noticed by the loop first: the partial read, which
+    # asks the socket at once, meets it itself and must report it the same.
+    pair = await kind.pair(harness)
+    await within(pair.left.write(b"x"))
+    assert await within(pair.right.read_bytes(1)) == b"x"
+    pair.reset_left()
+    with pytest.raises(StreamClosedError) as info:
+        await within(pair.right.read_bytes(10, partial=True))
+    assert isinstance(info.value.real_error, ConnectionResetError), repr(
+        info.value.real_error
+    )
+    assert pair.right.closed()
+
+
+@pytest.mark.needs(RESET)
 async def test_read_until_close_returns_buffered_data_on_reset(
     harness: Harness, kind: StreamKind
 ) -> None:
