@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -543,6 +544,17 @@ def _is_reset(error: BaseException | None) -> bool:
     )
 
 
+async def _fails_with_reset(read: Callable[[], Awaitable[bytes]]) -> BaseException:
+    """Start a read with ``read()`` and check that it fails because the
+    peer reset the connection (the read may fail as it starts, or later);
+    return that reset."""
+    with pytest.raises(StreamClosedError) as info:
+        await within(read())
+    error = info.value.real_error
+    assert isinstance(error, ConnectionResetError), repr(error)
+    return error
+
+
 @pytest.mark.needs(RESET)
 async def test_peer_reset_fails_a_pending_read(
     harness: Harness, kind: StreamKind
@@ -552,12 +564,8 @@ async def test_peer_reset_fails_a_pending_read(
     assert await within(pair.right.read_bytes(1)) == b"x"
     read = pair.right.read_bytes(10)
     pair.reset_left()
-    with pytest.raises(StreamClosedError) as info:
-        await within(read)
-    assert isinstance(info.value.real_error, ConnectionResetError), repr(
-        info.value.real_error
-    )
-    assert pair.right.error is info.value.real_error
+    reset = await _fails_with_reset(lambda: read)
+    assert pair.right.error is reset
 
 
 @pytest.mark.needs(RESET)
@@ -568,11 +576,7 @@ async def test_peer_reset_before_a_read_starts(
     watch = CloseWatch(pair.right)
     pair.reset_left()
     await watch.wait()
-    with pytest.raises(StreamClosedError) as info:
-        await within(pair.right.read_bytes(1))
-    assert isinstance(info.value.real_error, ConnectionResetError), repr(
-        info.value.real_error
-    )
+    await _fails_with_reset(lambda: pair.right.read_bytes(1))
 
 
 @pytest.mark.needs(RESET)
@@ -585,11 +589,7 @@ async def test_peer_reset_met_by_a_partial_read(
     await within(pair.left.write(b"x"))
     assert await within(pair.right.read_bytes(1)) == b"x"
     pair.reset_left()
-    with pytest.raises(StreamClosedError) as info:
-        await within(pair.right.read_bytes(10, partial=True))
-    assert isinstance(info.value.real_error, ConnectionResetError), repr(
-        info.value.real_error
-    )
+    await _fails_with_reset(lambda: pair.right.read_bytes(10, partial=True))
     assert pair.right.closed()
 
 
