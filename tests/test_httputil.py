@@ -52,7 +52,6 @@ from tornado_compat.httputil import (
     split_host_and_port,
     url_concat,
 )
-from tornado_compat.protocol.errors import RemoteProtocolError
 
 deterministic = settings(derandomize=True, database=None, deadline=None)
 
@@ -1051,10 +1050,3 @@ def test_doctests() -> None:
     suite.run(result)
     assert suite.countTestCases() > 0
     assert result.wasSuccessful(), result.failures + result.errors
-
-
-def test_from_header_block_keeps_core_errors() -> None:
-    h = HTTPHeaders._from_header_block(b"A: 1\r\na: 2\r\nB: x\r\n\r\n")
-    assert list(h.get_all()) == [("A", "1"), ("A", "2"), ("B", "x")]
-    with pytest.raises(RemoteProtocolError):
-        HTTPHeaders._from_header_block(b"A: 1\r\n folded\r\n")

@@ -55,6 +55,13 @@ _STATUS_LINES: dict[tuple[int, str], str] = {}
 _CHUNKS_PER_TURN = 64
 
 
+def _skip_empty_lines(buf: bytearray) -> None:
+    """Drop the empty lines at the start of ``buf``: they may come before a
+    message and are ignored (RFC 9112 section 2.2)."""
+    if buf and buf[0] in (0x0D, 0x0A):
+        del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
+
+
 def _find_head_end(buf: bytearray, start: int) -> int:
     """Where the head in ``buf`` ends (just past its empty line), or -1.
 
@@ -406,9 +413,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         """The next head, parsed and taken from the buffer, if it is all
         there; else None.  ``scan`` is where the last search stopped."""
         buf = self.stream._read_buffer
-        if scan == 0 and buf and buf[0] in (0x0D, 0x0A):
-            # Empty lines before a message are ignored (RFC 9112 2.2).
-            del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
+        if scan == 0:
+            _skip_empty_lines(buf)
         limit = self.params.max_header_size
         end = _find_head_end(buf, scan)
         if end >= 0:
@@ -861,8 +867,7 @@ class HTTP1Connection(httputil.HTTPConnection):
     def _finish_request(self, future: Future[None] | None) -> None:
         if future is not None and not future.cancelled():
             future.exception()  # a failed write shows up as a closed stream
-        if self._watching_close or self._close_callback is not None:
-            self._clear_callbacks()
+        self._clear_callbacks()
         if not self.is_client and self._disconnect_on_finish:
             self.close()
             return
@@ -1007,7 +1012,8 @@ class HTTP1ServerConnection:
         self.params = params or HTTP1ConnectionParameters()
         self.context = context
         self._delegate: httputil.HTTPServerConnectionDelegate | None = None
-        # The request that went on in a task, while it runs.
+        # The request that went on in a task, while it runs (held here: the
+        # loop keeps only weak references to tasks).
         self._task: asyncio.Future[bool] | None = None
         self._ended = False
         self._ended_future: asyncio.Future[None] | None = None
@@ -1034,9 +1040,7 @@ class HTTP1ServerConnection:
         assert delegate is not None
         while True:
             buf = stream._read_buffer
-            if buf and buf[0] in (0x0D, 0x0A):
-                # Empty lines between messages are ignored (RFC 9112 2.2).
-                del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
+            _skip_empty_lines(buf)
             if not buf:
                 if stream.closed():
                     self._end()
@@ -1058,12 +1062,9 @@ class HTTP1ServerConnection:
             try:
                 waiting = message.send(None)
             except StopIteration as stop:
-                if stop.value is None and not self._finished_now(conn):
-                    return
-                if stop.value is False or conn._detached or stream.closed():
-                    self._end()
-                    return
-                continue
+                if self._may_go_on(conn, stop.value):
+                    continue
+                return
             except Exception as e:
                 self._message_failed(e, conn)
                 return
@@ -1082,21 +1083,20 @@ class HTTP1ServerConnection:
         if error is not None:
             self._message_failed(error, conn)
             return
-        result = task.result()
-        if result is None and not self._finished_now(conn):
-            return
-        if result is False or conn._detached or self.stream.closed():
-            self._end()
-        else:
+        if self._may_go_on(conn, task.result()):
             self._serve()
 
-    def _finished_now(self, conn: HTTP1Connection) -> bool:
-        """Whether the response to the request just read is finished;
-        if not, the connection goes on once it is."""
-        if conn._finished:
-            return True
-        conn._on_finished = functools.partial(self._response_finished, conn)
-        return False
+    def _may_go_on(self, conn: HTTP1Connection, result: bool | None) -> bool:
+        """Whether the next request may be read now, after ``conn``'s
+        message was read with this result (see _read_message).  If not,
+        serving has ended, or goes on once the response is finished."""
+        if result is None and not conn._finished:
+            conn._on_finished = functools.partial(self._response_finished, conn)
+            return False
+        if result is False or conn._detached or self.stream.closed():
+            self._end()
+            return False
+        return True
 
     def _response_finished(self, conn: HTTP1Connection) -> None:
         # Called from inside the application's finish(): the connection goes
@@ -1105,9 +1105,7 @@ class HTTP1ServerConnection:
         self.stream.io_loop.add_callback(self._go_on_after, conn)
 
     def _go_on_after(self, conn: HTTP1Connection) -> None:
-        if conn._detached or self.stream.closed():
-            self._end()
-        else:
+        if self._may_go_on(conn, True):
             self._serve()
 
     def _message_failed(self, error: BaseException, conn: HTTP1Connection) -> None:

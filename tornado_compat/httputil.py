@@ -366,23 +366,6 @@ class HTTPHeaders(MutableMapping[str, str]):
                 values.append(value)
         return headers
 
-    @classmethod
-    def _from_header_block(cls, data: bytes) -> HTTPHeaders:
-        """A new :class:`HTTPHeaders` from the bytes of a header block.
-
-        For connections that read heads off the wire: the fields are already
-        validated by the parser, so they skip the second check :meth:`add`
-        would make (which doubles the cost of a small head), and errors stay
-        :class:`~tornado_compat.protocol.errors.RemoteProtocolError`, with
-        the status they suggest, for the caller to map.
-        """
-        headers = cls()
-        append = headers._append
-        normalize = _normalize_header
-        for name, value in _head.iter_header_block(data):
-            append(normalize(name), value)
-        return headers
-
     def _parse_into(self, text: str, chars_are_bytes: bool) -> None:
         # The one header parser works on bytes, so the text is encoded first:
         # as latin-1 when its characters are bytes, as UTF-8 when they are

@@ -766,28 +766,18 @@ class BaseIOStream:
     def _take_data(self, data: bytes | memoryview) -> None:
         """Run when data arrives that can go straight into the buffer (the
         same checks as _read_to_buffer_loop makes, without its copies)."""
-        buf = self._read_buffer
-        buf += data
-        if self._read_future is None:
-            # Nobody is reading: the usual way a server connection waits.
-            if len(buf) >= self.read_chunk_size:
-                self._reading_done()
-            callback = self._readable_callback
-            if callback is not None:
-                self._readable_callback = None
-                callback()
-            return
-        try:
-            if self._read_future is not None:
+        self._read_buffer += data
+        if self._read_future is not None:
+            try:
                 pos = self._find_read_pos()
                 if pos is None:
                     self._check_buffer_limit()
                 elif pos > self.max_buffer_size and self._read_kind in _BUFFERED_KINDS:
                     self._buffer_full()
                 self._read_ready()
-        except Exception as e:
-            self._read_failed(e)
-            return
+            except Exception as e:
+                self._read_failed(e)
+                return
         self._read_event_done()
 
     def _read_failed(self, e: Exception) -> None:
@@ -1386,13 +1376,10 @@ class IOStream(BaseIOStream):
         if self._is_connected():
             self._start_transport()
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # Data received may skip _incoming and read_from_fd, unless a
-        # subclass (or the instance) has its own read_from_fd.
-        cls._direct_reads = cls.read_from_fd is IOStream.read_from_fd
-
-    _direct_reads = True
+    def _reads_are_ours(self) -> bool:
+        """Whether read_from_fd is this class's own (not a subclass's or an
+        instance's): received bytes may then skip it, and _incoming."""
+        return getattr(self.read_from_fd, "__func__", None) is IOStream.read_from_fd
 
     def _is_connected(self) -> bool:
         try:
@@ -1444,13 +1431,12 @@ class IOStream(BaseIOStream):
 
     def _receive_now(self, size: int) -> bytes | None:
         if (
-            not self._direct_reads
-            or self._read_future is not None
+            self._read_future is not None
             or self._closed
             or self._incoming_size
             or self._incoming_eof
             or self._transport is None
-            or getattr(self.read_from_fd, "__func__", None) is not IOStream.read_from_fd
+            or not self._reads_are_ours()
         ):
             return None
         try:
@@ -1622,10 +1608,9 @@ class IOStream(BaseIOStream):
         if self._closed:
             return
         if (
-            self._direct_reads
-            and not self._incoming_size
-            and getattr(self.read_from_fd, "__func__", None) is IOStream.read_from_fd
+            not self._incoming_size
             and (self._read_future is None or self._read_kind != _INTO)
+            and self._reads_are_ours()
         ):
             # read_from_fd is ours, so it would only copy the data over.
             self._take_data(data)

@@ -819,11 +819,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             httputil.RequestStartLine(request.method, path, ""), request.headers
         )
         if not request.expect_100_continue:
-            if request.body is None and request.body_producer is None:
-                self._body_sent = True
-                connection.finish()
-            else:
-                await self._write_body()
+            await self._write_body()
         return await connection._read_message(self)
 
     async def _write_body(self) -> None:
@@ -1096,24 +1092,17 @@ def _url_parts(
     return scheme, netloc, host, port, path, parsed.username, parsed.password
 
 
-_PARAMETERS: dict[tuple[int | None, int | None, bool], HTTP1ConnectionParameters] = {}
-
-
+@functools.lru_cache(maxsize=64)
 def _parameters(
     max_header_size: int | None, max_body_size: int | None, decompress: bool
 ) -> HTTP1ConnectionParameters:
-    """The (never modified) parameters of a response read with these limits."""
-    key = (max_header_size, max_body_size, decompress)
-    params = _PARAMETERS.get(key)
-    if params is None:
-        if len(_PARAMETERS) >= 64:
-            _PARAMETERS.clear()
-        params = _PARAMETERS[key] = HTTP1ConnectionParameters(
-            max_header_size=max_header_size,
-            max_body_size=max_body_size,
-            decompress=decompress,
-        )
-    return params
+    """The parameters of a response read with these limits, shared (they
+    are never modified)."""
+    return HTTP1ConnectionParameters(
+        max_header_size=max_header_size,
+        max_body_size=max_body_size,
+        decompress=decompress,
+    )
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
