@@ -766,18 +766,26 @@ class BaseIOStream:
     def _take_data(self, data: bytes | memoryview) -> None:
         """Run when data arrives that can go straight into the buffer (the
         same checks as _read_to_buffer_loop makes, without its copies)."""
-        self._read_buffer += data
-        if self._read_future is not None:
-            try:
-                pos = self._find_read_pos()
-                if pos is None:
-                    self._check_buffer_limit()
-                elif pos > self.max_buffer_size and self._read_kind in _BUFFERED_KINDS:
-                    self._buffer_full()
-                self._read_ready()
-            except Exception as e:
-                self._read_failed(e)
-                return
+        buf = self._read_buffer
+        buf += data
+        if self._read_future is None:
+            # Nobody is reading (how a server connection waits between
+            # requests): what _read_event_done does, without its questions
+            # about a pending read.
+            if len(buf) >= self.read_chunk_size:
+                self._reading_done()
+            self._fire_readable()
+            return
+        try:
+            pos = self._find_read_pos()
+            if pos is None:
+                self._check_buffer_limit()
+            elif pos > self.max_buffer_size and self._read_kind in _BUFFERED_KINDS:
+                self._buffer_full()
+            self._read_ready()
+        except Exception as e:
+            self._read_failed(e)
+            return
         self._read_event_done()
 
     def _read_failed(self, e: Exception) -> None:
@@ -793,8 +801,14 @@ class BaseIOStream:
                 self._want_data()
             else:
                 self._reading_done()
+        if self._read_future is None and self._read_buffer:
+            self._fire_readable()
+
+    def _fire_readable(self) -> None:
+        """Data is buffered and no read is pending: run the readable
+        callback, if one is waiting."""
         callback = self._readable_callback
-        if callback is not None and self._read_future is None and self._read_buffer:
+        if callback is not None:
             self._readable_callback = None
             callback()
 
