@@ -46,8 +46,8 @@ __all__ = ["HTTP1ConnectionParameters", "HTTP1Connection", "HTTP1ServerConnectio
 
 _DEFAULT_CHUNK_SIZE = 65536
 _DEFAULT_MAX_HEADER_SIZE = 65536
-# A peer that answers with informational responses forever gets an error.
-_MAX_1XX_RESPONSES = 10
+# Tornado's simple_httpclient_test imports this private name.
+_MAX_1XX_RESPONSES = _framing.MAX_INTERIM_RESPONSES
 # Response status lines already formatted, by (code, reason).
 _STATUS_LINES: dict[tuple[int, str], str] = {}
 # Chunk headers decoded before the reader lets other work run: a body of
@@ -60,21 +60,6 @@ def _skip_empty_lines(buf: bytearray) -> None:
     message and are ignored (RFC 9112 section 2.2)."""
     if buf and buf[0] in (0x0D, 0x0A):
         del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
-
-
-def _find_head_end(buf: bytearray, start: int) -> int:
-    """Where the head in ``buf`` ends (just past its empty line), or -1.
-
-    Lines may end with CRLF or, as Tornado accepts, a bare LF; ``start`` is
-    where the last unsuccessful search left off.
-    """
-    crlf = buf.find(b"\n\r\n", start)
-    lf = buf.find(b"\n\n", start, crlf if crlf >= 0 else len(buf))
-    if lf >= 0:
-        return lf + 2
-    if crlf >= 0:
-        return crlf + 3
-    return -1
 
 
 class HTTP1ConnectionParameters:
@@ -291,7 +276,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                     break
                 # An informational response; the real one follows.
                 num_1xx += 1
-                if num_1xx > _MAX_1XX_RESPONSES:
+                if num_1xx > _framing.MAX_INTERIM_RESPONSES:
                     raise RemoteProtocolError("Too many 1xx responses")
                 start_line, headers = await self._read_head()
             if framing.kind != _framing.NO_BODY:
@@ -416,7 +401,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         if scan == 0:
             _skip_empty_lines(buf)
         limit = self.params.max_header_size
-        end = _find_head_end(buf, scan)
+        end = _head.find_head_end(buf, scan)
         if end >= 0:
             if end > limit:
                 raise self._head_too_large(buf)

@@ -37,6 +37,7 @@ __all__ = [
     "ChunkedDecoder",
     "MAX_CHUNK_LINE",
     "MAX_TRAILER_SIZE",
+    "MAX_INTERIM_RESPONSES",
 ]
 
 NO_BODY, LENGTH, CHUNKED, UNTIL_CLOSE = "no-body", "length", "chunked", "until-close"
@@ -45,6 +46,9 @@ NO_BODY, LENGTH, CHUNKED, UNTIL_CLOSE = "no-body", "length", "chunked", "until-c
 MAX_CHUNK_LINE = 4096
 #: Largest trailer section accepted after the last chunk.
 MAX_TRAILER_SIZE = 16384
+#: Informational (1xx) responses a client accepts before the final one; a
+#: peer that answers with them forever gets an error instead.
+MAX_INTERIM_RESPONSES = 10
 
 _DIGITS_STR = re.compile(r"[0-9]+").fullmatch
 # chunk-size [ chunk-ext ] CRLF; the size is 1*HEXDIG and nothing else (no
@@ -236,16 +240,23 @@ class ChunkedDecoder:
         self.wants_data = True
 
     def decode(
-        self, data: bytes | bytearray, start: int = 0, max_chunks: int | None = None
+        self,
+        data: bytes | bytearray,
+        start: int = 0,
+        max_chunks: int | None = None,
+        end: int | None = None,
     ) -> tuple[list[bytes], int]:
-        """Decode from ``data[start:]``; return (body pieces, bytes consumed).
+        """Decode from ``data[start:end]``; return (body pieces, bytes consumed).
 
         ``max_chunks`` stops after that many chunk-size lines, so that a
-        caller can let other work run between batches of tiny chunks.
+        caller can let other work run between batches of tiny chunks.  ``end``
+        (default: the length of ``data``) lets a caller with a fixed-size
+        buffer say where its valid bytes stop.
         """
         view = memoryview(data)
         pos = start
-        end = len(view)
+        if end is None:
+            end = len(view)
         pieces: list[bytes] = []
         lines = 0
         self.wants_data = True

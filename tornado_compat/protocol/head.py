@@ -60,6 +60,7 @@ __all__ = [
     "parse_request_head",
     "parse_response_head",
     "split_head",
+    "find_head_end",
 ]
 
 # -- the grammar, as regex sources over latin-1 text ---------------------------
@@ -272,7 +273,7 @@ def _check_version(version: str) -> None:
 # -- whole heads ---------------------------------------------------------------------
 
 
-def skip_line_ends(data: bytes, start: int = 0) -> int:
+def skip_line_ends(data: bytes | bytearray, start: int = 0) -> int:
     """The index of the first byte at or after ``start`` that does not begin
     a line end (CRLF or a bare LF)."""
     while True:
@@ -310,6 +311,30 @@ def split_head(data: bytes) -> tuple[bytes, bytes]:
     elif block.endswith(b"\n\n"):
         block = block[:-1]
     return data[start:line_end], block
+
+
+def find_head_end(
+    buf: bytes | bytearray, start: int = 0, end: int | None = None
+) -> int:
+    """Where the head in ``buf[:end]`` ends (just past its empty line), or -1.
+
+    Lines may end with CRLF or, as Tornado accepts, a bare LF.  ``start`` is
+    where to begin looking: resume two bytes before where an unsuccessful
+    search stopped, so that an end split between two reads is found and no
+    byte is scanned more than a few times (the search stays linear).
+
+    >>> find_head_end(b"HTTP/1.1 200 OK\\r\\nA: b\\r\\n\\r\\nbody")
+    25
+    """
+    if end is None:
+        end = len(buf)
+    crlf = buf.find(b"\n\r\n", start, end)
+    lf = buf.find(b"\n\n", start, crlf if crlf >= 0 else end)
+    if lf >= 0:
+        return lf + 2
+    if crlf >= 0:
+        return crlf + 3
+    return -1
 
 
 def _fields(block: str) -> list[tuple[str, str]]:
