@@ -1,0 +1,5 @@
+import sys
+
+from tests.dugong_suite.run import main
+
+sys.exit(main())

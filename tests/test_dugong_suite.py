@@ -1,0 +1,44 @@
+"""dugong's own tests on tornado_compat.httpclient.connection, against the target.
+
+Runs the tornado_compat side of ``python -m tests.dugong_suite`` (fetching
+dugong's sdist from PyPI, or from the cache) and asserts exactly the
+runner's verdict; the recorded dugong run stands in for running dugong
+itself, which takes about nine minutes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dugong_suite import run
+
+
+@pytest.mark.conformance
+@pytest.mark.timeout(run.TIME_LIMIT + 120)
+def test_dugong_suite_meets_target() -> None:
+    reference = run.load_reference()
+    ours = run.run_side(original=False)
+    verdict = run.evaluate(reference, ours)
+    if not verdict.ok:
+        pytest.fail(run.format_table(reference, ours, verdict), pytrace=False)
+
+
+def test_harness_errors_need_the_evidence() -> None:
+    traceback = (
+        "----------------------------------------\n"
+        "Exception occurred during processing of request from ('127.0.0.1', 1)\n"
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in write\n'
+        "ssl.SSLEOFError: EOF occurred in violation of protocol (_ssl.c:2427)\n"
+        "----------------------------------------\n"
+    )
+    message = 'Failed: Suspicious output to stderr (matched "Exception")'
+    assert run.harness_error(message, traceback)
+    # Another failure of the same test is not the harness's.
+    assert not run.harness_error("AssertionError: assert 0 > 0", traceback)
+    # A traceback of the mock server that is not SSLEOFError is not either.
+    other = traceback.replace("ssl.SSLEOFError", "ValueError")
+    assert not run.harness_error(message, other)
+    # Nor is anything else in stderr besides the mock server's tracebacks.
+    assert not run.harness_error(message, traceback + "Traceback: elsewhere\n")
+    assert not run.harness_error(message, "")
