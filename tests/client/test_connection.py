@@ -661,6 +661,8 @@ def test_host_header_has_the_port_only_when_given(
         ("GE T", "/r", None),
         ("GET", "/r x", None),
         ("GET", "/r\r\nX-Injected: 1", None),
+        ("GET", "/r\x01", None),
+        ("GET", "/r\x7f", None),
     ],
 )
 def test_invalid_request_is_refused_before_sending(

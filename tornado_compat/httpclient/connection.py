@@ -121,6 +121,8 @@ _GONE = (
     ssl.SSLZeroReturnError,
 )
 _METHOD = re.compile(_head.TOKEN).fullmatch
+# A request target has no spaces and no control characters.
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]").search
 
 T = TypeVar("T")
 Coroutine = Generator["PollNeeded", Any, T]
@@ -737,8 +739,8 @@ class HTTPConnection:
     def connect(self) -> None:
         """Open the connection; :meth:`send_request` does it when needed.
 
-        This blocks (name lookup, TCP, proxy tunnel, TLS handshake), up to
-        :attr:`timeout` for each step.
+        This blocks: for the name lookup, and up to :attr:`timeout` for each
+        of the TCP connection, the proxy tunnel and the TLS handshake.
         """
         self.disconnect()
         if self.proxy is not None:
@@ -933,7 +935,7 @@ class HTTPConnection:
         """The start line and header lines of a request."""
         if not _METHOD(method):
             raise ValueError("invalid method %r" % method)
-        if not path or any(c in path for c in " \t\r\n\0"):
+        if not path or _BAD_TARGET(path):
             raise ValueError("invalid path %r" % path)
         authority = _authority(self.hostname, self.port, self._port_given)
         if self.proxy is not None and not self.ssl_context:
@@ -1108,7 +1110,10 @@ class HTTPConnection:
         return n
 
     def _co_fill_buffer(self, len_: int) -> Coroutine[None]:
-        """Receive until the buffer holds at least ``len_`` bytes."""
+        """Receive until the buffer holds at least ``len_`` bytes.
+
+        Not used here: dugong's own tests call it (with ``_rbuf``,
+        ``_Buffer`` and ``_join``, the private names they touch)."""
         rbuf = self._rbuf
         if len_ > len(rbuf.d):
             raise ValueError(
