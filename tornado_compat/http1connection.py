@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from time import monotonic as _monotonic
 from typing import Any, Literal, overload
 
 from tornado.concurrent import Future, future_set_result_unless_cancelled
@@ -54,12 +55,20 @@ _STATUS_LINES: dict[tuple[int, str], str] = {}
 # tiny chunks that is already buffered must not monopolise the loop.
 _CHUNKS_PER_TURN = 64
 
+# A first body chunk at least this large is sent after its head without
+# joining the two (a gathering send), instead of copying it.
+_GATHER_MIN = 16384
+
+
+# The bytes an empty line starts with.
+_LINE_END_BYTES = (0x0D, 0x0A)
+
 
 def _skip_empty_lines(buf: bytearray) -> None:
     """Drop the empty lines at the start of ``buf``: they may come before a
-    message and are ignored (RFC 9112 section 2.2)."""
-    if buf and buf[0] in (0x0D, 0x0A):
-        del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
+    message and are ignored (RFC 9112 section 2.2).  Callers check
+    ``buf[0] in _LINE_END_BYTES`` first: this runs for every message."""
+    del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
 
 
 class HTTP1ConnectionParameters:
@@ -124,27 +133,28 @@ class _HeadTimeout:
 
     @classmethod
     def arm(cls, stream: iostream.IOStream, timeout: float) -> _HeadTimeout:
-        watch: _HeadTimeout | None = getattr(stream, "_http_head_timeout", None)
+        watch: _HeadTimeout | None = stream._http_head_timeout
         if watch is None:
-            watch = cls(stream)
-            stream._http_head_timeout = watch
-        deadline = stream.io_loop.time() + timeout
+            watch = stream._http_head_timeout = cls(stream)
+        # Deadlines are on the monotonic clock, read without a call through
+        # the IOLoop: this runs before every request of a connection.
+        deadline = _monotonic() + timeout
         watch.deadline = deadline
         if watch._timer is None:
-            watch._timer = stream.io_loop.call_at(deadline, watch._check)
+            watch._timer = stream.io_loop.call_later(timeout, watch._check)
         return watch
 
     def _check(self) -> None:
         self._timer = None
         deadline = self.deadline
-        if deadline is None or self.stream.closed():
+        if deadline is None or self.stream._closed:
             return
-        io_loop = self.stream.io_loop
-        if io_loop.time() >= deadline:
+        now = _monotonic()
+        if now >= deadline:
             self.fired = True
             self.stream.close()
         else:
-            self._timer = io_loop.call_at(deadline, self._check)
+            self._timer = self.stream.io_loop.call_later(deadline - now, self._check)
 
 
 class _DelegateError(Exception):
@@ -300,7 +310,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                     # still buffered: the unsent rest would be taken for the
                     # next request, so the connection ends here.
                     self._disconnect_on_finish = True
-            elif not self._finished and not self.stream.closed() and not self._detached:
+            elif not self._finished and not self.stream._closed and not self._detached:
                 self._watching_close = True
                 self.stream.set_close_callback(self._on_connection_close)
                 if not wait_for_finish:
@@ -312,7 +322,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 await self._finish_future
             if self.is_client and self._disconnect_on_finish:
                 self.close()
-            return not self._detached and not self.stream.closed()
+            return not self._detached and not self.stream._closed
         except (ProtocolError, httputil.HTTPInputError) as e:
             self.error = e
             gen_log.info("Malformed HTTP message from %s: %s", self.context, e)
@@ -367,7 +377,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         stream = self.stream
         scan = 0
         timeout = self.params.header_timeout
-        watch: _HeadTimeout | None = getattr(stream, "_http_head_timeout", None)
+        watch: _HeadTimeout | None = stream._http_head_timeout
         try:
             while True:
                 head = self._take_head(scan)
@@ -398,16 +408,14 @@ class HTTP1Connection(httputil.HTTPConnection):
         """The next head, parsed and taken from the buffer, if it is all
         there; else None.  ``scan`` is where the last search stopped."""
         buf = self.stream._read_buffer
-        if scan == 0:
+        if scan == 0 and buf and buf[0] in _LINE_END_BYTES:
             _skip_empty_lines(buf)
         limit = self.params.max_header_size
         end = _head.find_head_end(buf, scan)
         if end >= 0:
             if end > limit:
                 raise self._head_too_large(buf)
-            watch: _HeadTimeout | None = getattr(
-                self.stream, "_http_head_timeout", None
-            )
+            watch: _HeadTimeout | None = self.stream._http_head_timeout
             if watch is not None:
                 # The head is here: its timeout (and the idle one) is over.
                 watch.deadline = None
@@ -643,7 +651,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         tests pin); with ``precise_status`` it carries the precise status and
         says that the connection closes.
         """
-        if self.stream.closed() or self._write_finished:
+        if self.stream._closed or self._write_finished:
             return
         self._write_finished = True
         if self.params.precise_status:
@@ -669,7 +677,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._close_callback = None
         if self._watching_close:
             self._watching_close = False
-            if not self._detached and not self.stream.closed():
+            if not self._detached and not self.stream._closed:
                 self.stream.set_close_callback(None)
 
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
@@ -798,7 +806,10 @@ class HTTP1Connection(httputil.HTTPConnection):
                 lines.append(f"{name}: {value}")
         data = join_head(lines)
         if chunk:
-            data += self._format_chunk(chunk)
+            chunk = self._format_chunk(chunk)
+            if len(chunk) >= _GATHER_MIN:
+                return self._write_to_stream(data, chunk)
+            data += chunk
         return self._write_to_stream(data)
 
     def _format_chunk(self, chunk: bytes) -> bytes:
@@ -815,13 +826,17 @@ class HTTP1Connection(httputil.HTTPConnection):
             return format_chunk(chunk)
         return chunk
 
-    def _write_to_stream(self, data: bytes) -> Future[None]:
-        if self.stream.closed():
+    def _write_to_stream(self, data: bytes, more: bytes | None = None) -> Future[None]:
+        if self.stream._closed:
             future: Future[None] = Future()
             future.set_exception(iostream.StreamClosedError())
             future.exception()
             return future
-        future = self._pending_write = self.stream.write(data)
+        if more is None:
+            future = self.stream.write(data)
+        else:
+            future = self.stream._write_pair(data, more)
+        self._pending_write = future
         return future
 
     def write(self, chunk: bytes) -> Future[None]:
@@ -831,12 +846,12 @@ class HTTP1Connection(httputil.HTTPConnection):
     def finish(self) -> None:
         """The message being written is complete."""
         remaining = self._expected_content_remaining
-        if remaining is not None and remaining != 0 and not self.stream.closed():
+        if remaining is not None and remaining != 0 and not self.stream._closed:
             self.stream.close()
             raise httputil.HTTPOutputError(
                 "Tried to write %d bytes less than Content-Length" % remaining
             )
-        if self._chunking_output and not self.stream.closed():
+        if self._chunking_output and not self.stream._closed:
             self._pending_write = self.stream.write(LAST_CHUNK)
         self._write_finished = True
         if not self._read_finished:
@@ -1025,9 +1040,10 @@ class HTTP1ServerConnection:
         assert delegate is not None
         while True:
             buf = stream._read_buffer
-            _skip_empty_lines(buf)
+            if buf and buf[0] in _LINE_END_BYTES:
+                _skip_empty_lines(buf)
             if not buf:
-                if stream.closed():
+                if stream._closed:
                     self._end()
                     return
                 timeout = self.params.header_timeout
@@ -1078,7 +1094,7 @@ class HTTP1ServerConnection:
         if result is None and not conn._finished:
             conn._on_finished = functools.partial(self._response_finished, conn)
             return False
-        if result is False or conn._detached or self.stream.closed():
+        if result is False or conn._detached or self.stream._closed:
             self._end()
             return False
         return True
@@ -1104,7 +1120,7 @@ class HTTP1ServerConnection:
         if self._ended:
             return
         self._ended = True
-        watch: _HeadTimeout | None = getattr(self.stream, "_http_head_timeout", None)
+        watch: _HeadTimeout | None = self.stream._http_head_timeout
         if watch is not None:
             watch.deadline = None
         future = self._ended_future

@@ -174,7 +174,9 @@ _VALUE_CHARS_TEXT = re.compile(r"[\t\x20-\x7e\x80-\U0010ffff]*")
 # Normalizing a name is on the path of every header lookup, so results are
 # cached.  The cache is emptied when full rather than evicted entry by entry:
 # the common names come back at once, and a peer sending endless distinct
-# names cannot make it grow.
+# names cannot make it grow.  The hottest methods look in the cache themselves
+# (``_NORMALIZED_CACHE.get(name) or _normalize_header(name)``), which saves a
+# call per lookup.
 _NORMALIZED_CACHE: dict[str, str] = {}
 _NORMALIZED_CACHE_SIZE = 1000
 
@@ -295,7 +297,8 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def get_list(self, name: str) -> list[str]:
         """All the values of ``name``, as a list (empty if there are none)."""
-        return self._as_list.get(_normalize_header(name), [])
+        key = _NORMALIZED_CACHE.get(name) or _normalize_header(name)
+        return self._as_list.get(key, [])
 
     def get_all(self) -> Iterable[tuple[str, str]]:
         """Every ``(name, value)`` pair.
@@ -397,16 +400,22 @@ class HTTPHeaders(MutableMapping[str, str]):
     # -- the mapping interface
 
     def __setitem__(self, name: str, value: str) -> None:
-        self._as_list[_normalize_header(name)] = [value]
+        key = _NORMALIZED_CACHE.get(name) or _normalize_header(name)
+        self._as_list[key] = [value]
 
     def __getitem__(self, name: str) -> str:
-        return _joined(self._as_list[_normalize_header(name)])
+        key = _NORMALIZED_CACHE.get(name) or _normalize_header(name)
+        return _joined(self._as_list[key])
 
     def __delitem__(self, name: str) -> None:
-        del self._as_list[_normalize_header(name)]
+        key = _NORMALIZED_CACHE.get(name) or _normalize_header(name)
+        del self._as_list[key]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and _normalize_header(name) in self._as_list
+        if not isinstance(name, str):
+            return False
+        key = _NORMALIZED_CACHE.get(name) or _normalize_header(name)
+        return key in self._as_list
 
     def __len__(self) -> int:
         return len(self._as_list)
@@ -416,7 +425,8 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def get(self, name: str, default: Any = None) -> Any:
         # Mapping.get goes through an exception for every absent name.
-        values = self._as_list.get(_normalize_header(name))
+        key = _NORMALIZED_CACHE.get(name) or _normalize_header(name)
+        values = self._as_list.get(key)
         return default if values is None else _joined(values)
 
     def copy(self) -> HTTPHeaders:
@@ -791,9 +801,11 @@ class HTTPServerRequest:
                 )
             except ValueError as e:
                 raise HTTPInputError(f"Invalid query string: {e}") from e
-        # The values are lists of immutable bytes: copying the lists is a
-        # deep copy, without copy.deepcopy's cost on every request.
-        self.query_arguments = {k: list(v) for k, v in self.arguments.items()}
+            # The values are lists of immutable bytes: copying the lists is
+            # a deep copy, without copy.deepcopy's cost.
+            self.query_arguments = {k: list(v) for k, v in self.arguments.items()}
+        else:
+            self.query_arguments = {}
         self.body_arguments: dict[str, list[bytes]] = {}
 
     def _host_from_headers(self) -> tuple[str, str]:

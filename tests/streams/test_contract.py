@@ -303,6 +303,36 @@ async def test_write_larger_than_the_kernel_takes_is_sent_in_parts(
     assert digest(got) == digest(data)
 
 
+async def test_write_pair_arrives_as_one_write(
+    harness: Harness, kind: StreamKind
+) -> None:
+    # The HTTP layer's head-plus-large-body write: a gathering send where the
+    # stream has one, a joined write elsewhere; the reader cannot tell.
+    pair = await kind.pair(harness)
+    head, body = b"head\r\n\r\n", payload(100 * 1024, seed=7)
+    written = pair.left._write_pair(head, body)
+    got = await within(pair.right.read_bytes(len(head) + len(body)))
+    await within(written)
+    assert digest(got) == digest(head + body)
+    assert not pair.left.writing()
+
+
+async def test_write_pair_larger_than_the_kernel_takes_keeps_order(
+    harness: Harness, kind: StreamKind
+) -> None:
+    pair = await kind.pair(harness)
+    first = pair.left.write(b"before|")
+    head, body = b"head|", payload(BEYOND_KERNEL, seed=8)
+    paired = pair.left._write_pair(head, body)
+    last = pair.left.write(b"|after")
+    assert not paired.done()
+    size = 7 + len(head) + len(body) + 6
+    got = await read_all_partial(pair.right, size, chunk=1024 * 1024)
+    await within(asyncio.gather(first, paired, last))
+    assert digest(got) == digest(b"before|" + head + body + b"|after")
+    assert not pair.left.writing()
+
+
 # -- closing ----------------------------------------------------------------------
 
 
