@@ -925,7 +925,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             self._completion = self._follow_redirect
             return
         assert self.code is not None
-        original_request = getattr(self.request, "original_request", self.request)
+        # (Looked up in the instance's own attributes: through a proxy, a
+        # missing attribute would cost two exceptions.)
+        original_request = vars(self.request).get("original_request", self.request)
         now = self.io_loop.time()
         queued_at = self.start_time if self._queued_at is None else self._queued_at
         response = HTTPResponse(
