@@ -265,7 +265,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         try:
             head = self._take_head(0)
             if head is None:
-                head = await self._read_head()
+                head = await self._read_head(tried=True)
             start_line, headers = head
             num_1xx = 0
             while True:
@@ -361,7 +361,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._clear_callbacks()
 
     async def _read_head(
-        self,
+        self, tried: bool = False
     ) -> tuple[
         httputil.RequestStartLine | httputil.ResponseStartLine, httputil.HTTPHeaders
     ]:
@@ -372,7 +372,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         search resumes where it stopped, so it is linear however the head
         arrives.  ``header_timeout`` is one timer for the whole head, which
         closes the stream when it fires; on a server it runs from the start
-        of the wait between requests (which arms it).
+        of the wait between requests (which arms it).  ``tried``: the caller
+        has just found no complete head in the buffer (``_take_head(0)``),
+        so the first step is to wait.
         """
         stream = self.stream
         scan = 0
@@ -380,9 +382,12 @@ class HTTP1Connection(httputil.HTTPConnection):
         watch: _HeadTimeout | None = stream._http_head_timeout
         try:
             while True:
-                head = self._take_head(scan)
-                if head is not None:
-                    return head
+                if tried:
+                    tried = False
+                else:
+                    head = self._take_head(scan)
+                    if head is not None:
+                        return head
                 buf = stream._read_buffer
                 scan = max(0, len(buf) - 2)
                 if timeout is not None and (watch is None or watch.deadline is None):
