@@ -39,11 +39,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmarks import tools
-from benchmarks.servers import HELLO
+from benchmarks.servers import HELLO, responder
 
 SERVERS = ("floor", "compat", "tornado", "uvicorn")
 CLIENTS = ("compat-simple", "tornado-simple", "aiohttp")
@@ -137,19 +138,11 @@ async def _start_server(name: str, sock: socket.socket) -> Any:
 
         tornado_compat.install()
     import tornado.httpserver
-    import tornado.httputil
 
-    def hello(request: tornado.httputil.HTTPServerRequest) -> None:
-        connection = request.connection
-        assert connection is not None
-        connection.write_headers(
-            tornado.httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
-            tornado.httputil.HTTPHeaders(
-                {"Content-Length": "12", "Content-Type": "text/plain"}
-            ),
-            HELLO,
-        )
-        connection.finish()
+    respond = responder()
+
+    def hello(request: Any) -> None:
+        respond(request, HELLO)
 
     http_server = tornado.httpserver.HTTPServer(hello)
     http_server.add_sockets([sock])
@@ -211,7 +204,25 @@ def _callgrind_total(argv: list[str], env: dict[str, str]) -> int:
     return int(found.group(1))
 
 
-def per_request(argv_for: Any, requests: int) -> int:
+def _client_argv(name: str, url: str) -> Callable[[int], list[str]]:
+    def argv(count: int) -> list[str]:
+        return [
+            *("-m", "benchmarks.clients", name, "gets", url),
+            *("--count", str(count), "--concurrency", "10", "--warmup", "100"),
+            *("--length", str(len(HELLO))),
+        ]
+
+    return argv
+
+
+def _loop_argv(name: str) -> Callable[[int], list[str]]:
+    def argv(count: int) -> list[str]:
+        return ["-m", "benchmarks.instructions", "--loop", name, str(count)]
+
+    return argv
+
+
+def per_request(argv_for: Callable[[int], list[str]], requests: int) -> int:
     """Instructions of one request: the difference of two runs (N and 3N
     requests) over 2N."""
     env = dict(tools.child_env(), PYTHONHASHSEED="0")
@@ -239,52 +250,16 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
     names = args.names or list(CLIENTS if args.client else SERVERS)
-    rows: list[tuple[str, int]] = []
     if args.client:
         workdir = Path(tempfile.mkdtemp(prefix="tornado-compat-instr-"))
         with tools.nginx(workdir, {"hello.txt": HELLO}) as nginx:
             url = nginx.url("hello.txt")
-            for name in names:
-                rows.append(
-                    (
-                        name,
-                        per_request(
-                            lambda n, name=name: [
-                                "-m",
-                                "benchmarks.clients",
-                                name,
-                                "gets",
-                                url,
-                                "--count",
-                                str(n),
-                                "--concurrency",
-                                "10",
-                                "--warmup",
-                                "100",
-                                "--length",
-                                str(len(HELLO)),
-                            ],
-                            args.requests,
-                        ),
-                    )
-                )
+            rows = [
+                (name, per_request(_client_argv(name, url), args.requests))
+                for name in names
+            ]
     else:
-        for name in names:
-            rows.append(
-                (
-                    name,
-                    per_request(
-                        lambda n, name=name: [
-                            "-m",
-                            "benchmarks.instructions",
-                            "--loop",
-                            name,
-                            str(n),
-                        ],
-                        args.requests,
-                    ),
-                )
-            )
+        rows = [(name, per_request(_loop_argv(name), args.requests)) for name in names]
     unit = "fetch" if args.client else "request"
     print(f"| {'client' if args.client else 'server'} | instructions per {unit} |")
     print("|---|--:|")

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUEST = (
@@ -29,26 +30,20 @@ REQUEST = (
 
 
 def child(impl: str, count: int) -> None:
+    sys.path.insert(0, str(ROOT))
     if impl == "compat":
-        sys.path.insert(0, str(ROOT))
         import tornado_compat
 
         tornado_compat.install()
     import tornado.httpserver
-    import tornado.httputil
     import tornado.iostream
 
-    def app(request: tornado.httputil.HTTPServerRequest) -> None:
-        connection = request.connection
-        assert connection is not None
-        connection.write_headers(
-            tornado.httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
-            tornado.httputil.HTTPHeaders(
-                {"Content-Length": "12", "Content-Type": "text/plain"}
-            ),
-            b"Hello world!",
-        )
-        connection.finish()
+    from benchmarks.servers import HELLO, responder
+
+    respond = responder()
+
+    def app(request: Any) -> None:
+        respond(request, HELLO)
 
     async def main() -> float:
         a, b = socket.socketpair()

@@ -80,6 +80,28 @@ def run(main: Callable[[], Awaitable[None]], loop: str) -> None:
         asyncio.run(main())
 
 
+def responder() -> Callable[[Any, bytes], None]:
+    """``respond(request, body)``: the raw callbacks' answer, 200 with
+    ``body``, written through ``request.connection``.  It uses Tornado's
+    names, so for tornado_compat call it after ``install()``."""
+    import tornado.httputil
+
+    headers = tornado.httputil.HTTPHeaders
+    start_line = tornado.httputil.ResponseStartLine
+
+    def respond(request: Any, body: bytes) -> None:
+        connection = request.connection
+        assert connection is not None
+        connection.write_headers(
+            start_line("HTTP/1.1", 200, "OK"),
+            headers({"Content-Length": str(len(body)), "Content-Type": "text/plain"}),
+            body,
+        )
+        connection.finish()
+
+    return respond
+
+
 def serve_tornado(impl: str, app_name: str, loop: str, sock: socket.socket) -> None:
     if impl == "compat":
         import tornado_compat
@@ -90,17 +112,7 @@ def serve_tornado(impl: str, app_name: str, loop: str, sock: socket.socket) -> N
     import tornado.httputil
     import tornado.web
 
-    headers = tornado.httputil.HTTPHeaders
-
-    def respond(request: tornado.httputil.HTTPServerRequest, body: bytes) -> None:
-        connection = request.connection
-        assert connection is not None
-        connection.write_headers(
-            tornado.httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
-            headers({"Content-Length": str(len(body)), "Content-Type": "text/plain"}),
-            body,
-        )
-        connection.finish()
+    respond = responder()
 
     def hello(request: tornado.httputil.HTTPServerRequest) -> None:
         respond(request, HELLO)
