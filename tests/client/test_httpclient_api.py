@@ -340,6 +340,19 @@ def test_proxy_unknown_attribute() -> None:
     assert getattr(proxy, "original_request", proxy) is proxy
 
 
+def test_proxy_resolves_the_request_when_it_is_made() -> None:
+    request = HTTPRequest(URL, method="POST", body="é", headers={"A": "b"})
+    proxy = _RequestProxy(request, {"user_agent": "default-agent"})
+    # As the class says: what fetch() saw is what the fetch uses, even for
+    # an attribute first read after the request changed.
+    request.user_agent = "changed later"
+    request.method = "PUT"
+    assert proxy.user_agent == "default-agent"
+    assert proxy.method == "POST"
+    assert proxy.body == "é".encode()
+    assert proxy.headers is request.headers
+
+
 def test_proxy_can_be_copied() -> None:
     proxy = _RequestProxy(HTTPRequest(URL), {"user_agent": "x"})
     duplicate = copy.copy(proxy)

@@ -426,9 +426,8 @@ class _RequestProxy:
 
     def __init__(self, request: HTTPRequest, defaults: dict[str, Any] | None) -> None:
         resolved = self.__dict__
-        own = getattr(request, "__dict__", None)
-        if own is not None and isinstance(request, HTTPRequest):
-            resolved.update(own)
+        if isinstance(request, HTTPRequest):
+            resolved.update(vars(request))
             resolved["headers"] = request.headers
             resolved["body"] = request.body
             if defaults:
