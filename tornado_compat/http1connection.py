@@ -25,7 +25,7 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from time import monotonic as _monotonic
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from tornado.concurrent import Future, future_set_result_unless_cancelled
 from tornado.escape import native_str
@@ -43,14 +43,18 @@ from tornado_compat.protocol.errors import (
 )
 from tornado_compat.protocol.writers import LAST_CHUNK, format_chunk, join_head
 
+# Builds a start line (a named tuple) from its parts without the Python-level
+# __new__ that the named tuple's class call goes through.
+_new_tuple = tuple.__new__
+
 __all__ = ["HTTP1ConnectionParameters", "HTTP1Connection", "HTTP1ServerConnection"]
 
 _DEFAULT_CHUNK_SIZE = 65536
 _DEFAULT_MAX_HEADER_SIZE = 65536
 # Tornado's simple_httpclient_test imports this private name.
 _MAX_1XX_RESPONSES = _framing.MAX_INTERIM_RESPONSES
-# Response status lines already formatted, by (code, reason).
-_STATUS_LINES: dict[tuple[int, str], str] = {}
+# Response status lines already formatted, by their start line.
+_STATUS_LINES: dict[tuple[str, int, str], str] = {}
 # Chunk headers decoded before the reader lets other work run: a body of
 # tiny chunks that is already buffered must not monopolise the loop.
 _CHUNKS_PER_TURN = 64
@@ -454,17 +458,19 @@ class HTTP1Connection(httputil.HTTPConnection):
     ]:
         if self.is_client:
             version, code, reason, fields = _head.parse_response_head(data)
-            response = httputil.ResponseStartLine(version, code, reason)
+            response = _new_tuple(httputil.ResponseStartLine, (version, code, reason))
             self._response_start_line = response
             self._disconnect_on_finish = False
             return response, httputil.HTTPHeaders._from_fields(fields)
         method, target, version, fields = _head.parse_request_head(data)
         headers = httputil.HTTPHeaders._from_fields(fields)
-        request = httputil.RequestStartLine(method, target, version)
+        request = _new_tuple(httputil.RequestStartLine, (method, target, version))
         self._request_start_line = request
         self._request_headers = headers
         self._disconnect_on_finish = self.params.no_keep_alive or not (
-            _framing.keep_alive(version, headers, _framing.KEEP_ALIVE_CANDIDATE)
+            _framing.keep_alive(
+                version, headers._as_list, _framing.KEEP_ALIVE_CANDIDATE
+            )
         )
         return request, headers
 
@@ -478,14 +484,16 @@ class HTTP1Connection(httputil.HTTPConnection):
             method = (
                 self._request_start_line.method if self._request_start_line else None
             )
-            framing = _framing.response_framing(method, start_line.code, headers)
+            framing = _framing.response_framing(
+                method, start_line.code, headers._as_list
+            )
             if framing.kind == _framing.UNTIL_CLOSE:
                 self._disconnect_on_finish = True
-            elif not _framing.keep_alive(start_line.version, headers, framing):
+            elif not _framing.keep_alive(start_line.version, headers._as_list, framing):
                 self._disconnect_on_finish = True
             return framing
         assert isinstance(start_line, httputil.RequestStartLine)
-        return _framing.request_framing(start_line.version, headers)
+        return _framing.request_framing(start_line.version, headers._as_list)
 
     def _check_announced_length(self, framing: _framing.Framing) -> None:
         """Refuse a body announced over the limit before reading any of it
@@ -759,16 +767,18 @@ class HTTP1Connection(httputil.HTTPConnection):
             )
             no_body = False
         else:
-            assert isinstance(start_line, httputil.ResponseStartLine)
+            if TYPE_CHECKING:  # checked for mypy only: this runs per response
+                assert isinstance(start_line, httputil.ResponseStartLine)
+                assert self._request_headers is not None
             request = self._request_start_line
-            assert request is not None and self._request_headers is not None
+            assert request is not None
             self._response_start_line = start_line
             code = start_line.code
-            cached = _STATUS_LINES.get((code, start_line.reason))
+            cached = _STATUS_LINES.get(start_line)
             if cached is None:
                 first = "HTTP/1.1 %d %s" % (code, start_line.reason)
                 if len(_STATUS_LINES) < 256:
-                    _STATUS_LINES[(code, start_line.reason)] = first
+                    _STATUS_LINES[start_line] = first
             else:
                 first = cached
             no_body = request.method == "HEAD" or code == 304

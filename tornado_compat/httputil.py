@@ -779,9 +779,16 @@ class HTTPServerRequest:
             self.headers["Host"] = host
         self.body = body or b""
 
-        context = getattr(connection, "context", None)
-        self.remote_ip: str | None = getattr(context, "remote_ip", None)
-        self.protocol: str = getattr(context, "protocol", "http")
+        try:
+            # What a server's connection has; a request made by hand may
+            # have no connection, or a context without these.
+            context = connection.context  # type: ignore[union-attr]
+            self.remote_ip: str | None = context.remote_ip
+            self.protocol: str = context.protocol
+        except AttributeError:
+            context = getattr(connection, "context", None)
+            self.remote_ip = getattr(context, "remote_ip", None)
+            self.protocol = getattr(context, "protocol", "http")
 
         self.host, self.host_name = self._host_from_headers()
         self.files = files if files is not None else {}
@@ -810,7 +817,7 @@ class HTTPServerRequest:
 
     def _host_from_headers(self) -> tuple[str, str]:
         """``(host, host_name)`` from the Host header."""
-        hosts = self.headers.get_list("Host")
+        hosts = self.headers._as_list.get("Host")
         if not hosts:
             if self.version == "HTTP/1.0":
                 return "127.0.0.1", "127.0.0.1"

@@ -22,13 +22,13 @@ from tornado_compat.protocol.framing import (
 
 
 class Headers:
-    """The get_list lookup the framing rules use, case-insensitively."""
+    """The lookup the framing rules use, case-insensitively."""
 
     def __init__(self, *pairs: tuple[str, str]) -> None:
         self.pairs = pairs
 
-    def get_list(self, name: str) -> list[str]:
-        return [v for n, v in self.pairs if n.lower() == name.lower()]
+    def get(self, name: str) -> list[str] | None:
+        return [v for n, v in self.pairs if n.lower() == name.lower()] or None
 
 
 # -- Content-Length ---------------------------------------------------------

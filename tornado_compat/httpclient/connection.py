@@ -634,9 +634,9 @@ class _Joined:
     def __init__(self, headers: CaseInsensitiveDict) -> None:
         self._headers = headers
 
-    def get_list(self, name: str) -> list[str]:
+    def get(self, name: str, /) -> list[str] | None:
         value = self._headers.get(name)
-        return [] if value is None else [value]
+        return None if value is None else [value]
 
 
 # Kinds of body besides the framing module's: a body without length on a

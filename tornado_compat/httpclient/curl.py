@@ -456,10 +456,10 @@ class _ResponseHead:
         #: Why the head was refused, if it was.
         self.error: str | None = None
 
-    def get_list(self, name: str) -> list[str]:
-        """The values of header ``name`` (for the framing rule)."""
+    def get(self, name: str, /) -> list[str] | None:
+        """The values of header ``name``, or None (for the framing rule)."""
         lowered = name.lower()
-        return [value for key, value in self.fields if key.lower() == lowered]
+        return [value for key, value in self.fields if key.lower() == lowered] or None
 
     def feed(self, raw: bytes) -> bool:
         """Take one line from libcurl; False if it is malformed."""

@@ -59,9 +59,15 @@ _MAX_HEX_DIGITS = 16
 
 
 class HeaderLookup(Protocol):
-    """The part of ``HTTPHeaders`` the framing rules need."""
+    """What the framing rules need of a message's headers: the values of a
+    field, looked up by its name in ``Http-Header-Case`` (``Content-Length``,
+    ``Transfer-Encoding``, ``Connection``), or None when it has none.
 
-    def get_list(self, name: str) -> list[str]: ...
+    The dict ``HTTPHeaders`` keeps its values in is one: a plain lookup,
+    with no call into Python for each of the few fields every message needs.
+    """
+
+    def get(self, name: str, /) -> list[str] | None: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ _UNTIL_CLOSE = Framing(UNTIL_CLOSE)
 _LIST_SEPARATOR = re.compile(r",[ \t]*")
 
 
-def parse_content_length(values: list[str]) -> int | None:
+def parse_content_length(values: list[str] | None) -> int | None:
     """The Content-Length of a message, or None when it has none.
 
     Repeated or comma-separated values are accepted only when they are all
@@ -109,7 +115,7 @@ def parse_content_length(values: list[str]) -> int | None:
 def _is_chunked(headers: HeaderLookup) -> bool:
     """Whether the message uses Transfer-Encoding; only ``chunked`` alone is
     supported, anything else is refused."""
-    values = headers.get_list("Transfer-Encoding")
+    values = headers.get("Transfer-Encoding")
     if not values:
         return False
     if len(values) != 1 or values[0].lower() != "chunked":
@@ -128,8 +134,8 @@ def request_framing(
     ``max_body_size`` refuses an announced length over it, with status 413
     (before any of the body is read).
     """
-    lengths = headers.get_list("Content-Length")
-    if not lengths and not headers.get_list("Transfer-Encoding"):
+    lengths = headers.get("Content-Length")
+    if not lengths and not headers.get("Transfer-Encoding"):
         return _NO_BODY
     _check_not_both(headers)
     if _is_chunked(headers):
@@ -159,8 +165,8 @@ def response_framing(
     if request_method == "HEAD" or status == 304:
         return _NO_BODY
     if 100 <= status < 200 or status == 204:
-        if headers.get_list("Transfer-Encoding") or (
-            parse_content_length(headers.get_list("Content-Length")) or 0
+        if headers.get("Transfer-Encoding") or (
+            parse_content_length(headers.get("Content-Length")) or 0
         ):
             raise RemoteProtocolError(
                 "Response with code %d should not have body" % status
@@ -169,14 +175,14 @@ def response_framing(
     _check_not_both(headers)
     if _is_chunked(headers):
         return _CHUNKED
-    length = parse_content_length(headers.get_list("Content-Length"))
+    length = parse_content_length(headers.get("Content-Length"))
     if length is not None:
         return Framing(LENGTH, length)
     return _UNTIL_CLOSE
 
 
 def _check_not_both(headers: HeaderLookup) -> None:
-    if headers.get_list("Transfer-Encoding") and headers.get_list("Content-Length"):
+    if headers.get("Transfer-Encoding") and headers.get("Content-Length"):
         raise RemoteProtocolError(
             "Message with both Transfer-Encoding and Content-Length"
         )
@@ -190,7 +196,7 @@ def keep_alive(version: str, headers: HeaderLookup, framing: Framing) -> bool:
     """
     if framing.kind == UNTIL_CLOSE:
         return False
-    values = headers.get_list("Connection")
+    values = headers.get("Connection")
     if not values:
         return version == "HTTP/1.1"
     tokens = {t.strip(" \t").lower() for value in values for t in value.split(",")}

@@ -347,20 +347,6 @@ def _fields(block: str) -> list[tuple[str, str]]:
     return fields
 
 
-def _one_pass(
-    pattern: re.Pattern[str], data: bytes | bytearray, version_group: int
-) -> tuple[tuple[str, ...], list[tuple[str, str]]] | None:
-    """The start-line parts and the fields of a well-formed head matched by
-    ``pattern``; None if the head needs the step-by-step parse."""
-    m = pattern.fullmatch(data.decode("latin-1"))
-    if m is None:
-        return None
-    *start, block = m.groups()
-    if start[version_group] not in SUPPORTED_VERSIONS:
-        return None
-    return tuple(start), _fields(block) if block else []
-
-
 def parse_request_head(
     data: bytes | bytearray,
 ) -> tuple[str, str, str, list[tuple[str, str]]]:
@@ -374,10 +360,13 @@ def parse_request_head(
     >>> parse_request_head(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
     ('GET', '/', 'HTTP/1.1', [('Host', 'a')])
     """
-    found = _one_pass(_REQUEST_HEAD, data, 2)
-    if found is not None:
-        (method, target, version), fields = found
-        return method, target, version, fields
+    # The one-pass check; anything it does not accept (bad input, or a
+    # version other than 1.0 and 1.1) gets the steps and their precise error.
+    m = _REQUEST_HEAD.fullmatch(data.decode("latin-1"))
+    if m is not None:
+        method, target, version, block = m.groups()
+        if version in SUPPORTED_VERSIONS:
+            return method, target, version, _fields(block) if block else []
     start, block = split_head(bytes(data))
     return (*parse_request_line(start), parse_header_block(block))
 
@@ -391,9 +380,10 @@ def parse_response_head(
     >>> parse_response_head(b"HTTP/1.1 204 No Content\\r\\nA: b\\r\\n\\r\\n")
     ('HTTP/1.1', 204, 'No Content', [('A', 'b')])
     """
-    found = _one_pass(_RESPONSE_HEAD, data, 0)
-    if found is not None:
-        (version, code, reason), fields = found
-        return version, int(code), reason, fields
+    m = _RESPONSE_HEAD.fullmatch(data.decode("latin-1"))
+    if m is not None:
+        version, code, reason, block = m.groups()
+        if version in SUPPORTED_VERSIONS:
+            return version, int(code), reason, _fields(block) if block else []
     start, block = split_head(bytes(data))
     return (*parse_status_line(start), parse_header_block(block))
