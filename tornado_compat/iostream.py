@@ -1113,7 +1113,7 @@ class _LoopTransport:
     ``add_reader``; this one does the same work with the semantics Tornado
     users rely on: ``abort`` frees the socket at once (not one loop turn
     later), and ``IOLoop.close(all_fds=True)`` closes the sockets of streams
-    that are still open.  It receives straight into the protocol's buffer.
+    that are still open.  It hands received bytes straight to the stream.
     On other loops (uvloop) the loop's own transports are used instead.
     It implements the part of ``asyncio.Transport`` that the streams use.
     """
@@ -1280,16 +1280,22 @@ class _LoopTransport:
 
     def _read_ready(self) -> None:
         protocol = self._protocol
-        buf = protocol.get_buffer(-1)
+        stream = protocol.stream
+        # The protocol is always the stream's own, so the bytes go straight
+        # to the stream, without its get_buffer/buffer_updated round: the
+        # stream copies them into its buffer anyway.
+        size = stream.read_chunk_size
         try:
-            n = self._sock.recv_into(buf)
+            data = self._sock.recv(
+                size if size > _DEFAULT_READ_CHUNK_SIZE else _DEFAULT_READ_CHUNK_SIZE
+            )
         except (BlockingIOError, InterruptedError):
             return
         except OSError as e:
             self._fail(e)
             return
-        if n:
-            protocol.buffer_updated(n)
+        if data:
+            stream._on_data(data)
         else:
             protocol.eof_received()
             self._shut(None, notify=True)
