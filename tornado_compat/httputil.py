@@ -257,6 +257,8 @@ class HTTPHeaders(MutableMapping[str, str]):
     def __init__(self, *args: Any, **kwargs: str) -> None:
         # Normalized name -> its values, in the order they were added.
         self._as_list: dict[str, list[str]] = {}
+        if not args and not kwargs:
+            return
         if len(args) == 1 and not kwargs and type(args[0]) is dict:
             # What update() would do, without the abstract base class's
             # generic path (this runs for most responses).

@@ -17,7 +17,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tornado.escape import native_str
 
@@ -184,7 +184,8 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
         start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
         headers: httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
-        assert isinstance(start_line, httputil.RequestStartLine)
+        if TYPE_CHECKING:  # checked for mypy only: this runs per request
+            assert isinstance(start_line, httputil.RequestStartLine)
         self.request = httputil.HTTPServerRequest(
             connection=self.connection, start_line=start_line, headers=headers
         )
