@@ -260,10 +260,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         when the request is read but its response is not finished, and
         :attr:`_on_finished` (which the caller sets) is called once it is.
         """
-        if self.params.decompress:
-            delegate = _DecompressingDelegate(
-                delegate, self.params.chunk_size, self._max_body_size
-            )
+        decompress = self.params.decompress
         told_delegate = False
         finish_pending = False
         try:
@@ -276,6 +273,13 @@ class HTTP1Connection(httputil.HTTPConnection):
                 # Framing is decided before the application sees anything,
                 # so a message with ambiguous framing never reaches it.
                 framing = self._body_framing(start_line, headers)
+                if decompress and "Content-Encoding" in headers._as_list:
+                    # Wrapped only for a coded body (and then for good: a
+                    # final response after a 1xx goes through it too).
+                    decompress = False
+                    delegate = _DecompressingDelegate(
+                        delegate, self.params.chunk_size, self._max_body_size
+                    )
                 told_delegate = True
                 self._call_delegate(delegate.headers_received, start_line, headers)
                 result = self._delegate_result

@@ -364,11 +364,10 @@ class HTTPHeaders(MutableMapping[str, str]):
         cache = _NORMALIZED_CACHE
         for name, value in fields:
             key = cache.get(name) or _normalize_header(name)
-            values = as_list.get(key)
-            if values is None:
-                as_list[key] = [value]
+            if key in as_list:
+                as_list[key].append(value)
             else:
-                values.append(value)
+                as_list[key] = [value]
         return headers
 
     def _parse_into(self, text: str, chars_are_bytes: bool) -> None:

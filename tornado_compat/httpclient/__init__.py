@@ -597,9 +597,12 @@ class AsyncHTTPClient(Configurable):
                     "keyword arguments cannot be used with an HTTPRequest object: "
                     + ", ".join(sorted(kwargs))
                 )
+            request.headers = httputil.HTTPHeaders(request.headers)
         else:
             request = HTTPRequest(url=request, **kwargs)
-        request.headers = httputil.HTTPHeaders(request.headers)
+            if kwargs.get("headers") is not None:
+                # Without them, the new request made its own HTTPHeaders.
+                request.headers = httputil.HTTPHeaders(request.headers)
         future: Future[HTTPResponse] = _asyncio_loop(self.io_loop).create_future()
 
         def deliver(response: HTTPResponse) -> None:
