@@ -837,6 +837,57 @@ def test_request_timeout(backend: Backend, thread: LoopThread) -> None:
     assert time.monotonic() - started < 10
 
 
+def test_request_timeouts_come_due_in_any_order(
+    backend: Backend, thread: LoopThread
+) -> None:
+    """Each fetch times out at its own deadline, whatever the deadlines of
+    the fetches before it: a short timeout after a long one, and one after
+    a fetch whose earlier deadline never came (it was answered)."""
+    silent, _ = silent_server(thread)
+
+    async def answer(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while await read_request(reader) is not None:
+            writer.write(response_head(200, [("Content-Length", "2")]) + b"ok")
+
+    answering = ScriptedServer(thread, answer)
+    release = Signal()
+
+    async def answer_when_released(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while await read_request(reader) is not None:
+            await release.wait()
+            writer.write(response_head(200, [("Content-Length", "4")]) + b"done")
+
+    held = ScriptedServer(thread, answer_when_released)
+
+    async def main() -> None:
+        client = backend.client()
+        long = asyncio.ensure_future(
+            client.fetch(held.url("/long"), request_timeout=60)
+        )
+        try:
+            started = time.monotonic()
+            with pytest.raises(HTTPClientError) as info:
+                await client.fetch(silent.url("/short"), request_timeout=0.3)
+            assert_timeout(info.value)
+            assert time.monotonic() - started < 10
+            answered = await client.fetch(answering.url("/"), request_timeout=1.0)
+            assert answered.body == b"ok"
+            with pytest.raises(HTTPClientError) as info:
+                await client.fetch(silent.url("/after"), request_timeout=2.0)
+            assert_timeout(info.value)
+            assert not long.done()
+            release.set()
+            assert (await long).body == b"done"
+        finally:
+            client.close()
+
+    run(main, 30)
+
+
 @pytest.fixture
 def stalled_port() -> Iterator[StalledPort]:
     port = StalledPort()

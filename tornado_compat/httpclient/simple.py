@@ -190,6 +190,75 @@ class _Target:
         return self.proxy is not None and self.scheme == "http" and not self.unix_socket
 
 
+class _Deadline:
+    """One fetch's place in :class:`_Deadlines`; ``cancel()`` takes it out
+    (it stands in for a timer handle, as ``_HTTPConnection._timeout``)."""
+
+    __slots__ = ("_owner", "when", "_callback", "_args")
+
+    def __init__(
+        self,
+        owner: _Deadlines,
+        when: float,
+        callback: Callable[..., None],
+        args: tuple[Any, ...],
+    ) -> None:
+        self._owner = owner
+        self.when = when
+        self._callback = callback
+        self._args = args
+
+    def cancel(self) -> None:
+        self._owner._due.pop(self, None)
+
+
+class _Deadlines:
+    """The request timeouts of a client's fetches, on one asyncio timer.
+
+    A timer per fetch would cost more than the rest of a keep-alive
+    fetch's bookkeeping put together (a heap push, a cancel, and the
+    loop's clean-up of cancelled timers); here a fetch costs a dict entry.
+    The one timer is set for the earliest deadline.  When it fires, the
+    callbacks of the deadlines that have passed are scheduled (each on its
+    own, as a timer's would run), and it is set again for the earliest
+    left.  It may fire with nothing due (that fetch ended in time), which
+    costs one look at the fetches still running.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._due: dict[_Deadline, None] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = float("inf")
+
+    def add(self, when: float, callback: Callable[..., None], *args: Any) -> _Deadline:
+        """Call ``callback(*args)`` at ``when`` (the loop's clock) unless
+        the returned deadline is cancelled first."""
+        deadline = _Deadline(self, when, callback, args)
+        self._due[deadline] = None
+        if when < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._set_timer(when)
+        return deadline
+
+    def _set_timer(self, when: float) -> None:
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = float("inf")
+        now = self._loop.time()
+        passed = [d for d in self._due if d.when <= now]
+        passed.sort(key=lambda d: d.when)
+        for deadline in passed:
+            del self._due[deadline]
+            self._loop.call_soon(deadline._callback, *deadline._args)
+        if self._due:
+            self._set_timer(min(d.when for d in self._due))
+
+
 class _IdleConnection:
     __slots__ = ("pool", "key", "stream", "since")
 
@@ -383,6 +452,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             else None
         )
         self._tls_contexts: dict[Hashable, ssl.SSLContext] = {}
+        self._deadlines = _Deadlines(self.io_loop.asyncio_loop)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """Close the client: idle connections, and the resolver if it is the
@@ -399,6 +469,10 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]
     ) -> None:
         key = object()
+        if not self.queue and len(self.active) < self.max_clients:
+            # A free slot and nobody waiting: the fetch starts now.
+            self._start(key, request, callback, None)
+            return
         now = self.io_loop.time()
         self.queue.append((key, request, callback))
         timeout_handle = None
@@ -427,12 +501,21 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             _, _, timeout_handle, queued_at = self.waiting.pop(key)
             if timeout_handle is not None:
                 self.io_loop.remove_timeout(timeout_handle)
-            self.active[key] = (request, callback)
-            release_callback = functools.partial(self._release_fetch, key)
-            connection = self._handle_request(request, release_callback, callback)
-            if isinstance(connection, _HTTPConnection):
-                # Read when the fetch starts, on the next loop turn.
-                connection._queued_at = queued_at
+            self._start(key, request, callback, queued_at)
+
+    def _start(
+        self,
+        key: object,
+        request: HTTPRequest,
+        callback: Callable[[HTTPResponse], None],
+        queued_at: float | None,
+    ) -> None:
+        self.active[key] = (request, callback)
+        release_callback = functools.partial(self._release_fetch, key)
+        connection = self._handle_request(request, release_callback, callback)
+        if queued_at is not None and isinstance(connection, _HTTPConnection):
+            # Read when the fetch starts, on the next loop turn.
+            connection._queued_at = queued_at
 
     def _connection_class(self) -> type[_HTTPConnection]:
         return _HTTPConnection
@@ -528,6 +611,13 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     # When the fetch entered the client's queue (loop time); set by the
     # client before the fetch starts.  None: it starts now.
     _queued_at: float | None = None
+    # The state of the exchange in progress; these are its initial values.
+    reason: str | None = None
+    stream: iostream.IOStream | None = None
+    _timeout: _Deadline | None = None
+    _redirecting = False
+    _body_sent = False
+    _completion: Callable[[], None] | None = None
 
     def __init__(
         self,
@@ -552,16 +642,16 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self.max_header_size = max_header_size
         self.max_body_size = max_body_size
         self.code: int | None = None
-        self.reason: str | None = None
         self.headers: httputil.HTTPHeaders | None = None
         self.chunks: list[bytes] = []
-        self._timeout: object | None = None
-        self._redirecting = False
-        self._body_sent = False
-        self._completion: Callable[[], None] | None = None
-        self.stream: iostream.IOStream | None = None
         self.connection: HTTP1Connection = None  # type: ignore[assignment]
-        asyncio.ensure_future(self.run()).add_done_callback(_retrieve)
+        if isinstance(client, SimpleAsyncHTTPClient):
+            self._idle_pool = client._pool
+            self._deadlines = client._deadlines
+        else:
+            self._idle_pool = None
+            self._deadlines = _Deadlines(self.io_loop.asyncio_loop)  # type: ignore[attr-defined]
+        self.io_loop.asyncio_loop.create_task(self.run())  # type: ignore[attr-defined]
 
     # -- the fetch ---------------------------------------------------------------
 
@@ -579,10 +669,10 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                     stream.close()
                     return
                 if self._timeout is None and deadline is not None:
-                    # Straight on the asyncio loop (whose clock is not the
-                    # IOLoop's), without IOLoop.add_timeout's wrappers.
-                    self._timeout = self.io_loop.asyncio_loop.call_later(  # type: ignore[attr-defined]
-                        max(0.0, deadline - self.io_loop.time()),
+                    # On the asyncio loop's clock, which is not the IOLoop's.
+                    loop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
+                    self._timeout = self._deadlines.add(
+                        loop.time() + max(0.0, deadline - self.io_loop.time()),
                         self._on_timeout,
                         "during request",
                     )
@@ -596,9 +686,13 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                     raise
                 break
             self._end_exchange(stream, target, keep_alive)
-        except Exception:
+        except Exception as e:
             if not self._handle_exception(*sys.exc_info()):
-                raise
+                # It escaped the fetch's own handling (the fetch was
+                # answered already): the loop logs it, as for a callback.
+                self.io_loop.asyncio_loop.call_exception_handler(  # type: ignore[attr-defined]
+                    {"message": "Exception in a fetch", "exception": e}
+                )
 
     def _prepare(self) -> tuple[_Target, str]:
         """Check the request and complete its headers; where it goes and the
@@ -612,10 +706,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         _shared.check_method_and_body(request, self._SUPPORTED_METHODS)
 
         headers = request.headers
-        pooling = isinstance(self.client, SimpleAsyncHTTPClient) and (
-            self.client._pool is not None
-        )
-        if "Connection" not in headers and not pooling:
+        if self._idle_pool is None and "Connection" not in headers:
             headers["Connection"] = "close"
         if "Host" not in headers:
             headers["Host"] = netloc
@@ -687,16 +778,10 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
 
     # -- connections ---------------------------------------------------------------
 
-    def _pool(self) -> _ConnectionPool | None:
-        client = self.client
-        if isinstance(client, SimpleAsyncHTTPClient):
-            return client._pool
-        return None
-
     async def _get_stream(
         self, target: _Target, deadline: float | None, fresh_only: bool
     ) -> tuple[iostream.IOStream, bool]:
-        pool = self._pool()
+        pool = self._idle_pool
         if pool is not None and not fresh_only:
             stream = pool.take(target.key)
             if stream is not None:
@@ -853,7 +938,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         connection = self.connection
         if connection._detached:
             return  # taken over (a websocket)
-        pool = self._pool()
+        pool = self._idle_pool
         if (
             pool is not None
             and keep_alive
@@ -1011,8 +1096,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             self._handle_exception(HTTPTimeoutError, error, None)
 
     def _remove_timeout(self) -> None:
-        if self._timeout is not None:
-            self.io_loop.remove_timeout(self._timeout)
+        timeout = self._timeout
+        if timeout is not None:
+            timeout.cancel()
             self._timeout = None
 
     def _release(self) -> None:
@@ -1105,12 +1191,6 @@ def _parameters(
         max_body_size=max_body_size,
         decompress=decompress,
     )
-
-
-def _retrieve(future: asyncio.Future[None]) -> None:
-    # A failure here escaped the fetch's own handling: let the loop log it.
-    if not future.cancelled():
-        future.result()
 
 
 async def _within(
