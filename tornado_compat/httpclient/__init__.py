@@ -613,7 +613,7 @@ class AsyncHTTPClient(Configurable):
                 future_set_result_unless_cancelled(future, response)
 
         proxy = _RequestProxy(request, self.defaults)
-        self.fetch_impl(cast(HTTPRequest, proxy), deliver)
+        self.fetch_impl(proxy, deliver)  # type: ignore[arg-type]
         return future
 
     def fetch_impl(
@@ -648,7 +648,7 @@ class AsyncHTTPClient(Configurable):
 def _asyncio_loop(io_loop: IOLoop) -> asyncio.AbstractEventLoop:
     # Every IOLoop of Tornado 6 wraps an asyncio loop; the base class does not
     # declare the attribute.
-    return cast(asyncio.AbstractEventLoop, io_loop.asyncio_loop)  # type: ignore[attr-defined]
+    return io_loop.asyncio_loop  # type: ignore[attr-defined]
 
 
 class HTTPClient:

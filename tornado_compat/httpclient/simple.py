@@ -55,6 +55,7 @@ from tornado_compat import httputil, iostream
 from tornado_compat.http1connection import (
     HTTP1Connection,
     HTTP1ConnectionParameters,
+    _new_tuple,
 )
 from tornado_compat.httpclient import (
     AsyncHTTPClient,
@@ -901,7 +902,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             None,
         )
         connection.write_headers(
-            httputil.RequestStartLine(request.method, path, ""), request.headers
+            _new_tuple(httputil.RequestStartLine, (request.method, path, "")),
+            request.headers,
         )
         if not request.expect_100_continue:
             await self._write_body()
