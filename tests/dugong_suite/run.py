@@ -338,7 +338,7 @@ def format_table(reference: dict[str, str], ours: SideResult, verdict: Verdict) 
         theirs = counts(reference, ours.ssl_group, group)
         mine = counts(ours.outcomes, ours.ssl_group, group)
         status = "ok" if verdict.ok else "FAIL"
-        lines.append(f"| `-k \"{group}\"` | {theirs} | {mine} | {status} |")
+        lines.append(f'| `-k "{group}"` | {theirs} | {mine} | {status} |')
     lines.append(
         "| test_aio.py | import error (asyncio.coroutine) | not run; "
         "covered by tests/client/test_connection.py | |"
