@@ -764,18 +764,10 @@ class BaseIOStream:
         self._read_event_done()
 
     def _take_data(self, data: bytes | memoryview) -> None:
-        """Run when data arrives that can go straight into the buffer (the
-        same checks as _read_to_buffer_loop makes, without its copies)."""
-        buf = self._read_buffer
-        buf += data
-        if self._read_future is None:
-            # Nobody is reading (how a server connection waits between
-            # requests): what _read_event_done does, without its questions
-            # about a pending read.
-            if len(buf) >= self.read_chunk_size:
-                self._reading_done()
-            self._fire_readable()
-            return
+        """Run when data arrives for a pending read and can go straight
+        into the buffer (the same checks as _read_to_buffer_loop makes,
+        without its copies)."""
+        self._read_buffer += data
         try:
             pos = self._find_read_pos()
             if pos is None:
@@ -1721,14 +1713,24 @@ class IOStream(BaseIOStream):
         """The transport received ``data``, a view valid during this call."""
         if self._closed:
             return
-        if (
-            not self._incoming_size
-            and (self._read_future is None or self._read_kind != _INTO)
-            and self._reads_are_ours()
-        ):
+        if not self._incoming_size and self._reads_are_ours():
             # read_from_fd is ours, so it would only copy the data over.
-            self._take_data(data)
-            return
+            if self._read_future is None:
+                # Nobody is reading (how a server connection waits between
+                # requests): the bytes join the buffer, and the readable
+                # callback runs (_fire_readable, inline: once per request).
+                buf = self._read_buffer
+                buf += data
+                if len(buf) >= self.read_chunk_size:
+                    self._reading_done()
+                callback = self._readable_callback
+                if callback is not None:
+                    self._readable_callback = None
+                    callback()
+                return
+            if self._read_kind != _INTO:
+                self._take_data(data)
+                return
         self._queue_incoming(bytes(data))
         self._handle_read()
 
