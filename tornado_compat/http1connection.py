@@ -67,6 +67,11 @@ _GATHER_MIN = 16384
 # The bytes an empty line starts with.
 _LINE_END_BYTES = (0x0D, 0x0A)
 
+# A message head: its start line and headers.
+_Head = tuple[
+    "httputil.RequestStartLine | httputil.ResponseStartLine", "httputil.HTTPHeaders"
+]
+
 
 def _skip_empty_lines(buf: bytearray) -> None:
     """Drop the empty lines at the start of ``buf``: they may come before a
@@ -165,6 +170,19 @@ class _DelegateError(Exception):
     """A delegate raised; it has been logged already."""
 
 
+# What ends a message exchange early (HTTP1Connection._failed): a malformed
+# message, a head over the limit, a timeout, a delegate's exception, or the
+# stream closing.
+_MALFORMED = (ProtocolError, httputil.HTTPInputError)
+_FAILURES = (
+    *_MALFORMED,
+    iostream.UnsatisfiableReadError,
+    asyncio.TimeoutError,
+    _DelegateError,
+    iostream.StreamClosedError,
+)
+
+
 class HTTP1Connection(httputil.HTTPConnection):
     """One HTTP/1.x message exchange over a stream, client or server side.
 
@@ -242,11 +260,19 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     @overload
     async def _read_message(
-        self, delegate: httputil.HTTPMessageDelegate, wait_for_finish: bool
+        self,
+        delegate: httputil.HTTPMessageDelegate,
+        wait_for_finish: bool,
+        head: _Head | None = ...,
+        pending: Awaitable[None] | None = ...,
     ) -> bool | None: ...
 
     async def _read_message(
-        self, delegate: httputil.HTTPMessageDelegate, wait_for_finish: bool = True
+        self,
+        delegate: httputil.HTTPMessageDelegate,
+        wait_for_finish: bool = True,
+        head: _Head | None = None,
+        pending: Awaitable[None] | None = None,
     ) -> bool | None:
         """Read one message into ``delegate``.
 
@@ -259,14 +285,19 @@ class HTTP1Connection(httputil.HTTPConnection):
         finished; with ``wait_for_finish`` false it returns None instead
         when the request is read but its response is not finished, and
         :attr:`_on_finished` (which the caller sets) is called once it is.
+
+        ``head`` and ``pending`` are for :meth:`_read_request`, which hands
+        a request over when it has to wait: the head it took from the
+        buffer, and what ``headers_received`` returned when it called it.
         """
         decompress = self.params.decompress
         told_delegate = False
         finish_pending = False
         try:
-            head = self._take_head(0)
             if head is None:
-                head = await self._read_head(tried=True)
+                head = self._take_head(0)
+                if head is None:
+                    head = await self._read_head(tried=True)
             start_line, headers = head
             num_1xx = 0
             while True:
@@ -281,8 +312,11 @@ class HTTP1Connection(httputil.HTTPConnection):
                         delegate, self.params.chunk_size, self._max_body_size
                     )
                 told_delegate = True
-                self._call_delegate(delegate.headers_received, start_line, headers)
-                result = self._delegate_result
+                if pending is None:
+                    self._call_delegate(delegate.headers_received, start_line, headers)
+                    result = self._delegate_result
+                else:
+                    result, pending = pending, None
                 if result is not None:
                     await self._await_delegate(result)
                 if self._detached:
@@ -331,48 +365,110 @@ class HTTP1Connection(httputil.HTTPConnection):
             if self.is_client and self._disconnect_on_finish:
                 self.close()
             return not self._detached and not self.stream._closed
-        except (ProtocolError, httputil.HTTPInputError) as e:
-            self.error = e
-            gen_log.info("Malformed HTTP message from %s: %s", self.context, e)
-            if self.is_client:
+        except _FAILURES as e:
+            if self.is_client and isinstance(e, _MALFORMED):
                 # The caller learns of it through the delegate.
                 told_delegate = True
-            else:
-                error = (
-                    e if isinstance(e, ProtocolError) else RemoteProtocolError(str(e))
-                )
-                await self._answer_error(error)
-            self.close()
+            refusal = self._failed(e)
+            if refusal is not None:
+                return await refusal
             return False
-        except iostream.UnsatisfiableReadError as e:
-            self.error = e
-            self.close()
-            if self.is_client:
-                raise
-            return False
-        except asyncio.TimeoutError as e:
-            self.error = e
-            self.close()
-            return False
-        except _DelegateError as e:
-            self.error = e.__cause__ or e
-            self.close()
-            return False
-        except iostream.StreamClosedError as e:
-            self.error = e.real_error or e
-            self.close()
-            raise
         finally:
             if told_delegate:
                 self._call_delegate_quietly(delegate.on_connection_close)
             if not finish_pending:
                 self._clear_callbacks()
 
-    async def _read_head(
-        self, tried: bool = False
-    ) -> tuple[
-        httputil.RequestStartLine | httputil.ResponseStartLine, httputil.HTTPHeaders
-    ]:
+    def _failed(self, e: Exception) -> Coroutine[Any, Any, bool] | None:
+        """End an exchange that failed with ``e`` (one of _FAILURES): record
+        it as :attr:`error` and close the connection.
+
+        For a malformed message on a server, returns instead the coroutine
+        that answers it and then closes (its result is False, what reading
+        the message returns).  Raises ``e`` again where the
+        caller must see it: a closed stream, or (on a client) a head over
+        the limit.
+        """
+        if isinstance(e, _MALFORMED):
+            self.error = e
+            gen_log.info("Malformed HTTP message from %s: %s", self.context, e)
+            if not self.is_client:
+                return self._refuse(
+                    e if isinstance(e, ProtocolError) else RemoteProtocolError(str(e))
+                )
+        elif isinstance(e, _DelegateError):
+            self.error = e.__cause__ or e
+        elif isinstance(e, iostream.StreamClosedError):
+            self.error = e.real_error or e
+            self.close()
+            raise e
+        else:
+            self.error = e
+        self.close()
+        if self.is_client and isinstance(e, iostream.UnsatisfiableReadError):
+            raise e
+        return None
+
+    async def _refuse(self, error: ProtocolError) -> bool:
+        await self._answer_error(error)
+        self.close()
+        return False
+
+    def _read_request(
+        self, delegate: httputil.HTTPMessageDelegate
+    ) -> bool | None | Coroutine[Any, Any, bool | None]:
+        """``_read_message(delegate, wait_for_finish=False)`` for a server,
+        run without a coroutine while nothing has to be waited for.
+
+        The usual request, whose head is buffered and which has no body, is
+        read here from start to end, and the result is _read_message's.  A
+        request that has to wait (for the rest of its head, for its body, or
+        for what ``headers_received`` returned) is handed over instead: the
+        result is then the _read_message coroutine that reads the rest.
+        Costing no coroutine matters: this runs for every request.
+        """
+        told_delegate = False
+        try:
+            head = self._take_head(0)
+            if head is None:
+                return self._read_message(delegate, False)
+            start_line, headers = head
+            fields = headers._as_list
+            if (
+                "Content-Length" in fields
+                or "Transfer-Encoding" in fields
+                or (self.params.decompress and "Content-Encoding" in fields)
+            ):
+                return self._read_message(delegate, False, head)
+            told_delegate = True
+            self._call_delegate(delegate.headers_received, start_line, headers)
+            pending = self._delegate_result
+            if pending is not None:
+                told_delegate = False
+                return self._read_message(delegate, False, head, pending)
+            if self._detached:
+                told_delegate = False
+                return False
+            self._read_finished = True
+            if not self._write_finished:
+                self._call_delegate(delegate.finish)
+            told_delegate = False
+            if not self._finished and not self.stream._closed and not self._detached:
+                # As in _read_message: callbacks stay until the exchange
+                # finishes, which clears them.
+                self._watching_close = True
+                self.stream.set_close_callback(self._on_connection_close)
+                return None
+            self._clear_callbacks()
+            return not self._detached and not self.stream._closed
+        except _FAILURES as e:
+            refusal = self._failed(e)
+            return False if refusal is None else refusal
+        finally:
+            if told_delegate:
+                self._call_delegate_quietly(delegate.on_connection_close)
+
+    async def _read_head(self, tried: bool = False) -> _Head:
         """Find and parse the next message head, straight from the stream's
         buffer.
 
@@ -409,15 +505,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             if watch is not None:
                 watch.deadline = None
 
-    def _take_head(
-        self, scan: int
-    ) -> (
-        tuple[
-            httputil.RequestStartLine | httputil.ResponseStartLine,
-            httputil.HTTPHeaders,
-        ]
-        | None
-    ):
+    def _take_head(self, scan: int) -> _Head | None:
         """The next head, parsed and taken from the buffer, if it is all
         there; else None.  ``scan`` is where the last search stopped."""
         buf = self.stream._read_buffer
@@ -455,11 +543,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             "headers too large", status=_errors.HEADERS_TOO_LARGE
         )
 
-    def _parse_head(
-        self, data: bytes
-    ) -> tuple[
-        httputil.RequestStartLine | httputil.ResponseStartLine, httputil.HTTPHeaders
-    ]:
+    def _parse_head(self, data: bytes) -> _Head:
         if self.is_client:
             version, code, reason, fields = _head.parse_response_head(data)
             response = _new_tuple(httputil.ResponseStartLine, (version, code, reason))
@@ -1073,25 +1157,32 @@ class HTTP1ServerConnection:
             conn = HTTP1Connection(stream, False, self.params, self.context)
             try:
                 request_delegate = delegate.start_request(self, conn)
-                message = conn._read_message(request_delegate, wait_for_finish=False)
             except Exception:
                 app_log.error("Uncaught exception", exc_info=True)
                 conn.close()
                 self._end()
                 return
             try:
-                waiting = message.send(None)
+                outcome = conn._read_request(request_delegate)
+                if not (outcome is True or outcome is False or outcome is None):
+                    # It has to wait: it goes on in a task from where it
+                    # stops, if it does.
+                    waiting = outcome.send(None)
+                    task = asyncio.ensure_future(
+                        _await_resumed(_Resumed(outcome, waiting))
+                    )
+                    self._task = task
+                    task.add_done_callback(
+                        functools.partial(self._message_done, conn=conn)
+                    )
+                    return
             except StopIteration as stop:
-                if self._may_go_on(conn, stop.value):
-                    continue
-                return
+                outcome = stop.value
             except Exception as e:
                 self._message_failed(e, conn)
                 return
-            task = asyncio.ensure_future(_await_resumed(_Resumed(message, waiting)))
-            self._task = task
-            task.add_done_callback(functools.partial(self._message_done, conn=conn))
-            return
+            if not self._may_go_on(conn, outcome):
+                return
 
     def _message_done(self, task: asyncio.Future[bool], conn: HTTP1Connection) -> None:
         self._task = None

@@ -14,7 +14,12 @@ import threading
 import pytest
 
 from tests.server.client import request
-from tests.server.support import RecordingApp, StreamingApp, respond
+from tests.server.support import (
+    RecordingApp,
+    StreamingApp,
+    StreamingDelegate,
+    respond,
+)
 from tornado_compat import httputil
 
 WAIT = 10.0
@@ -117,5 +122,45 @@ def test_start_request_error_is_logged_once_and_closes(serve, connect, caplog) -
     conn = connect(served.port)
     conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert conn.read_until_close() == b""
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["Uncaught exception"]
+
+
+class _RaisingDelegate(StreamingDelegate):
+    """A StreamingDelegate whose ``where`` method raises."""
+
+    def __init__(self, app: StreamingApp, connection, where: str) -> None:
+        super().__init__(app, connection)
+        self.where = where
+
+    def headers_received(self, start_line, headers):
+        if self.where == "headers_received":
+            raise RuntimeError("broken application")
+        return super().headers_received(start_line, headers)
+
+    def finish(self) -> None:
+        if self.where == "finish":
+            raise RuntimeError("broken application")
+        super().finish()
+
+
+@pytest.mark.allow_error_logs
+@pytest.mark.parametrize("body", [None, b"abc"])
+@pytest.mark.parametrize("where", ["headers_received", "finish"])
+def test_a_delegate_that_raises_is_logged_once_and_hears_of_the_close(
+    serve, connect, caplog, where: str, body: bytes | None
+) -> None:
+    class App(StreamingApp):
+        def start_request(self, server_conn, request_conn):
+            return _RaisingDelegate(self, request_conn, where)
+
+    app = App()
+    served = serve(app)
+    conn = connect(served.port)
+    conn.send(request("GET" if body is None else "POST", "/", body=body or b""))
+    assert conn.read_until_close() == b""
+    assert app.closed_event.wait(WAIT)
+    assert len(app.closed) == 1
+    assert app.finished == []
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage() for r in errors] == ["Uncaught exception"]

@@ -15,7 +15,12 @@ import threading
 import pytest
 
 from tests.server.client import chunked, request
-from tests.server.support import RecordingApp, StreamingApp, respond
+from tests.server.support import (
+    RecordingApp,
+    StreamingApp,
+    StreamingDelegate,
+    respond,
+)
 from tornado_compat import httputil
 
 
@@ -332,6 +337,90 @@ def test_a_streaming_delegate_gets_the_body_and_answers(serve, connect) -> None:
     conn.send(request("POST", "/", body=b"x" * 1000))
     assert sum(conn.read_response().json()) == 1000
     assert b"".join(app.finished[0].chunks) == b"x" * 1000
+
+
+
+class _WaitingDelegate(httputil.HTTPMessageDelegate):
+    """Returns from headers_received a future that the loop resolves on a
+    later turn; the answer lists what happened, in order."""
+
+    def __init__(self, connection: httputil.HTTPConnection) -> None:
+        self.connection = connection
+        self.events: list[str] = []
+
+    def headers_received(self, start_line, headers):
+        self.events.append("headers")
+        future = asyncio.get_running_loop().create_future()
+
+        def resolve() -> None:
+            self.events.append("resolved")
+            future.set_result(None)
+
+        asyncio.get_running_loop().call_soon(resolve)
+        return future
+
+    def data_received(self, chunk: bytes) -> None:
+        self.events.append(f"data {len(chunk)}")
+
+    def on_connection_close(self) -> None:
+        self.events.append("closed")  # never, here
+
+    def finish(self) -> None:
+        self.events.append("finish")
+        body = json.dumps(self.events).encode()
+        self.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": str(len(body))}),
+            body,
+        )
+        self.connection.finish()
+
+
+class _WaitingApp(StreamingApp):
+    def start_request(self, server_conn, request_conn):
+        return _WaitingDelegate(request_conn)
+
+
+@pytest.mark.parametrize("body", [None, b"abc"])
+def test_what_headers_received_returns_is_awaited_before_the_body_and_finish(
+    serve, connect, body: bytes | None
+) -> None:
+    served = serve(_WaitingApp())
+    conn = connect(served.port)
+    method = "GET" if body is None else "POST"
+    expected = ["headers", "resolved"] + ([] if body is None else ["data 3"])
+    for _ in range(2):  # and the connection goes on afterwards
+        conn.send(request(method, "/", body=body or b""))
+        assert conn.read_response().json() == expected + ["finish"]
+
+
+
+class _TakingOverApp(StreamingApp):
+    """Takes the connection over as soon as a request's head arrives (as a
+    tunnel would), answers on the bare stream, and closes it."""
+
+    def start_request(self, server_conn, request_conn):
+        app = self
+
+        class TakingOver(StreamingDelegate):
+            def headers_received(self, start_line, headers):
+                stream = request_conn.detach()
+                stream.write(b"taken over").add_done_callback(
+                    lambda _: stream.close()
+                )
+
+        return TakingOver(app, request_conn)
+
+
+def test_a_delegate_that_takes_the_connection_over_gets_no_finish(
+    serve, connect
+) -> None:
+    app = _TakingOverApp()
+    served = serve(app)
+    conn = connect(served.port)
+    conn.send(request("GET", "/") + request("GET", "/second"))
+    assert conn.read_until_close() == b"taken over"
+    assert app.finished == []
 
 
 # -- responses without a body ------------------------------------------------
