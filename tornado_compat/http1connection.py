@@ -459,7 +459,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._watching_close = True
                 self.stream.set_close_callback(self._on_connection_close)
                 return None
-            self._clear_callbacks()
+            # No callbacks to clear: finishing (or detaching) cleared them,
+            # and nothing watches a stream that closed.
             return not self._detached and not self.stream._closed
         except _FAILURES as e:
             refusal = self._failed(e)
@@ -1181,7 +1182,8 @@ class HTTP1ServerConnection:
             except Exception as e:
                 self._message_failed(e, conn)
                 return
-            if not self._may_go_on(conn, outcome):
+            # True: the request is all done and the connection is open.
+            if outcome is not True and not self._may_go_on(conn, outcome):
                 return
 
     def _message_done(self, task: asyncio.Future[bool], conn: HTTP1Connection) -> None:
