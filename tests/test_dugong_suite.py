@@ -42,3 +42,28 @@ def test_harness_errors_need_the_evidence() -> None:
     # Nor is anything else in stderr besides the mock server's tracebacks.
     assert not run.harness_error(message, traceback + "Traceback: elsewhere\n")
     assert not run.harness_error(message, "")
+
+
+def test_a_checker_failure_that_is_not_the_harness_shows_the_stderr(
+    tmp_path,
+) -> None:
+    report = tmp_path / "junit.xml"
+    report.write_text(
+        '<testsuites><testsuite><testcase classname="test.test_dugong" '
+        'name="test_abort_write[ssl]"><error message="failed on teardown with '
+        "&quot;Failed: Suspicious output to stderr (matched &quot;Exception&quot;)"
+        '&quot;">Traceback (most recent call last): pytest internals</error>'
+        "<system-err>Exception occurred during processing of request\n"
+        "BrokenPipeError: [Errno 32] Broken pipe\n</system-err>"
+        "</testcase></testsuite></testsuites>"
+    )
+    side = run.SideResult("ours")
+    run._read_junit(report, side)
+    test_id = "test_dugong.py::test_abort_write[ssl]"
+    assert side.outcomes[test_id] == run.ERROR
+    assert side.messages[test_id].endswith("BrokenPipeError: [Errno 32] Broken pipe")
+    assert "pytest internals" not in side.messages[test_id]
+    # The verdict quotes it, whether dugong passes the test or not.
+    for reference in (run.PASSED, run.ERROR):
+        verdict = run.evaluate({test_id: reference}, side)
+        assert "BrokenPipeError" in verdict.problems[0]

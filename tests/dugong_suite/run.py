@@ -75,6 +75,11 @@ TIME_LIMIT = 1500.0
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
 HARNESS = "harness"
+# How much of a test's stderr a verdict quotes, from its end, when dugong's
+# output checker failed the test.
+STDERR_SHOWN = 1200
+# How much of a failure's message a verdict quotes.
+_WHY_SHOWN = 300 + STDERR_SHOWN
 
 _MOCK_TRACEBACK = re.compile(
     r"Exception occurred during processing of request from .*?\n"
@@ -254,6 +259,11 @@ def _read_junit(path: Path, side: SideResult) -> None:
             if harness_error(message, stderr):
                 outcome = HARNESS
                 message = "mock server: ssl.SSLEOFError on a write after the close"
+            elif "Suspicious output to stderr" in message:
+                # What dugong's checker objected to is in stderr: keep its
+                # end instead of pytest's traceback, so the verdict shows it.
+                first_line = message.strip().splitlines()[0]
+                message = f"{first_line}\nstderr: ...{stderr[-STDERR_SHOWN:]}"
         side.outcomes[test_id] = outcome
         side.messages[test_id] = message.strip()
 
@@ -309,7 +319,8 @@ def evaluate(reference: dict[str, str], ours: SideResult) -> Verdict:
             problems.append(f"{test_id}: not run on ours")
         elif outcome == PASSED and ours.outcomes[test_id] != PASSED:
             problems.append(
-                f"{test_id}: passes on dugong, {ours.outcomes[test_id]} on ours"
+                f"{test_id}: passes on dugong, {ours.outcomes[test_id]} on ours: "
+                + ours.messages[test_id][:_WHY_SHOWN]
             )
     harness = []
     for test_id, outcome in sorted(ours.outcomes.items()):
@@ -318,7 +329,7 @@ def evaluate(reference: dict[str, str], ours: SideResult) -> Verdict:
         elif outcome == SKIPPED and reference.get(test_id) == SKIPPED:
             continue
         elif outcome != PASSED and reference.get(test_id) != PASSED:
-            why = ours.messages[test_id][:300]
+            why = ours.messages[test_id][:_WHY_SHOWN]
             problems.append(f"{test_id}: {outcome} on ours: {why}")
     return Verdict(not problems, problems, harness)
 

@@ -339,7 +339,6 @@ def test_a_streaming_delegate_gets_the_body_and_answers(serve, connect) -> None:
     assert b"".join(app.finished[0].chunks) == b"x" * 1000
 
 
-
 class _WaitingDelegate(httputil.HTTPMessageDelegate):
     """Returns from headers_received a future that the loop resolves on a
     later turn; the answer lists what happened, in order."""
@@ -394,7 +393,6 @@ def test_what_headers_received_returns_is_awaited_before_the_body_and_finish(
         assert conn.read_response().json() == expected + ["finish"]
 
 
-
 class _TakingOverApp(StreamingApp):
     """Takes the connection over as soon as a request's head arrives (as a
     tunnel would), answers on the bare stream, and closes it."""
@@ -405,9 +403,7 @@ class _TakingOverApp(StreamingApp):
         class TakingOver(StreamingDelegate):
             def headers_received(self, start_line, headers):
                 stream = request_conn.detach()
-                stream.write(b"taken over").add_done_callback(
-                    lambda _: stream.close()
-                )
+                stream.write(b"taken over").add_done_callback(lambda _: stream.close())
 
         return TakingOver(app, request_conn)
 
