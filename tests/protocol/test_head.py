@@ -13,11 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.protocol import assert_linear_time
+from tornado_compat.httputil import HTTPHeaders
 from tornado_compat.protocol.errors import RemoteProtocolError
 from tornado_compat.protocol.head import (
     FIELD_CONTENT_CHAR,
     TOKEN,
     iter_header_block,
+    match_request_head,
+    match_response_head,
     parse_header_block,
     parse_request_head,
     parse_request_line,
@@ -623,6 +626,61 @@ def test_one_pass_agrees_with_the_steps_on_any_bytes(data: bytes) -> None:
     assert one_pass(parse_request_head, head) == stepwise_request(head)
     head = b"HTTP/1.1 200 OK\r\n" + data + b"\r\n\r\n"
     assert one_pass(parse_response_head, head) == stepwise_response(head)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET / HTTP/2.0\r\nA: 1\r\n\r\n",  # a version the steps refuse with 505
+        b"GET / HTTP/1.1\r\nA : 1\r\n\r\n",  # what the steps refuse with 400
+        b"GET / HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n",
+        b"\r\nGET / HTTP/1.1\r\n\r\n",  # what only the steps accept
+        b"HTTP/1.1 200 OK\r\n\r\n",  # a response is not a request
+    ],
+)
+def test_match_request_head_leaves_the_rest_to_the_steps(head: bytes) -> None:
+    assert match_request_head(head) is None
+
+
+def test_match_gives_the_header_lines_text() -> None:
+    head = b"GET /a HTTP/1.0\r\nHost: h\nX:  v \t\r\n\r\n"
+    assert match_request_head(head) == (
+        "GET",
+        "/a",
+        "HTTP/1.0",
+        "Host: h\nX:  v \t\r\n",
+    )
+    assert match_response_head(b"HTTP/1.1 204 \r\n\r\n") == ("HTTP/1.1", 204, "", "")
+    assert match_response_head(b"GET / HTTP/1.1\r\n\r\n") is None
+
+
+@deterministic
+@given(
+    st.sampled_from([b"GET / HTTP/1.1", b"GET /x HTTP/1.0", b"HTTP/1.1 200 OK"]),
+    st.lists(st.tuples(_PIECES, _ENDS), max_size=6),
+    _ENDS,
+    _ENDS,
+)
+def test_headers_from_the_matched_text_are_those_of_the_steps(
+    start_line: bytes, lines: list[tuple[bytes, bytes]], end: bytes, last: bytes
+) -> None:
+    """What the HTTP/1 connection builds from a head (HTTPHeaders from the
+    text that the one-pass check matched) is what the steps parse."""
+    data = start_line + end + b"".join(p + e for p, e in lines) + last
+    for match, stepwise in (
+        (match_request_head, stepwise_request),
+        (match_response_head, stepwise_response),
+    ):
+        matched = match(data)
+        expected = stepwise(data)
+        if matched is None:
+            continue  # refused, or left to the steps: checked above
+        assert isinstance(expected, tuple) and expected[0] != "error"
+        *start, text = matched
+        *expected_start, fields = expected
+        assert start == expected_start
+        headers = HTTPHeaders._from_lines(text)
+        assert headers._as_list == HTTPHeaders._from_fields(fields)._as_list
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,8 @@ __all__ = [
     "parse_header_block",
     "parse_request_line",
     "parse_status_line",
+    "match_request_head",
+    "match_response_head",
     "parse_request_head",
     "parse_response_head",
     "split_head",
@@ -347,6 +349,40 @@ def _fields(block: str) -> list[tuple[str, str]]:
     return fields
 
 
+def match_request_head(data: bytes | bytearray) -> tuple[str, str, str, str] | None:
+    """``(method, target, version, block)`` of a request head that the
+    one-pass check accepts; else None, and :func:`parse_request_head` takes
+    the steps (for the precise error, or for what only they accept).
+
+    ``block`` is the text of the header lines, each ending with LF (with or
+    without a CR before it); a line's name is everything before its first
+    colon, and its value the rest, without the whitespace around it.  For
+    callers that store the fields their own way, in one pass.
+
+    >>> match_request_head(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
+    ('GET', '/', 'HTTP/1.1', 'Host: a\\r\\n')
+    """
+    # Anything the check does not accept (bad input, or a version other
+    # than 1.0 and 1.1) gets the steps and their precise error.
+    m = _REQUEST_HEAD.fullmatch(data.decode("latin-1"))
+    if m is not None:
+        method, target, version, block = m.groups()
+        if version in SUPPORTED_VERSIONS:
+            return method, target, version, block
+    return None
+
+
+def match_response_head(data: bytes | bytearray) -> tuple[str, int, str, str] | None:
+    """``(version, code, reason, block)`` of a response head that the
+    one-pass check accepts, or None; see :func:`match_request_head`."""
+    m = _RESPONSE_HEAD.fullmatch(data.decode("latin-1"))
+    if m is not None:
+        version, code, reason, block = m.groups()
+        if version in SUPPORTED_VERSIONS:
+            return version, int(code), reason, block
+    return None
+
+
 def parse_request_head(
     data: bytes | bytearray,
 ) -> tuple[str, str, str, list[tuple[str, str]]]:
@@ -360,13 +396,10 @@ def parse_request_head(
     >>> parse_request_head(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
     ('GET', '/', 'HTTP/1.1', [('Host', 'a')])
     """
-    # The one-pass check; anything it does not accept (bad input, or a
-    # version other than 1.0 and 1.1) gets the steps and their precise error.
-    m = _REQUEST_HEAD.fullmatch(data.decode("latin-1"))
-    if m is not None:
-        method, target, version, block = m.groups()
-        if version in SUPPORTED_VERSIONS:
-            return method, target, version, _fields(block) if block else []
+    matched = match_request_head(data)
+    if matched is not None:
+        method, target, version, lines = matched
+        return method, target, version, _fields(lines) if lines else []
     start, block = split_head(bytes(data))
     return (*parse_request_line(start), parse_header_block(block))
 
@@ -380,10 +413,9 @@ def parse_response_head(
     >>> parse_response_head(b"HTTP/1.1 204 No Content\\r\\nA: b\\r\\n\\r\\n")
     ('HTTP/1.1', 204, 'No Content', [('A', 'b')])
     """
-    m = _RESPONSE_HEAD.fullmatch(data.decode("latin-1"))
-    if m is not None:
-        version, code, reason, block = m.groups()
-        if version in SUPPORTED_VERSIONS:
-            return version, int(code), reason, _fields(block) if block else []
+    matched = match_response_head(data)
+    if matched is not None:
+        version, code, reason, lines = matched
+        return version, code, reason, _fields(lines) if lines else []
     start, block = split_head(bytes(data))
     return (*parse_status_line(start), parse_header_block(block))
