@@ -385,9 +385,8 @@ class HTTP1Connection(httputil.HTTPConnection):
 
         For a malformed message on a server, returns instead the coroutine
         that answers it and then closes (its result is False, what reading
-        the message returns).  Raises ``e`` again where the
-        caller must see it: a closed stream, or (on a client) a head over
-        the limit.
+        the message returns).  Raises ``e`` again where the caller must see
+        it: a closed stream, or (on a client) a head over the limit.
         """
         if isinstance(e, _MALFORMED):
             self.error = e
