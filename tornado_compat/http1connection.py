@@ -544,19 +544,20 @@ class HTTP1Connection(httputil.HTTPConnection):
         )
 
     def _parse_head(self, data: bytes) -> _Head:
-        # The one-pass parse gives the header lines' text, which goes straight
-        # into HTTPHeaders; else the steps give the fields.
+        # The one-pass check gives the header lines' text, which goes straight
+        # into HTTPHeaders; else the steps (the check is not run again) give
+        # the fields, or the precise error.
         if self.is_client:
             version, code, reason, lines = _head.match_response_head(
                 data
-            ) or _head.parse_response_head(data)
+            ) or _head.response_head_steps(data)
             response = _new_tuple(httputil.ResponseStartLine, (version, code, reason))
             self._response_start_line = response
             self._disconnect_on_finish = False
             return response, httputil.HTTPHeaders._from_lines(lines)
         method, target, version, lines = _head.match_request_head(
             data
-        ) or _head.parse_request_head(data)
+        ) or _head.request_head_steps(data)
         headers = httputil.HTTPHeaders._from_lines(lines)
         request = _new_tuple(httputil.RequestStartLine, (method, target, version))
         self._request_start_line = request

@@ -26,6 +26,8 @@ from tornado_compat.protocol.head import (
     parse_request_line,
     parse_response_head,
     parse_status_line,
+    request_head_steps,
+    response_head_steps,
     split_head,
 )
 
@@ -617,6 +619,10 @@ def test_one_pass_heads_agree_with_the_steps(
     data = b"".join(piece + end for piece, end in lines) + last
     assert one_pass(parse_request_head, data) == stepwise_request(data)
     assert one_pass(parse_response_head, data) == stepwise_response(data)
+    # The steps alone, as the HTTP/1 connection calls them when the check
+    # fails (also on what the check would accept).
+    assert one_pass(request_head_steps, data) == stepwise_request(data)
+    assert one_pass(response_head_steps, data) == stepwise_response(data)
 
 
 @deterministic

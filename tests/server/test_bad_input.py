@@ -144,6 +144,27 @@ def expect_refused(
     assert any(MALFORMED in m for m in messages), messages
 
 
+@pytest.mark.parametrize(
+    "data, cause",
+    [
+        (get(b"A : 1\r\n"), "whitespace between name and colon"),
+        (get(b"A: 1\r\n", b" folded\r\n"), "obs-fold"),
+        (get(b"A: x\ry\r\n"), "bare CR"),
+        (b"GET  / HTTP/1.1\r\n" + HOST + b"\r\n", "Malformed HTTP request line"),
+    ],
+)
+def test_a_malformed_head_is_logged_with_its_cause(
+    serve, connect, caplog, data: bytes, cause: str
+) -> None:
+    """The one-pass check refuses these; the steps then name what is wrong."""
+    served = serve()
+    conn = connect(served.port)
+    conn.send(data)
+    expect_refused(conn, served.app, caplog)
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    assert any(MALFORMED in m and cause in m for m in messages), messages
+
+
 @pytest.fixture
 def read_timeout(request: pytest.FixtureRequest) -> float:
     """The client's safety net: shorter for a case that a known bug leaves

@@ -61,6 +61,8 @@ __all__ = [
     "match_response_head",
     "parse_request_head",
     "parse_response_head",
+    "request_head_steps",
+    "response_head_steps",
     "split_head",
     "find_head_end",
 ]
@@ -400,6 +402,15 @@ def parse_request_head(
     if matched is not None:
         method, target, version, lines = matched
         return method, target, version, _fields(lines) if lines else []
+    return request_head_steps(data)
+
+
+def request_head_steps(
+    data: bytes | bytearray,
+) -> tuple[str, str, str, list[tuple[str, str]]]:
+    """:func:`parse_request_head` without the one-pass check: for a caller
+    whose :func:`match_request_head` found the head not to its liking, so
+    that the check does not run twice."""
     start, block = split_head(bytes(data))
     return (*parse_request_line(start), parse_header_block(block))
 
@@ -417,5 +428,13 @@ def parse_response_head(
     if matched is not None:
         version, code, reason, lines = matched
         return version, code, reason, _fields(lines) if lines else []
+    return response_head_steps(data)
+
+
+def response_head_steps(
+    data: bytes | bytearray,
+) -> tuple[str, int, str, list[tuple[str, str]]]:
+    """:func:`parse_response_head` without the one-pass check; see
+    :func:`request_head_steps`."""
     start, block = split_head(bytes(data))
     return (*parse_status_line(start), parse_header_block(block))
