@@ -67,6 +67,10 @@ _GATHER_MIN = 16384
 # The bytes an empty line starts with.
 _LINE_END_BYTES = (0x0D, 0x0A)
 
+# Body data the application may write: bytes or any bytes-like object (the
+# annotation says so because a compiled build checks it; see setup.py).
+_BytesLike = bytes | bytearray | memoryview
+
 # A message head: its start line and headers.
 _Head = tuple[
     "httputil.RequestStartLine | httputil.ResponseStartLine", "httputil.HTTPHeaders"
@@ -843,7 +847,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self,
         start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
         headers: httputil.HTTPHeaders,
-        chunk: bytes | None = None,
+        chunk: _BytesLike | None = None,
     ) -> Future[None]:
         """Write the message head, and optionally the first body chunk.
 
@@ -851,7 +855,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         Content-Length, or a server response to an HTTP/1.1 request that may
         have a body and has no Content-Length, is sent chunked.
         """
-        fields = headers._as_list
+        # Values may also be bytes, as in Tornado: typed Any, so that a
+        # compiled build does not insist on str.
+        fields: dict[str, list[Any]] = headers._as_list
         lengths = fields.get("Content-Length")
         if self.is_client:
             assert isinstance(start_line, httputil.RequestStartLine)
@@ -922,7 +928,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             data += chunk
         return self._write_to_stream(data)
 
-    def _format_chunk(self, chunk: bytes) -> bytes:
+    def _format_chunk(self, chunk: _BytesLike) -> _BytesLike:
         if self._expected_content_remaining is not None:
             self._expected_content_remaining -= len(chunk)
             if self._expected_content_remaining < 0:
@@ -936,7 +942,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             return format_chunk(chunk)
         return chunk
 
-    def _write_to_stream(self, data: bytes, more: bytes | None = None) -> Future[None]:
+    def _write_to_stream(
+        self, data: _BytesLike, more: _BytesLike | None = None
+    ) -> Future[None]:
         if self.stream._closed:
             future: Future[None] = Future()
             future.set_exception(iostream.StreamClosedError())
@@ -945,11 +953,12 @@ class HTTP1Connection(httputil.HTTPConnection):
         if more is None:
             future = self.stream.write(data)
         else:
+            assert isinstance(data, bytes)  # a head, with the body after it
             future = self.stream._write_pair(data, more)
         self._pending_write = future
         return future
 
-    def write(self, chunk: bytes) -> Future[None]:
+    def write(self, chunk: _BytesLike) -> Future[None]:
         """Write a chunk of the body; the future resolves once it is sent."""
         return self._write_to_stream(self._format_chunk(chunk))
 
@@ -1124,7 +1133,7 @@ class HTTP1ServerConnection:
         self._delegate: httputil.HTTPServerConnectionDelegate | None = None
         # The request that went on in a task, while it runs (held here: the
         # loop keeps only weak references to tasks).
-        self._task: asyncio.Future[bool] | None = None
+        self._task: asyncio.Future[bool | None] | None = None
         self._ended = False
         self._ended_future: asyncio.Future[None] | None = None
 
@@ -1192,7 +1201,9 @@ class HTTP1ServerConnection:
             if outcome is not True and not self._may_go_on(conn, outcome):
                 return
 
-    def _message_done(self, task: asyncio.Future[bool], conn: HTTP1Connection) -> None:
+    def _message_done(
+        self, task: asyncio.Future[bool | None], conn: HTTP1Connection
+    ) -> None:
         self._task = None
         if task.cancelled():
             conn.close()

@@ -806,7 +806,7 @@ class BaseIOStream:
 
     # -- writes ---------------------------------------------------------------
 
-    def write(self, data: bytes | memoryview) -> Future[None]:
+    def write(self, data: bytes | bytearray | memoryview) -> Future[None]:
         """Queue ``data`` for writing; the future resolves once it is sent.
 
         ``data`` may be bytes, a bytearray or any memoryview.  A large object
@@ -862,7 +862,9 @@ class BaseIOStream:
         self._writes_done_up_to(sent)
         return future
 
-    def _write_pair(self, first: bytes, second: bytes) -> Future[None]:
+    def _write_pair(
+        self, first: bytes, second: bytes | bytearray | memoryview
+    ) -> Future[None]:
         """``write(first + second)``; streams that can hand the two to the
         OS in one call without joining them (a large body after its head)
         do so."""
@@ -1639,7 +1641,9 @@ class IOStream(BaseIOStream):
             and not transport.is_closing()
         )
 
-    def _write_pair(self, first: bytes, second: bytes) -> Future[None]:
+    def _write_pair(
+        self, first: bytes, second: bytes | bytearray | memoryview
+    ) -> Future[None]:
         transport = self._transport
         if (
             self._write_futures

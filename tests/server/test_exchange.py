@@ -211,6 +211,37 @@ def test_a_large_response_written_in_pieces_arrives_whole(serve, connect) -> Non
         assert conn.read_response().body == piece * 5
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_bytes_header_values_and_any_bytes_like_body_are_written(
+    serve, connect, kind: type, chunked: bool
+) -> None:
+    # Tornado lets header values be bytes, and body data be any bytes-like
+    # object; the compiled build must take what pure Python takes.
+    big = b"x" * 20000  # large enough to be sent after the head unjoined
+
+    def handler(req: httputil.HTTPServerRequest) -> None:
+        connection = req.connection
+        assert connection is not None
+        headers = httputil.HTTPHeaders({"X-Raw": b"raw"})  # type: ignore[dict-item]
+        if not chunked:
+            headers["Content-Length"] = str(2 * len(big) + 5)
+        connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"), headers, kind(big)
+        )
+        connection.write(kind(b"small"))
+        connection.write(kind(big))
+        connection.finish()
+
+    served = serve(RecordingApp(handler))
+    conn = connect(served.port)
+    conn.send(request("GET", "/"))
+    response = conn.read_response()
+    assert response.header("X-Raw") == "raw"
+    assert response.chunked is chunked
+    assert response.body == big + b"small" + big
+
+
 def test_empty_lines_before_a_request_are_ignored(serve, connect) -> None:
     served = serve()
     conn = connect(served.port)
