@@ -545,10 +545,17 @@ def versions() -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
     try:
         import tornado_compat
+        import tornado_compat.httpclient.simple
+        import tornado_compat.httpserver  # noqa: F401
 
         compat = tornado_compat.__version__
+        compiled = [
+            name.removeprefix("tornado_compat.")
+            for name in tornado_compat.compiled_modules()
+        ]
+        build = "mypyc: " + ", ".join(compiled) if compiled else "pure Python"
     except ImportError:
-        compat = "not found"
+        compat = build = "not found"
     try:
         import pycurl
 
@@ -560,6 +567,7 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "tornado": _package("tornado"),
         "tornado_compat": f"{compat}, git {_git_revision()}",
+        "tornado_compat build": build,
         "uvloop": _package("uvloop"),
         "uvicorn": _package("uvicorn"),
         "httptools": _package("httptools"),

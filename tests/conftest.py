@@ -8,6 +8,10 @@ failure that lists the records.  A test that expects such records opts out with
 
 This file must never hide a record: it only adds a handler to the root logger,
 so pytest's own log capture and ``caplog`` see everything as usual.
+
+It also refuses to start a run against compiled modules older than their
+sources (an editable install whose sources changed since the build): those
+would test the old code.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Generator
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
 
 import pytest
 
@@ -54,6 +60,30 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{ALLOW_MARKER}: the test expects records at ERROR or above",
     )
     logging.getLogger().addHandler(_handler)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    package = Path(__file__).resolve().parent.parent / "tornado_compat"
+    built = [
+        path for suffix in EXTENSION_SUFFIXES for path in package.rglob("*" + suffix)
+    ]
+    if not built:
+        return
+    oldest = min(path.stat().st_mtime for path in built)
+    # Each compiled module's source sits next to it, under the same name.
+    sources = {path.parent / (path.name.split(".")[0] + ".py") for path in built}
+    newer = [
+        str(source.relative_to(package))
+        for source in sources
+        if source.exists() and source.stat().st_mtime > oldest
+    ]
+    if newer:
+        pytest.exit(
+            "the compiled modules are older than these sources: "
+            + ", ".join(sorted(newer))
+            + "; rebuild them with `python -m pip install -e .`",
+            returncode=4,
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -27,6 +27,17 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+# The public classes stay open to subclasses written in Python when this
+# module is compiled (setup.py), as Tornado's are.  Only mypyc reads the
+# decorator, so it need not be installed to run.
+try:
+    from mypy_extensions import mypyc_attr
+except ImportError:
+
+    def mypyc_attr(*attrs: str, **kwattrs: object) -> Any:  # type: ignore[misc]
+        return lambda cls: cls
+
+
 from tornado.concurrent import Future, future_set_result_unless_cancelled
 from tornado.escape import native_str
 from tornado.log import app_log, gen_log
@@ -84,6 +95,7 @@ def _skip_empty_lines(buf: bytearray) -> None:
     del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class HTTP1ConnectionParameters:
     """Parameters of :class:`HTTP1Connection` and :class:`HTTP1ServerConnection`.
 
@@ -187,6 +199,7 @@ _FAILURES = (
 )
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class HTTP1Connection(httputil.HTTPConnection):
     """One HTTP/1.x message exchange over a stream, client or server side.
 
@@ -1109,6 +1122,7 @@ async def _await_resumed(resumed: _Resumed) -> Any:
     return await resumed
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class HTTP1ServerConnection:
     """Serves the requests of one connection, one after another.
 

@@ -97,14 +97,14 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         self.xheaders = xheaders
         self.protocol = protocol
         self.conn_params = HTTP1ConnectionParameters(
-            decompress=decompress_request,
+            decompress=bool(decompress_request),
             chunk_size=chunk_size,
             max_header_size=max_header_size,
             header_timeout=idle_connection_timeout or _DEFAULT_IDLE_TIMEOUT,
             max_body_size=max_body_size,
             body_timeout=body_timeout,
-            no_keep_alive=no_keep_alive,
-            precise_status=precise_status,
+            no_keep_alive=bool(no_keep_alive),
+            precise_status=bool(precise_status),
         )
         TCPServer.__init__(
             self,
