@@ -21,10 +21,11 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # What runs for every request and every response: the connection, and the
-# protocol core's head and writer functions.  tests/test_compiled.py reads
-# this list, and checks that a build compiled them.
+# protocol core's framing, head and writer functions.  tests/test_compiled.py
+# reads this list, and checks that a build compiled them.
 COMPILED = [
     "tornado_compat/http1connection.py",
+    "tornado_compat/protocol/framing.py",
     "tornado_compat/protocol/head.py",
     "tornado_compat/protocol/writers.py",
 ]

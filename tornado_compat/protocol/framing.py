@@ -222,8 +222,12 @@ class ChunkedDecoder:
     """
 
     # States: reading a size line, reading chunk data, expecting the CRLF
-    # after chunk data, reading the trailer section.
-    _SIZE, _DATA, _DATA_END, _TRAILER = range(4)
+    # after chunk data, reading the trailer section.  (One per line: mypyc
+    # compiles no unpacking in a class body.)
+    _SIZE = 0
+    _DATA = 1
+    _DATA_END = 2
+    _TRAILER = 3
 
     def __init__(
         self,
