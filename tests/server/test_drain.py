@@ -19,12 +19,14 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Awaitable
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.serve_process import ServeProcess
 from tests.server.client import RawConnection, request
@@ -332,6 +334,26 @@ def test_close_all_connections_without_a_drain_is_unchanged(
     assert conn.read_until_close() == b""
     assert not served.server.draining
     assert not [r for r in caplog.records if "Drain" in r.getMessage()]
+
+
+def test_tls_connections_drain_the_same_way(serve, connect) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    served = serve(HeldApp(), ssl_options=server_context)
+    idle = connect(served.port, ssl_context=client_context)
+    busy = connect(served.port, ssl_context=client_context)
+    get(busy, "/secure")
+    served.app.wait_for(1)
+    drain = Drain(served)
+    assert idle.is_closed()
+    answer(served, 0)
+    response = busy.read_response()
+    assert (response.body, response.header("Connection")) == (b"/secure", "close")
+    assert busy.is_closed()
+    assert drain.result() == 0
 
 
 def test_a_drain_with_no_connection_returns_at_once(serve) -> None:
