@@ -258,4 +258,4 @@ def test_serve_refuses_a_graceful_timeout_that_is_no_duration(value: str) -> Non
         timeout=30,
     )
     assert result.returncode == 2
-    assert "--graceful-timeout" in result.stderr
+    assert "argument --graceful-timeout: not a" in result.stderr
