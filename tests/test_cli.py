@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.serve_process import ServeProcess
+from tests.server.client import RawConnection
+from tests.server.client import request as client_request
 from tornado_compat.__main__ import MAX_LINE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,3 +150,112 @@ def test_serve_reports_a_target_it_cannot_load() -> None:
     )
     assert result.returncode == 2
     assert "cannot load no/such/app.py: no such file" in result.stderr
+
+
+# -- serve stops without losing a request -------------------------------------
+
+DRAIN_APP = "tests/server/apps/drain_app.py"
+DRAIN_APP_LINE = (
+    r"serving tests/server/apps/drain_app\.py on http://127\.0\.0\.1:(\d+)/$"
+)
+
+
+def serve_drain_app(*options: str) -> ServeProcess:
+    return ServeProcess(["serve", DRAIN_APP, "--port", "0", *options], DRAIN_APP_LINE)
+
+
+def assert_no_error_lines(err: str) -> None:
+    """Access lines and our own WARNING only: no 500, no ERROR, no traceback."""
+    for line in err.splitlines():
+        assert not line.startswith("[E "), err
+        assert " 500 " not in line, err
+    assert "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_drains_requests_in_progress_on_a_signal(signum: int) -> None:
+    with serve_drain_app() as server:
+        idle = RawConnection(server.port)
+        idle.send(client_request("GET", "/"))
+        assert idle.read_response().body == b"hello\n"
+        slow = [RawConnection(server.port) for _ in range(3)]
+        streams = [RawConnection(server.port) for _ in range(3)]
+        for conn in slow:
+            conn.send(client_request("GET", "/slow"))
+        for conn in streams:
+            conn.send(client_request("GET", "/stream"))
+        for _ in range(len(slow) + len(streams)):
+            server.wait_for_line("arrived /")
+        server.send_signal(signum)
+        server.wait_for_line("draining: waiting up to 30 s")
+        # The idle connection is closed at once; the others finish.
+        assert idle.is_closed()
+        for conn in slow:
+            response = conn.read_response()
+            assert response.body == b"slow done\n"
+            assert response.header("Connection") == "close"
+            assert conn.is_closed()
+        for conn in streams:
+            response = conn.read_response()
+            assert response.chunked
+            assert response.body == b"".join(b"part %d\n" % i for i in range(6))
+            assert conn.is_closed()
+        status, out, err = server.finish()
+        for conn in [idle, *slow, *streams]:
+            conn.close()
+    assert status == 0, err
+    assert out.endswith("server stopped")
+    assert_no_error_lines(err)
+    assert err.count("200 GET /slow") == 3 and err.count("200 GET /stream") == 3
+
+
+@pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGINT])
+def test_a_second_signal_stops_at_once(second: int) -> None:
+    with serve_drain_app() as server, RawConnection(server.port) as conn:
+        conn.send(client_request("GET", "/never"))
+        server.wait_for_line("arrived /never")
+        server.send_signal(signal.SIGTERM)
+        server.wait_for_line("draining:")
+        server.send_signal(second)
+        assert conn.read_until_close() == b""
+        status, out, err = server.finish()
+    assert status == 1, err
+    assert out.endswith("server stopped: 1 request(s) cut")
+    assert "Drain cut 1 request(s) still in progress" in err
+    assert "GET /never (127.0.0.1)" in err
+    assert_no_error_lines(err)
+
+
+def test_the_grace_period_bounds_the_drain() -> None:
+    with serve_drain_app("--graceful-timeout", "0.2") as server:
+        never = RawConnection(server.port)
+        slow = RawConnection(server.port)
+        never.send(client_request("GET", "/never"))
+        slow.send(client_request("GET", "/slow"))
+        server.wait_for_line("arrived /")
+        server.wait_for_line("arrived /")
+        server.send_signal(signal.SIGTERM)
+        assert slow.read_response().body == b"slow done\n"
+        assert never.read_until_close() == b""
+        status, out, err = server.finish()
+        never.close()
+        slow.close()
+    assert status == 1, err
+    assert "draining: waiting up to 0.2 s" in out
+    assert out.endswith("server stopped: 1 request(s) cut")
+    assert "Drain cut 1 request(s)" in err
+    assert_no_error_lines(err)
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf", "nan"])
+def test_serve_refuses_a_graceful_timeout_that_is_no_duration(value: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tornado_compat", "serve", DRAIN_APP]
+        + ["--graceful-timeout", value],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "argument --graceful-timeout: not a" in result.stderr

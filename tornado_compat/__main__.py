@@ -15,7 +15,12 @@ Subcommands:
     streams of :mod:`tornado_compat.iostream`: a small demo that the new layers
     work, reachable with ``nc`` or ``curl``.
 
-Both stop cleanly on Ctrl-C or SIGTERM.
+``serve`` drains on Ctrl-C (SIGINT) or SIGTERM: it stops accepting and lets
+the requests in progress finish, for at most ``--graceful-timeout`` seconds
+(:meth:`tornado_compat.httpserver.HTTPServer.drain`); a second signal cuts what
+is left at once.  It exits with status 0 when no request was cut, 1 when some
+were (without resuming their handlers, so that none of them logs an error for
+a response its client never gets).  ``echo`` closes its connections at once.
 
 This module must never import the Tornado modules that tornado_compat replaces:
 ``serve`` imports the application only after installing ours, and by name.
@@ -30,6 +35,7 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -47,6 +53,11 @@ from tornado_compat.tcpserver import TCPServer
 #: The longest line the echo server buffers; a longer one closes the connection
 #: rather than letting one client fill the server's memory.
 MAX_LINE = 64 * 1024
+
+#: Seconds ``serve`` lets requests in progress finish after the first signal.
+DEFAULT_GRACEFUL_TIMEOUT = 30.0
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class EchoServer(TCPServer):
@@ -86,14 +97,29 @@ async def _run_until_signal(stop_serving: Callable[[], Awaitable[None]]) -> None
     """Wait for Ctrl-C or SIGTERM, then stop the server cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
         await stop_serving()
+
+
+class _Signals:
+    """Counts Ctrl-C and SIGTERM: the first asks for a drain, the second
+    for a stop at once."""
+
+    def __init__(self) -> None:
+        self.first = asyncio.Event()
+        self.second = asyncio.Event()
+
+    def received(self) -> None:
+        if self.first.is_set():
+            self.second.set()
+        else:
+            self.first.set()
 
 
 class TargetError(Exception):
@@ -135,7 +161,14 @@ def load_target(target: str) -> Any:
     return app
 
 
-async def _serve_app(target: str, address: str, port: int, xheaders: bool) -> None:
+async def _serve_app(
+    target: str,
+    address: str,
+    port: int,
+    xheaders: bool,
+    graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT,
+) -> int:
+    """Serve until a signal, then drain; return the number of requests cut."""
     from tornado_compat.httpserver import HTTPServer
 
     app = load_target(target)
@@ -150,12 +183,45 @@ async def _serve_app(target: str, address: str, port: int, xheaders: bool) -> No
         flush=True,
     )
 
-    async def stop_serving() -> None:
-        server.stop()
-        await server.close_all_connections()
-
-    await _run_until_signal(stop_serving)
+    signals = _Signals()
+    loop = asyncio.get_running_loop()
+    for signum in _STOP_SIGNALS:
+        loop.add_signal_handler(signum, signals.received)
+    try:
+        await signals.first.wait()
+        print(
+            f"draining: waiting up to {graceful_timeout:g} s for the requests"
+            " in progress (a second Ctrl-C stops at once)",
+            flush=True,
+        )
+        drain = asyncio.ensure_future(server.drain(graceful_timeout))
+        second = asyncio.ensure_future(signals.second.wait())
+        await asyncio.wait((drain, second), return_when=asyncio.FIRST_COMPLETED)
+        if not drain.done():
+            # Counted and logged as cut by the drain.
+            await server.close_all_connections()
+        second.cancel()
+        cut = await drain
+    finally:
+        for signum in _STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+    if cut:
+        print(f"server stopped: {cut} request(s) cut", flush=True)
+        # The handlers of the cut requests are still suspended.  Leaving
+        # them to asyncio.run would cancel them, and tornado.web answers a
+        # cancelled handler with a 500 that it logs as an error, for a
+        # client that has already been cut off.  They are not resumed.
+        _exit_at_once(1)
     print("server stopped", flush=True)
+    return cut
+
+
+def _exit_at_once(status: int) -> None:
+    """End the process now, with what was logged and printed written out."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 async def _serve_echo(address: str, port: int) -> None:
@@ -186,6 +252,17 @@ async def _serve_echo(address: str, port: int) -> None:
     print("echo server stopped", flush=True)
 
 
+def _seconds(text: str) -> float:
+    """A command-line duration: a number of seconds, zero or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a finite duration >= 0: {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tornado_compat",
@@ -208,6 +285,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--xheaders",
         action="store_true",
         help="trust X-Real-Ip / X-Forwarded-For / X-Scheme (behind a proxy)",
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=_seconds,
+        default=DEFAULT_GRACEFUL_TIMEOUT,
+        metavar="SECONDS",
+        help="on Ctrl-C or SIGTERM, how long the requests in progress may take"
+        " to finish before they are cut (default %(default)g)",
     )
     echo = commands.add_parser(
         "echo", help="run a line echo server on tornado_compat's streams"
@@ -232,7 +317,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger().setLevel(logging.INFO)
         enable_pretty_logging()
         try:
-            asyncio.run(_serve_app(args.target, args.address, args.port, args.xheaders))
+            asyncio.run(
+                _serve_app(
+                    args.target,
+                    args.address,
+                    args.port,
+                    args.xheaders,
+                    args.graceful_timeout,
+                )
+            )
         except TargetError as exc:
             print(f"cannot load {args.target}: {exc}", file=sys.stderr)
             return 2

@@ -579,7 +579,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         request = _new_tuple(httputil.RequestStartLine, (method, target, version))
         self._request_start_line = request
         self._request_headers = headers
-        self._disconnect_on_finish = self.params.no_keep_alive or not (
+        # The instance's flag, not the parameters': a drain sets it on a
+        # request whose head is still arriving.
+        self._disconnect_on_finish = self.no_keep_alive or not (
             _framing.keep_alive(
                 version, headers._as_list, _framing.KEEP_ALIVE_CANDIDATE
             )
@@ -904,11 +906,17 @@ class HTTP1Connection(httputil.HTTPConnection):
                     and not 100 <= code < 200
                 )
                 if self._disconnect_on_finish:
-                    headers["Connection"] = "close"
+                    if code == 101:
+                        # The stream is about to be handed over (a websocket
+                        # upgrade): it is the application's, not ours to close.
+                        self._disconnect_on_finish = False
+                    else:
+                        headers["Connection"] = "close"
             else:
                 self._chunking_output = chunking = False
                 if (
                     request.version == "HTTP/1.0"
+                    and not self._disconnect_on_finish
                     and self._request_headers.get("Connection", "").lower()
                     == "keep-alive"
                 ):
@@ -1151,6 +1159,13 @@ class HTTP1ServerConnection:
         self._ended = False
         self._ended_future: asyncio.Future[None] | None = None
 
+    # The request in progress while it waits (in a task, or for the
+    # application to finish its response); a request handled from start to
+    # end within one read event is never recorded.  Used by a drain only.
+    _waiting: HTTP1Connection | None = None
+    # Set by start_drain(): no request after the current one.
+    _draining = False
+
     async def close(self) -> None:
         """Close the connection and wait until it has stopped serving."""
         self.stream.close()
@@ -1159,6 +1174,54 @@ class HTTP1ServerConnection:
         if self._ended_future is None:
             self._ended_future = asyncio.get_running_loop().create_future()
         await self._ended_future
+
+    def start_drain(self) -> None:
+        """Serve no further request: close now if the connection is idle,
+        else after the request in progress (a tornado_compat extension, for
+        :meth:`.HTTPServer.drain`).
+
+        Idle means waiting for the next request with nothing buffered.  A
+        request in progress, including one whose head is still arriving,
+        is answered with ``Connection: close`` if its response has not
+        started, and the connection closes once that response is finished;
+        requests pipelined behind it are not read (RFC 9112 section 9.6:
+        the client sends them again on a new connection).
+        """
+        if self._draining or self._ended:
+            return
+        self._draining = True
+        stream = self.stream
+        if stream._closed:
+            return
+        if stream._readable_callback is not None:
+            # Waiting between requests with an empty buffer (see _serve).
+            stream.close()
+            return
+        conn = self._waiting
+        if conn is not None and not conn._finished:
+            conn.no_keep_alive = True
+            conn._disconnect_on_finish = True
+        elif not stream._read_buffer:
+            # The last response is all written and serving goes on at the
+            # next loop turn (_go_on_after): there is nothing to wait for.
+            stream.close()
+        # Else bytes of a next request are buffered; _serve reads it as the
+        # last one.
+
+    def in_flight(self) -> str | None:
+        """The request in progress, as ``"METHOD URI"`` (``""`` while its
+        head is incomplete), or None when the connection is idle or ended
+        (a tornado_compat extension, for :meth:`.HTTPServer.drain`)."""
+        stream = self.stream
+        if self._ended or stream._closed or stream._readable_callback is not None:
+            return None
+        conn = self._waiting
+        if conn is None or conn._finished:
+            return "" if stream._read_buffer else None
+        start_line = conn._request_start_line
+        if start_line is None:
+            return ""
+        return f"{start_line.method} {start_line.path}"
 
     def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         """Read requests and hand each to ``delegate.start_request(...)``."""
@@ -1185,6 +1248,8 @@ class HTTP1ServerConnection:
                 stream._notify_when_readable(self._serve)
                 return
             conn = HTTP1Connection(stream, False, self.params, self.context)
+            if self._draining:
+                conn.no_keep_alive = True
             try:
                 request_delegate = delegate.start_request(self, conn)
             except Exception:
@@ -1202,6 +1267,7 @@ class HTTP1ServerConnection:
                         _await_resumed(_Resumed(outcome, waiting))
                     )
                     self._task = task
+                    self._waiting = conn
                     task.add_done_callback(
                         functools.partial(self._message_done, conn=conn)
                     )
@@ -1219,6 +1285,7 @@ class HTTP1ServerConnection:
         self, task: asyncio.Future[bool | None], conn: HTTP1Connection
     ) -> None:
         self._task = None
+        self._waiting = None
         if task.cancelled():
             conn.close()
             self._end()
@@ -1236,6 +1303,7 @@ class HTTP1ServerConnection:
         serving has ended, or goes on once the response is finished."""
         if result is None and not conn._finished:
             conn._on_finished = functools.partial(self._response_finished, conn)
+            self._waiting = conn
             return False
         if result is False or conn._detached or self.stream._closed:
             self._end()
@@ -1249,6 +1317,7 @@ class HTTP1ServerConnection:
         self.stream.io_loop.add_callback(self._go_on_after, conn)
 
     def _go_on_after(self, conn: HTTP1Connection) -> None:
+        self._waiting = None
         if self._may_go_on(conn, True):
             self._serve()
 

@@ -14,12 +14,16 @@ What it must never do: parse HTTP (the protocol core does), or trust
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from tornado.escape import native_str
+from tornado.log import app_log, gen_log
 
 from tornado_compat import httputil, iostream, netutil
 from tornado_compat.http1connection import (
@@ -34,6 +38,11 @@ __all__ = ["HTTPServer"]
 # Without an explicit idle timeout a connection may sit idle for an hour,
 # as in Tornado.
 _DEFAULT_IDLE_TIMEOUT = 3600
+
+#: How long :meth:`HTTPServer.drain` waits by default, in seconds.
+DEFAULT_DRAIN_TIMEOUT = 30.0
+# Requests named in the log line of a drain that cut some.
+_CUT_SHOWN = 5
 
 
 class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate):
@@ -68,6 +77,16 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
     It can be started as a ``TCPServer`` can: ``listen``; ``bind`` and then
     ``start(n)``, which forks; or ``netutil.bind_sockets``,
     ``process.fork_processes`` and then ``add_sockets``.
+
+    It can be stopped in two ways.  As in Tornado, :meth:`stop` stops
+    accepting and :meth:`close_all_connections` then closes every
+    connection, cutting the requests in progress.  Or ``await``
+    :meth:`drain` (a tornado_compat extension, for deploys): it stops
+    accepting, closes idle connections, lets the requests in progress
+    finish (with ``Connection: close``) and cuts only what is left after
+    its timeout, returning how many; :meth:`add_drain_callback` (or an
+    ``on_drain`` method of the application) tells the application, which
+    owns its websockets.  See "Graceful drain" in the server docs.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -131,13 +150,114 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         """Close every open connection and wait until each has stopped.
 
         Call it after :meth:`stop`, which only stops accepting, to shut the
-        server down completely.
+        server down completely.  Requests in progress are cut; during a
+        :meth:`drain` they are counted and logged as cut by it.
         """
+        drain = self._drain
+        cut: list[str] = []
         while self._connections:
             connection = next(iter(self._connections))
+            if drain is not None:
+                what = connection.in_flight()
+                if what is not None:
+                    what = f"{what or 'a request head'} ({connection.context})"
+                    # Counted before the close, which may end the drain.
+                    drain.cut.append(what)
+                    cut.append(what)
             await connection.close()
             # on_close normally removed it; make sure the loop ends.
             self._connections.discard(connection)
+        if cut and drain is not None:
+            shown = ", ".join(cut[:_CUT_SHOWN])
+            gen_log.warning(
+                "Drain cut %d request(s) still in progress after %.1f s: %s%s",
+                len(cut),
+                time.monotonic() - drain.started,
+                shown,
+                ", ..." if len(cut) > _CUT_SHOWN else "",
+            )
+
+    # -- graceful drain (a tornado_compat extension) ----------------------------
+
+    # The drain in progress or done, from the first call to drain().
+    _drain: _Drain | None = None
+    _drain_callbacks: list[Callable[[], object]] | None = None
+
+    def add_drain_callback(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` when a :meth:`drain` starts.
+
+        For what the server leaves to the application: websockets and any
+        other stream taken over with ``detach()``, which a drain neither
+        waits for nor closes.  A typical callback closes each websocket
+        with code 1001 (going away).  If it returns an awaitable, the drain
+        also waits for that (within its timeout).  An application object
+        with an ``on_drain`` method gets the same call, first, without
+        registering (that is how an application served by ``python -m
+        tornado_compat serve`` hears of it).  An exception in a callback is
+        logged and the drain goes on.
+        """
+        if self._drain_callbacks is None:
+            self._drain_callbacks = []
+        self._drain_callbacks.append(callback)
+
+    @property
+    def draining(self) -> bool:
+        """True once :meth:`drain` has been called."""
+        return self._drain is not None
+
+    async def drain(self, timeout: float | None = DEFAULT_DRAIN_TIMEOUT) -> int:
+        """Stop accepting, let the requests in progress finish, then return
+        the number of requests that had to be cut.
+
+        As :meth:`stop`, the listening sockets are closed at once.  Idle
+        keep-alive connections (waiting for a request, with nothing
+        buffered) are closed at once.  A request in progress runs to its
+        end: a response not yet started gets ``Connection: close`` (and no
+        ``Keep-Alive`` for HTTP/1.0), and the connection closes once the
+        response is finished, whether it started before the drain or
+        after.  A request whose head is still arriving is read and
+        answered the same way, within the head deadline.  Requests
+        pipelined behind the one in progress are not read: the client
+        sends them again (RFC 9112 section 9.6).  Detached streams
+        (websockets) are not waited for; see :meth:`add_drain_callback`.
+
+        Once no connection is left (and the awaitables the drain callbacks
+        returned are done) it returns 0.  After ``timeout`` seconds (None:
+        no limit) it closes what is left, logs one WARNING with the number
+        of requests cut, and returns that number.  Calling it again, while
+        it runs or after, waits in the same way with its own timeout; each
+        call returns the number cut since the first started, including
+        those cut by :meth:`close_all_connections`.
+        """
+        self.stop()
+        drain = self._drain
+        if drain is None:
+            drain = self._drain = _Drain()
+            self._start_drain(drain)
+        try:
+            await asyncio.wait_for(drain.done(), timeout)
+        except asyncio.TimeoutError:
+            await self.close_all_connections()
+        return len(drain.cut)
+
+    def _start_drain(self, drain: _Drain) -> None:
+        for connection in list(self._connections):
+            connection.start_drain()
+        if not self._connections:
+            drain.closed.set()
+        callbacks: list[Callable[[], object]] = []
+        on_drain = getattr(self.request_callback, "on_drain", None)
+        if callable(on_drain):
+            callbacks.append(on_drain)
+        callbacks.extend(self._drain_callbacks or ())
+        for callback in callbacks:
+            try:
+                result = callback()
+            except Exception:
+                app_log.error("Exception in drain callback %r", callback, exc_info=True)
+                continue
+            if inspect.isawaitable(result):
+                drain.pending.append(asyncio.ensure_future(_drain_hook(result)))
 
     def handle_stream(self, stream: iostream.IOStream, address: Any) -> None:
         if self.trusted_downstream is not self._trusted_from:
@@ -162,6 +282,36 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
 
     def on_close(self, server_conn: object) -> None:
         self._connections.discard(server_conn)
+        drain = self._drain
+        if drain is not None and not self._connections:
+            drain.closed.set()
+
+
+class _Drain:
+    """The state of a server's drain: since when, what it cut, and what it
+    waits for."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.cut: list[str] = []
+        # Set once the server has no connection left.
+        self.closed = asyncio.Event()
+        # What the drain callbacks returned, while it runs.
+        self.pending: list[asyncio.Future[None]] = []
+
+    async def done(self) -> None:
+        await self.closed.wait()
+        if self.pending:
+            # Not cancelled if the wait times out: they are the
+            # application's.
+            await asyncio.wait(self.pending)
+
+
+async def _drain_hook(result: Awaitable[object]) -> None:
+    try:
+        await result
+    except Exception:
+        app_log.error("Exception in drain callback", exc_info=True)
 
 
 class _CallableAdapter(httputil.HTTPMessageDelegate):
