@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.server.client import RawConnection, request
+from tests.server.conftest import Served
 from tests.server.support import RecordingApp, respond
 from tornado_compat import httputil
 from tornado_compat.httpserver import HTTPServer
@@ -45,12 +47,14 @@ def not_answered(connection: RawConnection) -> bool:
     return False
 
 
-def open_count(served_server: Any) -> int:
+def open_count(served_server: Served) -> int:
     server = served_server.server
     return served_server.thread.call_soon(lambda: server._open_connections)
 
 
-def assert_waiting(waiting: RawConnection, other: RawConnection, served_server: Any):
+def assert_waiting(
+    waiting: RawConnection, other: RawConnection, served_server: Served
+) -> None:
     """``waiting`` sent a request and must not be accepted: ``other``'s round
     trip after it shows the server went round its loop meanwhile."""
     calls = served_server.app.calls
@@ -60,12 +64,14 @@ def assert_waiting(waiting: RawConnection, other: RawConnection, served_server: 
     assert open_count(served_server) == CAP
 
 
-def fill(serve_server: Any, connect) -> list[RawConnection]:
+def fill(
+    served_server: Served, connect: Callable[[int], RawConnection]
+) -> list[RawConnection]:
     """CAP connections, each served once and kept open."""
-    held = [connect(serve_server.port) for _ in range(CAP)]
+    held = [connect(served_server.port) for _ in range(CAP)]
     for connection in held:
         served(connection)
-    assert open_count(serve_server) == CAP
+    assert open_count(served_server) == CAP
     return held
 
 
