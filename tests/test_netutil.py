@@ -6,8 +6,10 @@ import ast
 import asyncio
 import concurrent.futures
 import errno
+import gc
 import importlib.util
 import inspect
+import logging
 import os
 import socket
 import ssl
@@ -15,6 +17,7 @@ import stat
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -555,6 +558,156 @@ def test_connection_aborted_in_the_queue_is_skipped(
         return len(accepted)
 
     assert run(main) == 2
+
+
+class _FailingListener:
+    """A listening socket whose first ``failures`` accepts fail with ``code``;
+    it counts every call."""
+
+    def __init__(self, real: socket.socket, code: int, failures: int) -> None:
+        self.real = real
+        self.code = code
+        self.failures = failures
+        #: What each call did: "failed", "accepted" or "empty".
+        self.calls: list[str] = []
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def getsockname(self) -> Any:
+        return self.real.getsockname()
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        if len(self.calls) < self.failures:
+            self.calls.append("failed")
+            raise OSError(self.code, os.strerror(self.code))
+        try:
+            accepted = self.real.accept()
+        except BlockingIOError:
+            self.calls.append("empty")
+            raise
+        self.calls.append("accepted")
+        return accepted
+
+
+def _accept_through(
+    closing: list[socket.socket], listener: _FailingListener, expected: int
+) -> list[str]:
+    """Accept ``expected`` connections through ``listener``; return what each
+    call of accept did by then."""
+
+    async def main() -> list[str]:
+        accepted: list[socket.socket] = []
+        done = asyncio.Event()
+
+        def on_connection(conn: socket.socket, address: Any) -> None:
+            closing.append(conn)
+            accepted.append(conn)
+            if len(accepted) == expected:
+                done.set()
+
+        wrapped: Any = listener
+        remove = add_accept_handler(wrapped, on_connection)
+        try:
+            await asyncio.wait_for(done.wait(), 10)
+        finally:
+            remove()
+        return listener.calls
+
+    return run(main)
+
+
+@pytest.mark.parametrize("name", ["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"])
+def test_running_out_of_resources_pauses_accepting_and_warns_once(
+    closing: list[socket.socket], caplog: pytest.LogCaptureFixture, name: str
+) -> None:
+    listener = _listener(closing)
+    _connect(closing, listener, 1)
+    failing = _FailingListener(listener, getattr(errno, name), failures=3)
+    with caplog.at_level("INFO", logger="tornado.general"):
+        calls = _accept_through(closing, failing, 1)
+    # One try per pause (0.1 s, 0.2 s, 0.4 s), not a spin on a socket that
+    # stays readable; then the connection waiting in the backlog is accepted.
+    assert calls == ["failed"] * 3 + ["accepted", "empty"]
+    records = [r for r in caplog.records if "accept failed" in r.getMessage()]
+    # The three failures fall within one log interval: one line says so.
+    assert [r.levelname for r in records] == ["WARNING"]
+    message = records[0].getMessage()
+    assert os.strerror(getattr(errno, name)) in message
+    assert "pausing accepts for 0.1 s" in message
+    assert "%s:%d" % listener.getsockname() in message
+
+
+@pytest.mark.parametrize(
+    "name", ["EPROTO", "EPERM", "ECONNRESET", "ENETUNREACH", "EHOSTUNREACH"]
+)
+def test_a_connection_failing_in_the_queue_is_skipped_silently(
+    closing: list[socket.socket], caplog: pytest.LogCaptureFixture, name: str
+) -> None:
+    listener = _listener(closing)
+    _connect(closing, listener, 2)
+    failing = _FailingListener(listener, getattr(errno, name), failures=1)
+    with caplog.at_level("DEBUG", logger="tornado"):
+        calls = _accept_through(closing, failing, 2)
+    # Skipped within the same batch: no pause.
+    assert calls == ["failed", "accepted", "accepted", "empty"]
+    assert [r for r in caplog.records if r.name.startswith("tornado")] == []
+
+
+@pytest.mark.allow_error_logs
+def test_a_broken_listening_socket_is_an_error_but_not_a_spin(
+    closing: list[socket.socket], caplog: pytest.LogCaptureFixture
+) -> None:
+    listener = _listener(closing)
+    _connect(closing, listener, 1)
+    failing = _FailingListener(listener, errno.EINVAL, failures=2)
+    calls = _accept_through(closing, failing, 1)
+    assert calls == ["failed", "failed", "accepted", "empty"]
+    records = [r for r in caplog.records if "accept failed" in r.getMessage()]
+    assert [r.levelname for r in records] == ["ERROR"]
+    assert records[0].exc_info is None
+
+
+def test_removing_the_handler_cancels_a_pause(closing: list[socket.socket]) -> None:
+    listener = _listener(closing)
+    _connect(closing, listener, 1)
+    failing = _FailingListener(listener, errno.EMFILE, failures=1)
+
+    class Callback:
+        def __call__(self, conn: socket.socket, address: Any) -> None:
+            closing.append(conn)
+
+    async def main() -> tuple[Any, list[str]]:
+        paused = asyncio.Event()
+        callback = Callback()
+        handler = logging.Handler()
+        handler.emit = lambda record: paused.set()  # type: ignore[method-assign]
+        logger = logging.getLogger("tornado.general")
+        logger.addHandler(handler)
+        try:
+            wrapped: Any = failing
+            remove = add_accept_handler(wrapped, callback)
+            await asyncio.wait_for(paused.wait(), 10)
+        finally:
+            logger.removeHandler(handler)
+        remove()
+        remove()
+        # Nothing refers to the acceptor any more: not the IOLoop's table,
+        # nor a pending timer that would resume accepting.
+        reference = weakref.ref(callback)
+        del callback, remove
+        gc.collect()
+        return reference(), failing.calls
+
+    with pytest.MonkeyPatch.context() as patch:
+        # The one failure must be logged (that is the event waited on).
+        patch.setattr(logging.getLogger("tornado.general"), "disabled", False)
+        alive, calls = run(main)
+    assert alive is None
+    assert calls == ["failed"]
+    # The queued connection is still there for whoever accepts next.
+    conn, _ = listener.accept()
+    closing.append(conn)
 
 
 # ---------------------------------------------------------------------------

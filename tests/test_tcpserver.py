@@ -502,3 +502,74 @@ def test_ssl_options_dict_files_must_exist(
             }
         )
     TCPServer(ssl_options=files)
+
+
+# -- counting connections (max_connections) -----------------------------------
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="StreamWriter.start_tls is new in 3.11"
+)
+def test_a_connection_upgraded_with_start_tls_counts_until_it_closes(
+    ca: trustme.CA, server_cert: trustme.LeafCert
+) -> None:
+    # start_tls hands the connection to a new stream; the count goes with it.
+    async def main() -> list[int]:
+        counts: list[int] = []
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        class StartTLSServer(TCPServer):
+            async def handle_stream(self, stream: IOStream, address: Any) -> None:
+                try:
+                    await stream.read_until(b"\n")
+                    await stream.write(b"go\n")
+                    tls = await stream.start_tls(True, server_context(server_cert))
+                    counts.append(self._open_connections)
+                    await tls.write(await tls.read_until(b"\n"))
+                    tls.close()
+                    counts.append(self._open_connections)
+                finally:
+                    if not done.done():
+                        done.set_result(None)
+
+        server = StartTLSServer(max_connections=1)
+        sockets = local_sockets()
+        server.add_sockets(sockets)
+        try:
+            reader, writer = await asyncio.open_connection(
+                *sockets[0].getsockname()[:2]
+            )
+            writer.write(b"starttls\n")
+            assert await reader.readline() == b"go\n"
+            await writer.start_tls(client_context(ca), server_hostname="localhost")
+            writer.write(b"hello\n")
+            assert await reader.readline() == b"hello\n"
+            await done
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, ssl.SSLError):
+                pass
+            # The cap was reached and released: another connection is served.
+            assert await echo_after_starttls(sockets[0], ca) == b"again\n"
+        finally:
+            server.stop()
+        return counts
+
+    async def echo_after_starttls(sock: socket.socket, ca: trustme.CA) -> bytes:
+        reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        try:
+            writer.write(b"starttls\n")
+            await reader.readline()
+            await writer.start_tls(client_context(ca), server_hostname="localhost")
+            writer.write(b"again\n")
+            return await reader.readline()
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, ssl.SSLError):
+                pass
+
+    # Each connection: counted after the upgrade, uncounted once closed.
+    assert run(main) == [1, 0, 1, 0]

@@ -272,6 +272,7 @@ class BaseIOStream:
         "_fd_state",
         "_readable_callback",
         "_http_head_timeout",
+        "_close_hook",
         "__dict__",
         "__weakref__",
     )
@@ -321,6 +322,10 @@ class BaseIOStream:
         self._readable_callback: Callable[[], None] | None = None
         # Kept here for the HTTP layer (its header timeout watch).
         self._http_head_timeout: Any = None
+        # Set by the TCP server that accepted the connection, which counts
+        # open connections: called once, at once, when the stream closes.
+        # set_close_callback is the application's, so the server cannot use it.
+        self._close_hook: Callable[[], None] | None = None
 
     # -- the subclass contract ------------------------------------------------
 
@@ -934,6 +939,10 @@ class BaseIOStream:
                     except UnsatisfiableReadError:
                         pass
             self._close_source()
+            hook = self._close_hook
+            if hook is not None:
+                self._close_hook = None
+                hook()
         self._signal_closed()
 
     def _signal_closed(self) -> None:
@@ -1903,9 +1912,11 @@ class IOStream(BaseIOStream):
             ssl_options = _client_context() if not server_side else {}
         transport = self._transport
         close_callback = self._close_callback
+        close_hook = self._close_hook
         # This stream hands its connection over; it must not close it.
         self._transport = None
         self._close_callback = None
+        self._close_hook = None
         self._closed = True
         new_stream = SSLIOStream(
             self.socket,
@@ -1918,6 +1929,7 @@ class IOStream(BaseIOStream):
             _adopt=True,
         )
         future = new_stream.wait_for_handshake()
+        new_stream._close_hook = close_hook
         if close_callback is not None:
             new_stream.set_close_callback(close_callback)
 

@@ -18,7 +18,8 @@ loop's or an executor's threads, except in :class:`BlockingResolver`, whose
 point is to block), must never create TLS contexts at import time (loading
 the system certificate store can start threads, which makes a later
 ``fork_processes`` unsafe), and must never import Tornado's networking
-modules.
+modules, nor retry a failing ``accept`` at once (a listening socket stays
+readable while descriptors are exhausted, so that would spin).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import asyncio
 import concurrent.futures
 import errno
 import functools
+import logging
 import os
 import socket
 import ssl
@@ -37,6 +39,7 @@ from typing import Any
 
 from tornado.concurrent import dummy_executor, run_on_executor
 from tornado.ioloop import IOLoop
+from tornado.log import gen_log
 from tornado.util import errno_from_exception
 
 from tornado_compat.util import Configurable
@@ -275,6 +278,200 @@ if hasattr(socket, "AF_UNIX"):
         os.remove(path)
 
 
+# What accept() failing with each errno means (Linux names; the others that
+# exist on the platform mean the same there).
+#
+# The system or the process is out of something (descriptors, socket buffers,
+# memory).  The listening socket stays readable, so retrying at once would
+# spin; accepting pauses instead, and the connections wait in the kernel's
+# backlog until descriptors free up.
+_ACCEPT_EXHAUSTED_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
+    if hasattr(errno, name)
+)
+# One queued connection failed (the peer reset it while it waited, a firewall
+# rule refused it, or Linux passed on a network error pending on it; accept(2)
+# says to treat these like EAGAIN).  The next one may be fine, so accepting
+# goes on, and nothing is logged: it is the peer's or the network's doing.
+_ACCEPT_SKIP_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in (
+        "ECONNABORTED",
+        "ECONNRESET",
+        "EPROTO",
+        "EPERM",
+        "ETIMEDOUT",
+        "ENETDOWN",
+        "ENETUNREACH",
+        "EHOSTDOWN",
+        "EHOSTUNREACH",
+        "ENONET",
+        "ENOPROTOOPT",
+        "EOPNOTSUPP",
+    )
+    if hasattr(errno, name)
+)
+
+#: The first pause after a failed accept, in seconds.  Each failure after a
+#: pause doubles it, up to :data:`_ACCEPT_PAUSE_MAX`; an accept that works
+#: starts the sequence again.
+_ACCEPT_PAUSE_FIRST = 0.1
+#: The longest pause, in seconds: also the longest a connection waits in the
+#: backlog after descriptors free up.
+_ACCEPT_PAUSE_MAX = 1.0
+#: At most one log line per listening socket in this many seconds; the lines
+#: in between are counted and the count goes into the next line.
+_ACCEPT_LOG_INTERVAL = 1.0
+
+
+class _Acceptor:
+    """Accepts connections on one listening socket; see :func:`add_accept_handler`.
+
+    Calling it stops accepting for good.  :meth:`hold` and :meth:`release`
+    stop and restart accepting for a while (the TCP server's connection
+    cap), independently of the pause that follows a failed accept: the
+    socket is polled only while neither applies.
+    """
+
+    __slots__ = (
+        "_sock",
+        "_callback",
+        "_io_loop",
+        "_stopped",
+        "_held",
+        "_polling",
+        "_pause_timer",
+        "_next_pause",
+        "_last_log",
+        "_unlogged",
+    )
+
+    def __init__(
+        self, sock: socket.socket, callback: Callable[[socket.socket, Any], None]
+    ) -> None:
+        self._sock = sock
+        self._callback = callback
+        self._io_loop = IOLoop.current()
+        self._stopped = False
+        self._held = False
+        self._polling = True
+        self._pause_timer: object | None = None
+        self._next_pause = _ACCEPT_PAUSE_FIRST
+        self._last_log: float | None = None
+        self._unlogged = 0
+        # Registered once for good: pausing only changes the events, so the
+        # socket stays in the IOLoop's table (close(all_fds=True) closes it).
+        self._io_loop.add_handler(sock, self._on_readable, IOLoop.READ)
+
+    def __call__(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._polling = False
+        self._cancel_pause()
+        self._io_loop.remove_handler(self._sock)
+
+    def hold(self) -> None:
+        """Stop accepting until :meth:`release`; new connections wait in the
+        kernel's backlog."""
+        self._held = True
+        self._poll(False)
+
+    def release(self) -> None:
+        """Undo :meth:`hold` (accepting resumes unless a pause is running)."""
+        self._held = False
+        if self._pause_timer is None:
+            self._poll(True)
+
+    def _poll(self, on: bool) -> None:
+        if self._stopped or on == self._polling:
+            return
+        self._polling = on
+        self._io_loop.update_handler(self._sock, IOLoop.READ if on else 0)
+
+    def _on_readable(self, fd: Any, events: int) -> None:
+        sock = self._sock
+        callback = self._callback
+        # A bounded batch, so that a flood of connections cannot starve the
+        # connections already open.
+        for _ in range(_DEFAULT_BACKLOG):
+            # The callback may have stopped, held or paused us.
+            if not self._polling:
+                return
+            try:
+                connection, peer = sock.accept()
+            except BlockingIOError:
+                return
+            except ssl.SSLError:
+                # A listening socket wrapped in TLS shakes hands in accept;
+                # a failed handshake is that one peer's problem.
+                continue
+            except OSError as e:
+                if e.errno in _ACCEPT_SKIP_ERRNOS:
+                    continue
+                self._pause(e)
+                return
+            if self._next_pause != _ACCEPT_PAUSE_FIRST:
+                self._next_pause = _ACCEPT_PAUSE_FIRST
+            callback(connection, peer)
+
+    def _pause(self, error: OSError) -> None:
+        delay = self._next_pause
+        self._next_pause = min(delay * 2, _ACCEPT_PAUSE_MAX)
+        self._poll(False)
+        self._pause_timer = self._io_loop.call_later(delay, self._end_pause)
+        now = self._io_loop.time()
+        if self._last_log is not None and now - self._last_log < _ACCEPT_LOG_INTERVAL:
+            self._unlogged += 1
+            return
+        self._last_log = now
+        unlogged, self._unlogged = self._unlogged, 0
+        # Running out of descriptors or memory is the load's doing and passes;
+        # any other error means the listening socket itself is broken, which
+        # is a bug in the program and will not pass by itself.
+        exhausted = error.errno in _ACCEPT_EXHAUSTED_ERRNOS
+        gen_log.log(
+            logging.WARNING if exhausted else logging.ERROR,
+            "accept failed on %s: %s; pausing accepts for %.1f s%s",
+            self._address(),
+            # The text, not the exception: a record kept by a log handler
+            # would keep the exception's traceback, and so this acceptor.
+            str(error),
+            delay,
+            f" ({unlogged} more failures since the last message)" if unlogged else "",
+        )
+
+    def _end_pause(self) -> None:
+        self._pause_timer = None
+        if not self._held:
+            self._poll(True)
+
+    def _cancel_pause(self) -> None:
+        timer = self._pause_timer
+        if timer is not None:
+            self._pause_timer = None
+            self._io_loop.remove_timeout(timer)
+
+    def _address(self) -> str:
+        try:
+            address = self._sock.getsockname()
+        except OSError:
+            return "a closed socket"
+        if isinstance(address, tuple):
+            host = address[0]
+            return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+        return str(address) or "an unnamed socket"
+
+
+def _accept_connections(
+    sock: socket.socket, callback: Callable[[socket.socket, Any], None]
+) -> _Acceptor:
+    """:func:`add_accept_handler`, returning the acceptor itself (for the TCP
+    server, which holds and releases it at its connection cap)."""
+    return _Acceptor(sock, callback)
+
+
 def add_accept_handler(
     sock: socket.socket, callback: Callable[[socket.socket, Any], None]
 ) -> Callable[[], None]:
@@ -285,34 +482,27 @@ def add_accept_handler(
     connections are accepted before other callbacks get a turn, so a flood of
     connections cannot starve connections already open.
 
+    When ``accept`` fails:
+
+    * for one queued connection only (``ECONNABORTED``, ``ECONNRESET``,
+      ``EPROTO``, ``EPERM`` from a firewall rule, the network errors Linux
+      passes on from the connection, a failed TLS handshake on a TLS
+      listening socket): that connection is skipped without a log line and
+      accepting goes on;
+    * because descriptors, buffers or memory ran out (``EMFILE``,
+      ``ENFILE``, ``ENOBUFS``, ``ENOMEM``): accepting pauses, for 0.1 s and
+      then twice as long after each failure in a row, up to 1 s; the
+      connections wait in the kernel's backlog meanwhile, and those already
+      accepted are served as usual.  A WARNING on ``tornado.general`` says so,
+      at most once a second, with the number of failures not logged since;
+    * with any other error, the listening socket itself is broken (a bug in
+      the program): the same pauses, logged at ERROR.
+
     Returns a function that stops accepting.  It takes effect at once, even
-    from inside ``callback`` in the middle of a batch, and calling it again is
-    harmless.  It does not close ``sock``.
+    from inside ``callback`` in the middle of a batch, cancels a pause in
+    progress, and calling it again is harmless.  It does not close ``sock``.
     """
-    io_loop = IOLoop.current()
-    stopped = False
-
-    def on_readable(fd: Any, events: int) -> None:
-        for _ in range(_DEFAULT_BACKLOG):
-            if stopped:
-                return
-            try:
-                connection, peer = sock.accept()
-            except BlockingIOError:
-                return
-            except ConnectionAbortedError:
-                # The peer gave up while queued; the next one may be fine.
-                continue
-            callback(connection, peer)
-
-    def stop() -> None:
-        nonlocal stopped
-        if not stopped:
-            stopped = True
-            io_loop.remove_handler(sock)
-
-    io_loop.add_handler(sock, on_readable, IOLoop.READ)
-    return stop
+    return _accept_connections(sock, callback)
 
 
 def is_valid_ip(ip: str) -> bool:

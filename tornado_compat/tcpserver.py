@@ -25,7 +25,7 @@ import errno
 import os
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from tornado import gen
@@ -36,7 +36,8 @@ from tornado_compat import process
 from tornado_compat.iostream import IOStream, SSLIOStream
 from tornado_compat.netutil import (
     _DEFAULT_BACKLOG,
-    add_accept_handler,
+    _accept_connections,
+    _Acceptor,
     bind_sockets,
     ssl_options_to_context,
     ssl_wrap_socket,
@@ -84,6 +85,20 @@ class TCPServer:
     or a dict of ``ssl.wrap_socket``-style arguments, which must at least name
     an existing ``certfile``.  ``max_buffer_size`` and ``read_chunk_size`` are
     passed to every stream the server creates.
+
+    ``max_connections`` (a tornado_compat extension; default: no cap) caps
+    the connections open at once.  A connection counts from its accept until
+    its stream is closed, by whoever closes it: the handler, the peer, an
+    error, or the application that took it over (a websocket, say, from
+    ``detach()``: its descriptor is still open).  At the cap the server stops
+    accepting; new connections wait in the kernel's listen backlog (see the
+    ``backlog`` of :meth:`listen`) and are accepted as connections close.
+    Nobody gets an error for waiting, unlike a server that answers 503 past
+    its cap; a client that waits too long times out on its side.
+
+    Running out of file descriptors does not make the server spin: accepting
+    pauses briefly and one WARNING a second says so; see
+    :func:`~tornado_compat.netutil.add_accept_handler`.
     """
 
     def __init__(
@@ -91,14 +106,29 @@ class TCPServer:
         ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
         max_buffer_size: int | None = None,
         read_chunk_size: int | None = None,
+        max_connections: int | None = None,
     ) -> None:
+        if max_connections is not None and (
+            isinstance(max_connections, bool)
+            or not isinstance(max_connections, int)
+            or max_connections < 1
+        ):
+            raise ValueError(
+                f"max_connections must be a positive int or None, "
+                f"not {max_connections!r}"
+            )
         self.ssl_options = ssl_options
         self.max_buffer_size = max_buffer_size
         self.read_chunk_size = read_chunk_size
-        # Listening sockets we accept on, and the callables that detach each
-        # one from the event loop, both keyed by file descriptor.
+        self.max_connections = max_connections
+        # Listening sockets we accept on, and the acceptors that detach each
+        # one from the event loop when called, both keyed by file descriptor.
         self._sockets: dict[int, socket.socket] = {}
-        self._handlers: dict[int, Callable[[], None]] = {}
+        self._handlers: dict[int, _Acceptor] = {}
+        # Connections accepted whose streams are not closed yet, and whether
+        # accepting is held because they reached max_connections.
+        self._open_connections = 0
+        self._at_cap = False
         # Sockets from bind() that wait for start().
         self._pending_sockets: list[socket.socket] = []
         self._started = False
@@ -141,7 +171,10 @@ class TCPServer:
         for sock in sockets:
             fd = sock.fileno()
             self._sockets[fd] = sock
-            self._handlers[fd] = add_accept_handler(sock, self._handle_connection)
+            acceptor = _accept_connections(sock, self._handle_connection)
+            if self._at_cap:
+                acceptor.hold()
+            self._handlers[fd] = acceptor
 
     def add_socket(self, socket: socket.socket) -> None:
         """Start accepting connections on one already-listening socket."""
@@ -256,8 +289,25 @@ class TCPServer:
                 max_buffer_size=self.max_buffer_size,
                 read_chunk_size=self.read_chunk_size,
             )
+        if not stream.closed():
+            stream._close_hook = self._on_stream_closed
+            self._open_connections += 1
+            cap = self.max_connections
+            if cap is not None and self._open_connections >= cap and not self._at_cap:
+                self._at_cap = True
+                for acceptor in self._handlers.values():
+                    acceptor.hold()
         result = self.handle_stream(stream, address)
         if result is not None:
             IOLoop.current().add_future(
                 gen.convert_yielded(result), _report_handler_result
             )
+
+    def _on_stream_closed(self) -> None:
+        # Called by each counted stream's close, once.
+        self._open_connections -= 1
+        cap = self.max_connections
+        if self._at_cap and (cap is None or self._open_connections < cap):
+            self._at_cap = False
+            for acceptor in self._handlers.values():
+                acceptor.release()

@@ -73,6 +73,10 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
     - ``precise_status`` (a tornado_compat extension): answer 413, 414, 431
       or 505 instead of 400 where that status says more; see
       :class:`~tornado_compat.http1connection.HTTP1ConnectionParameters`.
+    - ``max_connections`` (a tornado_compat extension): the most connections
+      open at once; past it new connections wait in the kernel's listen
+      backlog instead of being accepted (see
+      :class:`~tornado_compat.tcpserver.TCPServer`).  Default: no cap.
 
     It can be started as a ``TCPServer`` can: ``listen``; ``bind`` and then
     ``start(n)``, which forks; or ``netutil.bind_sockets``,
@@ -111,6 +115,7 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         max_buffer_size: int | None = None,
         trusted_downstream: list[str] | None = None,
         precise_status: bool = False,
+        max_connections: int | None = None,
     ) -> None:
         self.request_callback = request_callback
         self.xheaders = xheaders
@@ -130,6 +135,7 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             ssl_options=ssl_options,
             max_buffer_size=max_buffer_size,
             read_chunk_size=chunk_size,
+            max_connections=max_connections,
         )
         self._connections: set[HTTP1ServerConnection] = set()
         self.trusted_downstream = trusted_downstream
