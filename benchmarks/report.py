@@ -19,7 +19,8 @@ CHART_NAME = "benchmarks.png"
 
 
 def number(value: float) -> str:
-    if abs(value) >= 100:
+    if abs(value) >= 100 or float(value).is_integer():
+        # Whole numbers (counts, an exit status) without decimals.
         return f"{value:,.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"
@@ -34,8 +35,9 @@ def size_text(size: float) -> str:
     return f"{size:g} bytes"
 
 
-def ratio_text(value: float) -> str:
-    return f"{value:.2f}×"
+def ratio_text(value: float | None) -> str:
+    """Such as "2.35×"; "–" where the comparison gives no ratio."""
+    return "–" if value is None else f"{value:.2f}×"
 
 
 def comparison_title(comparison: dict[str, Any]) -> str:
@@ -77,6 +79,10 @@ def comparison_table(comparison: dict[str, Any]) -> list[str]:
     return lines
 
 
+def rounds_text(rounds: int) -> str:
+    return "One round" if rounds == 1 else f"Median of {rounds} rounds"
+
+
 def comparison_markdown(comparison: dict[str, Any], level: int) -> list[str]:
     direction = (
         "higher is better" if comparison["higher_is_better"] else "lower is better"
@@ -84,7 +90,7 @@ def comparison_markdown(comparison: dict[str, Any], level: int) -> list[str]:
     return [
         "#" * level + " " + comparison_title(comparison),
         "",
-        f"{comparison['how']} Median of {comparison['rounds']} rounds; "
+        f"{comparison['how']} {rounds_text(comparison['rounds'])}; "
         f"{comparison['metric']}, {direction}.",
         "",
         *comparison_table(comparison),
@@ -108,6 +114,17 @@ def targets_summary(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def settings_extra(settings: dict[str, Any]) -> str:
+    """The churn and drain settings, which results files written before
+    those comparisons existed do not have."""
+    text = ""
+    if "churn_cycles" in settings:
+        text += f", {settings['churn_cycles']:,} short connections of each kind"
+    if "drain" in settings:
+        text += f", {settings['drain']['requests']} requests in flight at SIGTERM"
+    return text
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results file: a page of its own (title level 1), which
     docs/benchmarks.md includes one heading level down."""
@@ -124,6 +141,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"(wrk), {settings['gets']} GETs, a "
         f"{size_text(settings['stream_bytes'])} download, "
         f"{settings['idle_connections']} idle connections"
+        + settings_extra(settings)
         + (" (smoke mode)" if settings["smoke"] else ""),
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, "
         f"{machine['kernel']}; "
@@ -170,7 +188,9 @@ def chart(results: dict[str, Any], path: Path) -> None:
         ax.set_visible(False)
     for ax, comparison in zip(axes.flat, comparisons, strict=False):
         metric = comparison["metric"]
-        absolute = comparison["chart"] == "median"
+        absolute = comparison["chart"] == "median" or any(
+            c["ratio"] is None for c in comparison["contenders"]
+        )
         labels = [c["label"] for c in comparison["contenders"]]
         values = [
             c["median"][metric] if absolute else c["ratio"]
@@ -184,6 +204,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
         ax.barh(positions, values, color=colors)
         ax.set_yticks(positions, labels)
         top = max(values)
+        bottom = min(0.0, *values)
         for position, value, contender in zip(
             positions, values, comparison["contenders"], strict=True
         ):
@@ -215,7 +236,9 @@ def chart(results: dict[str, Any], path: Path) -> None:
             # Room above the bars for the legend.
             ax.set_ylim(-0.6, len(labels) - 0.4 + 0.32 * len(labels) * lines / 2)
             ax.legend(loc="upper right", fontsize=7, framealpha=0.9)
-        ax.set_xlim(0, top * 1.45)
+        # A comparison may have no bar above zero (no request cut, no growth).
+        top = top if top > 0 else 1.0
+        ax.set_xlim(bottom * 1.45, top * 1.45)
         ax.set_xlabel(metric if absolute else f"× {comparison['baseline']}")
         ax.set_title(comparison_title(comparison), fontsize=10, loc="left")
     fig.suptitle(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import shlex
 import statistics
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report, tools
+from benchmarks import churn, drain, report, tools
 from benchmarks.tools import BenchmarkError
 
 HELLO = b"Hello world!"
@@ -39,6 +40,8 @@ class Settings:
     gets_warmup: int = 100
     stream_bytes: int = 1 << 30
     idle_connections: int = 10000
+    churn_cycles: int = 200_000
+    drain_plan: drain.Plan = field(default_factory=drain.Plan)
     smoke: bool = False
 
 
@@ -79,7 +82,7 @@ class Target:
         if self.metric is None:
             return f"{sign} {self.value:g} {unit}"
         name, _, metric_unit = self.metric.partition(" (")
-        return f"{name} {sign} {self.value:g} {metric_unit.rstrip(')')}"
+        return f"{name} {sign} {self.value:g} {metric_unit.rstrip(')')}".rstrip()
 
 
 @dataclass
@@ -94,6 +97,12 @@ class Comparison:
     higher_is_better: bool = True
     chart: str = "ratio"  # or "median"
     shared: Callable[[Env], contextlib.AbstractContextManager[Any]] | None = None
+    # At most this many rounds, whatever --rounds says: for the long
+    # measurements whose result hardly varies (memory, counts).
+    rounds: int | None = None
+    # False where a ratio to the baseline means nothing (a count of zero, a
+    # growth near zero): the tables show "–".
+    ratios: bool = True
 
 
 # -- measurements ----------------------------------------------------------------
@@ -195,20 +204,6 @@ def client_stream(client: str) -> Measure:
     return measure
 
 
-def settled_rss(server: tools.Server) -> int:
-    """The server's RSS once it has stopped changing (the same for 10 reads
-    20 ms apart), or after 10 s at the most."""
-    deadline = time.monotonic() + 10
-    last = server.rss_kib()
-    same = 0
-    while same < 10 and time.monotonic() < deadline:
-        time.sleep(0.02)
-        now = server.rss_kib()
-        same = same + 1 if now == last else 0
-        last = now
-    return last
-
-
 def idle_memory(impl: str) -> Measure:
     """RSS growth of a server holding many answered, idle keep-alive connections."""
 
@@ -221,15 +216,38 @@ def idle_memory(impl: str) -> Measure:
             tools.verify(server.port, HELLO, times=200)
             for _ in range(50):
                 tools.verify(server.port, HELLO)
-            before = settled_rss(server)
+            before = tools.settled_rss(server)
             with tools.idle_connections(server.port, count):
-                after = settled_rss(server)
+                after = tools.settled_rss(server)
             server.check_log()
         return {
             "KiB/conn": (after - before) / count,
             "RSS before (MiB)": before / 1024,
             "RSS after (MiB)": after / 1024,
         }
+
+    return measure
+
+
+def churn_memory(impl: str) -> Measure:
+    """Server RSS growth over many short connections (benchmarks.churn)."""
+
+    def measure(env: Env) -> dict[str, float]:
+        return churn.measure(impl, env.settings.churn_cycles, env.workdir)
+
+    return measure
+
+
+def drain_requests(impl: str) -> Measure:
+    """Requests cut by SIGTERM (benchmarks.drain)."""
+
+    def measure(env: Env) -> dict[str, float]:
+        result = drain.measure(impl, env.settings.drain_plan, env.workdir)
+        tools.log(
+            f"  {impl}: "
+            + ", ".join(f"{n} {outcome}" for outcome, n in result.outcomes.items())
+        )
+        return result.metrics()
 
     return measure
 
@@ -254,6 +272,8 @@ def comparisons(settings: Settings) -> list[Comparison]:
     gets = settings.gets
     stream = report.size_text(settings.stream_bytes)
     idle = settings.idle_connections
+    cycles = settings.churn_cycles
+    plan = settings.drain_plan
 
     def servers(app: str, loop: str, others: bool = True) -> list[Contender]:
         result = [
@@ -382,6 +402,61 @@ def comparisons(settings: Settings) -> list[Comparison]:
             higher_is_better=False,
             chart="median",
         ),
+        Comparison(
+            9,
+            "Memory after many short connections",
+            "tornado_compat and tornado serve the tornado.web hello world, "
+            "uvicorn the bare ASGI one (asyncio loop). After a warm-up, "
+            "server RSS (VmRSS, in MB of 10⁶ bytes) until it stops changing; "
+            f"then {cycles:,} connections that end without a byte (the client "
+            f"closes first), RSS again; then {cycles:,} connections of one "
+            "request each (`Connection: close`), RSS a third time. The growth "
+            "is the last reading less the first.",
+            churn.MAIN_METRIC,
+            [
+                Contender("tornado", churn_memory("tornado")),
+                Contender("tornado_compat", churn_memory("compat")),
+                Contender("uvicorn (httptools)", churn_memory("uvicorn")),
+            ],
+            [
+                Target("tornado_compat", "max", 5),
+                Target("tornado_compat", "max", 5, metric=churn.CONNECT_GROWTH),
+            ],
+            extra_metrics=[churn.CONNECT_GROWTH, churn.START, churn.END],
+            higher_is_better=False,
+            chart="median",
+            rounds=1,
+            ratios=False,
+        ),
+        Comparison(
+            10,
+            f"SIGTERM during {plan.requests} requests in flight",
+            f"{plan.requests} requests on connections of their own, half to a "
+            f"handler that answers after {plan.slow_seconds:g} s, half to one "
+            f"that streams {plan.parts} flushed parts {plan.interval:g} s apart; "
+            "SIGTERM once the application has started them all. tornado_compat: "
+            "`python -m tornado_compat serve` (with `--graceful-timeout "
+            f"{plan.grace:g}` where it has one); tornado: the usual main "
+            "(`server.stop()`, then the loop ends); uvicorn: "
+            f"`--timeout-graceful-shutdown {plan.grace:g}`. A request is cut "
+            "unless its response arrives whole (status 200, the full body). "
+            "Exit status 143 is death by SIGTERM.",
+            "cut",
+            [
+                Contender("tornado", drain_requests("tornado")),
+                Contender("tornado_compat", drain_requests("compat")),
+                Contender("uvicorn (httptools)", drain_requests("uvicorn")),
+            ],
+            [
+                Target("tornado_compat", "max", 0),
+                Target("tornado_compat", "max", 0, metric="exit status"),
+            ],
+            extra_metrics=["completed", "exit status", "exit time (s)", "error lines"],
+            higher_is_better=False,
+            chart="median",
+            rounds=3,
+            ratios=False,
+        ),
     ]
 
 
@@ -422,7 +497,10 @@ class Runner:
             if comparison.shared is not None:
                 env.shared = stack.enter_context(comparison.shared(env))
             contenders = comparison.contenders
-            for round_number in range(settings.rounds):
+            rounds = settings.rounds
+            if comparison.rounds is not None:
+                rounds = min(rounds, comparison.rounds)
+            for round_number in range(rounds):
                 # Alternate within the round, and start each round with the
                 # next contender, so that no one always runs first.
                 shift = round_number % len(contenders)
@@ -431,13 +509,13 @@ class Runner:
                     for unit, value in metrics.items():
                         samples[contender.label].setdefault(unit, []).append(value)
                     tools.log(
-                        f"  round {round_number + 1}/{settings.rounds} "
+                        f"  round {round_number + 1}/{rounds} "
                         f"{contender.label}: "
                         + ", ".join(
                             f"{report.number(v)} {u}" for u, v in metrics.items()
                         )
                     )
-        return summarise(comparison, samples, settings)
+        return summarise(comparison, samples, rounds)
 
 
 def comparison_key(comparison: Comparison) -> str:
@@ -447,7 +525,7 @@ def comparison_key(comparison: Comparison) -> str:
 def summarise(
     comparison: Comparison,
     samples: dict[str, dict[str, list[float]]],
-    settings: Settings,
+    rounds: int,
 ) -> dict[str, Any]:
     metric = comparison.metric
     medians = {
@@ -455,8 +533,13 @@ def summarise(
         for label, units in samples.items()
     }
     baseline = comparison.contenders[0].label
-    ratios = {
-        label: medians[label][metric] / medians[baseline][metric] for label in medians
+    ratios: dict[str, float | None] = {
+        label: (
+            medians[label][metric] / medians[baseline][metric]
+            if comparison.ratios and medians[baseline][metric]
+            else None
+        )
+        for label in medians
     }
     targets = []
     for target in comparison.targets:
@@ -468,9 +551,10 @@ def summarise(
             )
             met = achieved >= target.value
             achieved_text = report.ratio_text(achieved)
+            reference_ratio = ratios[target.reference]
             chart_line = (
-                ratios[target.reference] * target.value
-                if comparison.chart == "ratio"
+                reference_ratio * target.value
+                if comparison.chart == "ratio" and reference_ratio is not None
                 else None
             )
         else:
@@ -501,7 +585,7 @@ def summarise(
         "extra_metrics": comparison.extra_metrics,
         "higher_is_better": comparison.higher_is_better,
         "chart": comparison.chart,
-        "rounds": settings.rounds,
+        "rounds": rounds,
         "baseline": baseline,
         "contenders": [
             {
@@ -532,6 +616,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds per wrk run, a whole number (default 3; smoke 1)",
     )
     parser.add_argument(
+        "--churn-cycles",
+        type=int,
+        metavar="N",
+        help="connections of each kind in the short-connection memory "
+        "comparison (default 200000; smoke 2000)",
+    )
+    parser.add_argument(
         "--only",
         metavar="TEXT",
         help="run only the comparisons whose name contains TEXT (any case)",
@@ -552,10 +643,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--list", action="store_true", help="list the comparisons and exit"
     )
     args = parser.parse_args(argv)
-    for name in ("rounds", "seconds"):
+    for name in ("rounds", "seconds", "churn_cycles"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            parser.error(f"--{name} must be at least 1")
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
 
 
@@ -568,6 +659,8 @@ def make_settings(args: argparse.Namespace) -> Settings:
             gets_warmup=20,
             stream_bytes=16 * MIB,
             idle_connections=500,
+            churn_cycles=2000,
+            drain_plan=drain.Plan(requests=10, slow_seconds=1.0, interval=0.2),
             smoke=True,
         )
     else:
@@ -576,6 +669,8 @@ def make_settings(args: argparse.Namespace) -> Settings:
         settings.rounds = args.rounds
     if args.seconds is not None:
         settings.seconds = args.seconds
+    if args.churn_cycles is not None:
+        settings.churn_cycles = args.churn_cycles
     return settings
 
 
@@ -639,6 +734,8 @@ def main(argv: list[str] | None = None) -> int:
             "gets": settings.gets,
             "stream_bytes": settings.stream_bytes,
             "idle_connections": settings.idle_connections,
+            "churn_cycles": settings.churn_cycles,
+            "drain": dataclasses.asdict(settings.drain_plan),
             "smoke": settings.smoke,
         },
         "comparisons": results,

@@ -187,6 +187,20 @@ class Server:
             raise BenchmarkError(f"the server logged an exception:\n{tail(self.log)}")
 
 
+def settled_rss(server: Server) -> int:
+    """The server's RSS in KiB once it has stopped changing (the same for 10
+    reads 20 ms apart), or after 10 s at the most."""
+    deadline = time.monotonic() + 10
+    last = server.rss_kib()
+    same = 0
+    while same < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        now = server.rss_kib()
+        same = same + 1 if now == last else 0
+        last = now
+    return last
+
+
 @contextmanager
 def server(argv: list[str], workdir: Path) -> Iterator[Server]:
     """Start ``python -m benchmarks.servers ARGV`` and wait for it to listen."""
@@ -423,11 +437,15 @@ def nginx(workdir: Path, files: dict[str, bytes | int]) -> Iterator[Nginx]:
 # -- children that print one JSON line -------------------------------------------------
 
 
-def run_json_child(module: str, argv: list[str], timeout: float) -> dict[str, Any]:
+def run_json_child(
+    module: str, argv: list[str], timeout: float, cpu: int = SERVER_CPU
+) -> dict[str, Any]:
+    """Run ``python -m MODULE ARGV`` pinned to cpu; return the JSON object of
+    its last line of output."""
     import json
 
     proc = subprocess.run(
-        pinned(SERVER_CPU, [sys.executable, "-m", module, *argv]),
+        pinned(cpu, [sys.executable, "-m", module, *argv]),
         capture_output=True,
         text=True,
         cwd=ROOT,
