@@ -169,6 +169,21 @@ class _HeadTimeout:
             watch._timer = stream.io_loop.call_later(timeout, watch._check)
         return watch
 
+    @staticmethod
+    def drop(stream: iostream.IOStream) -> None:
+        """Cancel the timer of ``stream`` and forget it: its connection is
+        over.  The loop's timer would otherwise keep the stream, its socket
+        and its buffers alive until the deadline."""
+        watch: _HeadTimeout | None = stream._http_head_timeout
+        if watch is None:
+            return
+        stream._http_head_timeout = None
+        watch.deadline = None
+        timer = watch._timer
+        if timer is not None:
+            watch._timer = None
+            timer.cancel()
+
     def _check(self) -> None:
         self._timer = None
         deadline = self.deadline
@@ -521,6 +536,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         finally:
             if watch is not None:
                 watch.deadline = None
+                if self.is_client or stream._closed:
+                    # No server loop will end this stream's use (and a
+                    # client reads one head per request): the timer must
+                    # not keep a closed or pooled stream alive.
+                    _HeadTimeout.drop(stream)
 
     def _take_head(self, scan: int) -> _Head | None:
         """The next head, parsed and taken from the buffer, if it is all
@@ -1263,9 +1283,7 @@ class HTTP1ServerConnection:
         if self._ended:
             return
         self._ended = True
-        watch: _HeadTimeout | None = self.stream._http_head_timeout
-        if watch is not None:
-            watch.deadline = None
+        _HeadTimeout.drop(self.stream)
         future = self._ended_future
         try:
             assert self._delegate is not None
