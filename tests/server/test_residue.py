@@ -10,7 +10,8 @@ wait only for the server to report each connection over (its delegate's
 
 The objects are reached through public seams only: ``handle_stream`` (the
 stream), and the delegate's ``start_request`` and ``on_close`` (the two
-connections).
+connections).  They are tracked by identity and looked for among the
+garbage collector's objects (see :class:`Tracker`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -40,29 +40,37 @@ ROUNDS = 10
 
 
 class Tracker:
-    """Weak references to what the server made, and a count of the
-    connections it reported over."""
+    """What the server made (by kind and id), and a count of the
+    connections it reported over.
+
+    Identities, not weak references: compiled classes do not all take weak
+    references.  An object found alive under a tracked id and type is one
+    of ours: no other can share the id of a live object.
+    """
 
     def __init__(self) -> None:
-        self.refs: list[tuple[str, weakref.ref[Any]]] = []
+        self.made: set[tuple[str, int, type]] = set()
         self.ended = threading.Semaphore(0)
         self.lock = threading.Lock()
 
     def track(self, kind: str, obj: object) -> None:
         with self.lock:
-            self.refs.append((kind, weakref.ref(obj)))
+            self.made.add((kind, id(obj), type(obj)))
 
     def alive(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
         with self.lock:
-            for kind, ref in self.refs:
-                if ref() is not None:
-                    counts[kind] = counts.get(kind, 0) + 1
+            made = set(self.made)
+        types = {tp for _, _, tp in made}
+        live = {id(o): type(o) for o in gc.get_objects() if type(o) in types}
+        counts: dict[str, int] = {}
+        for kind, ident, tp in made:
+            if live.get(ident) is tp:
+                counts[kind] = counts.get(kind, 0) + 1
         return counts
 
     def kinds(self) -> set[str]:
         with self.lock:
-            return {kind for kind, _ in self.refs}
+            return {kind for kind, _, _ in self.made}
 
 
 class TrackingServer(HTTPServer):
