@@ -199,7 +199,11 @@ SCENARIOS: dict[str, tuple[bytes, bool]] = {
 }
 
 
-@pytest.mark.parametrize("options", [{}, {"body_timeout": 3600}], ids=["", "body"])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"body_timeout": 3600}, {"head_timeout": 3600}],
+    ids=["", "body_timeout", "head_timeout"],
+)
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_connections_leave_nothing_behind(
     tracked, server_thread: ServerThread, scenario: str, options: dict[str, Any]
