@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
+import ssl
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.server.client import RawConnection, request
 from tests.server.support import ServerThread, respond
@@ -242,3 +245,33 @@ def test_a_handler_still_running_when_the_client_goes(
     server_thread.call(handlers_done)
     assert_all_collected(server_thread, tracker)
     assert "HTTP1Connection" in tracker.kinds()
+
+
+@pytest.fixture(scope="module")
+def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context for 127.0.0.1 and a client context that trusts it."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+@pytest.mark.parametrize(
+    "scenario", ["a TCP connect and close", "a request, then the client closes"]
+)
+def test_tls_connections_leave_nothing_behind(
+    tracked, server_thread: ServerThread, tls, scenario: str
+) -> None:
+    server_context, client_context = tls
+    port, tracker = tracked(HoldingApp(), ssl_options=server_context)
+    for _ in range(CYCLES):
+        if scenario == "a TCP connect and close":
+            socket.create_connection(("127.0.0.1", port)).close()
+            continue
+        with RawConnection(port, ssl_context=client_context) as conn:
+            conn.send(request())
+            assert conn.read_response().status == 200
+    wait_until_ended(tracker)
+    assert_all_collected(server_thread, tracker)
