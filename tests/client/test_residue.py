@@ -45,10 +45,14 @@ CONNECTION_TYPES = (BaseIOStream, HTTP1Connection)
 
 
 def _ours(obj: object) -> bool:
-    cls = type(obj)
-    return (cls.__module__ or "").startswith("tornado_compat") or isinstance(
-        obj, (pycurl.Curl, pycurl.CurlMulti)
-    )
+    # Not always a string: some types (mypyc's among them) have a
+    # descriptor there.
+    module = type(obj).__dict__.get("__module__")
+    if not isinstance(module, str):
+        module = getattr(type(obj), "__module__", None)
+    return (
+        isinstance(module, str) and module.startswith("tornado_compat")
+    ) or isinstance(obj, (pycurl.Curl, pycurl.CurlMulti))
 
 
 class Residue:
