@@ -103,7 +103,12 @@ class HTTP1ConnectionParameters:
     :arg chunk_size: how much body data to pass to a delegate at once
         (default 64 KiB).
     :arg max_header_size: the largest message head accepted (default 64 KiB).
-    :arg header_timeout: seconds to wait for a complete head.
+    :arg header_timeout: seconds from the start of the wait for a message
+        until its head is complete, as in Tornado (``HTTPServer`` sets it from
+        ``idle_connection_timeout``); with ``head_timeout`` set, only until
+        the head's first byte arrives.  Bytes that do not complete a head
+        (empty lines) do not extend it.  The stream is closed when it runs
+        out.
     :arg max_body_size: the largest body accepted (default: the stream's
         ``max_buffer_size``).
     :arg body_timeout: seconds to wait for a complete body.
@@ -115,6 +120,13 @@ class HTTP1ConnectionParameters:
         ``max_header_size``; 414 for a request line that alone exceeds it;
         505 for an unsupported HTTP version).  By default every malformed
         request gets 400, as in Tornado.  A tornado_compat extension.
+    :arg head_timeout: seconds from the first byte of a message head (empty
+        lines before a request included) to its end, the blank line; for a
+        pipelined request, from when the connection turns to it.  When it
+        runs out, the stream is closed with no answer and one INFO line is
+        logged ("Timeout reading request head from ...").  None (the
+        default) leaves the head to ``header_timeout``.  A tornado_compat
+        extension.
     """
 
     def __init__(
@@ -127,6 +139,7 @@ class HTTP1ConnectionParameters:
         body_timeout: float | None = None,
         decompress: bool = False,
         precise_status: bool = False,
+        head_timeout: float | None = None,
     ) -> None:
         self.no_keep_alive = no_keep_alive
         self.chunk_size = chunk_size or _DEFAULT_CHUNK_SIZE
@@ -136,38 +149,112 @@ class HTTP1ConnectionParameters:
         self.body_timeout = body_timeout
         self.decompress = decompress
         self.precise_status = precise_status
+        self.head_timeout = head_timeout
 
 
 class _HeadTimeout:
-    """The header timeout of one stream: a single timer for the stream's
-    whole life, re-armed by setting a deadline.
+    """The deadlines of one stream before a head is complete, on a single
+    loop timer for the stream's whole life, re-armed by setting a deadline.
+
+    Two deadlines take turns.  The wait deadline (``header_timeout``) runs
+    from the start of the wait for a message; with ``head_timeout`` set, it
+    stops at the first byte of the head (empty lines before a request
+    included), and the head deadline runs from there to the head's end.
 
     Keep-alive connections wait for a head before every request; creating
     and cancelling a loop timer each time would cost more than the rest of
     reading a small request.  The timer runs only while a deadline is set,
-    and when it fires early it sleeps again until the deadline.
+    and when it fires early it sleeps again until the deadline.  Only a
+    deadline earlier than the timer (a head deadline after a longer wait
+    deadline) makes a new timer, once per head that arrives in pieces.
     """
 
-    __slots__ = ("stream", "deadline", "fired", "_timer")
+    __slots__ = (
+        "stream",
+        "deadline",
+        "fired",
+        "in_head",
+        "_timer",
+        "_timer_at",
+        "_log_args",
+    )
 
     def __init__(self, stream: iostream.IOStream) -> None:
         self.stream = stream
         self.deadline: float | None = None
         self.fired = False
+        # Whether the deadline set is the head deadline.
+        self.in_head = False
         self._timer: Any = None
+        # When the timer fires, on the monotonic clock.
+        self._timer_at = 0.0
+        # What the line logged when the head deadline closes the stream says.
+        self._log_args: tuple[str, object, float] | None = None
 
     @classmethod
     def arm(cls, stream: iostream.IOStream, timeout: float) -> _HeadTimeout:
+        """Start the wait deadline, unless a deadline is running: bytes that
+        come without completing a head (empty lines) do not extend it."""
         watch: _HeadTimeout | None = stream._http_head_timeout
         if watch is None:
             watch = stream._http_head_timeout = cls(stream)
+        elif watch.deadline is not None:
+            return watch
         # Deadlines are on the monotonic clock, read without a call through
         # the IOLoop: this runs before every request of a connection.
         deadline = _monotonic() + timeout
         watch.deadline = deadline
-        if watch._timer is None:
-            watch._timer = stream.io_loop.call_later(timeout, watch._check)
+        watch.in_head = False
+        if watch._timer is None or deadline < watch._timer_at:
+            watch._schedule(deadline, timeout)
         return watch
+
+    @classmethod
+    def head_started(
+        cls,
+        stream: iostream.IOStream,
+        timeout: float,
+        what: str,
+        context: object,
+    ) -> _HeadTimeout:
+        """The first byte of a head is in: start the head deadline, unless
+        it is running already.  ``what`` and ``context`` name the head and
+        the peer in the line logged if the deadline closes the stream."""
+        watch: _HeadTimeout | None = stream._http_head_timeout
+        if watch is None:
+            watch = stream._http_head_timeout = cls(stream)
+        elif watch.in_head and watch.deadline is not None:
+            return watch
+        deadline = _monotonic() + timeout
+        watch.deadline = deadline
+        watch.in_head = True
+        watch._log_args = (what, context, timeout)
+        if watch._timer is None or deadline < watch._timer_at:
+            watch._schedule(deadline, timeout)
+        return watch
+
+    def _schedule(self, deadline: float, delay: float) -> None:
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
+        self._timer_at = deadline
+        self._timer = self.stream.io_loop.call_later(delay, self._check)
+
+    @staticmethod
+    def drop(stream: iostream.IOStream) -> None:
+        """Cancel the timer of ``stream`` and forget it: its connection is
+        over.  The loop's timer would otherwise keep the stream, its socket
+        and its buffers alive until the deadline."""
+        watch: _HeadTimeout | None = stream._http_head_timeout
+        if watch is None:
+            return
+        stream._http_head_timeout = None
+        watch.deadline = None
+        watch._log_args = None
+        timer = watch._timer
+        if timer is not None:
+            watch._timer = None
+            timer.cancel()
 
     def _check(self) -> None:
         self._timer = None
@@ -177,9 +264,18 @@ class _HeadTimeout:
         now = _monotonic()
         if now >= deadline:
             self.fired = True
+            if self.in_head and self._log_args is not None:
+                what, context, timeout = self._log_args
+                # A slow peer, not a fault of ours: INFO, as for a slow body.
+                gen_log.info(
+                    "Timeout reading %s head%s (head_timeout %g s)",
+                    what,
+                    "" if context is None else f" from {context}",
+                    timeout,
+                )
             self.stream.close()
         else:
-            self._timer = self.stream.io_loop.call_later(deadline - now, self._check)
+            self._schedule(deadline, deadline - now)
 
 
 class _DelegateError(Exception):
@@ -491,16 +587,22 @@ class HTTP1Connection(httputil.HTTPConnection):
 
         When the head is already there this needs no future at all; the
         search resumes where it stopped, so it is linear however the head
-        arrives.  ``header_timeout`` is one timer for the whole head, which
-        closes the stream when it fires; on a server it runs from the start
-        of the wait between requests (which arms it).  ``tried``: the caller
-        has just found no complete head in the buffer (``_take_head(0)``),
-        so the first step is to wait.
+        arrives.  ``header_timeout`` is one timer for the wait and the whole
+        head, which closes the stream when it fires; on a server it runs
+        from the start of the wait between requests (which arms it).  With
+        ``head_timeout`` set, that one stops at the head's first byte and
+        the head deadline runs from there.  ``tried``: the caller has just
+        found no complete head in the buffer (``_take_head(0)``), so the
+        first step is to wait.
         """
         stream = self.stream
         scan = 0
-        timeout = self.params.header_timeout
+        params = self.params
+        timeout = params.header_timeout
+        head_timeout = params.head_timeout
         watch: _HeadTimeout | None = stream._http_head_timeout
+        # Whether a byte has come since the wait began.
+        started = False
         try:
             while True:
                 if tried:
@@ -511,9 +613,17 @@ class HTTP1Connection(httputil.HTTPConnection):
                         return head
                 buf = stream._read_buffer
                 scan = max(0, len(buf) - 2)
-                if timeout is not None and (watch is None or watch.deadline is None):
+                if head_timeout is not None and (started or buf):
+                    watch = _HeadTimeout.head_started(
+                        stream,
+                        head_timeout,
+                        "response" if self.is_client else "request",
+                        self.context,
+                    )
+                elif timeout is not None and (watch is None or watch.deadline is None):
                     watch = _HeadTimeout.arm(stream, timeout)
                 await stream._wait_for_bytes(len(buf) + 1)
+                started = True
         except iostream.StreamClosedError:
             if watch is not None and watch.fired:
                 raise asyncio.TimeoutError() from None
@@ -521,6 +631,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         finally:
             if watch is not None:
                 watch.deadline = None
+                if self.is_client or stream._closed:
+                    # No server loop will end this stream's use (and a
+                    # client reads one head per request): the timer must
+                    # not keep a closed or pooled stream alive.
+                    _HeadTimeout.drop(stream)
 
     def _take_head(self, scan: int) -> _Head | None:
         """The next head, parsed and taken from the buffer, if it is all
@@ -1238,6 +1353,13 @@ class HTTP1ServerConnection:
             buf = stream._read_buffer
             if buf and buf[0] in _LINE_END_BYTES:
                 _skip_empty_lines(buf)
+                head_timeout = self.params.head_timeout
+                if not buf and head_timeout is not None and not stream._closed:
+                    # Empty lines may precede a request: they start its
+                    # head, or a peer could send one a second forever.
+                    _HeadTimeout.head_started(
+                        stream, head_timeout, "request", self.context
+                    )
             if not buf:
                 if stream._closed:
                     self._end()
@@ -1332,9 +1454,7 @@ class HTTP1ServerConnection:
         if self._ended:
             return
         self._ended = True
-        watch: _HeadTimeout | None = self.stream._http_head_timeout
-        if watch is not None:
-            watch.deadline = None
+        _HeadTimeout.drop(self.stream)
         future = self._ended_future
         try:
             assert self._delegate is not None

@@ -243,6 +243,15 @@ class _Deadlines:
             self._set_timer(when)
         return deadline
 
+    def close(self) -> None:
+        """The client is closed: with no fetch waiting on the timer, it is
+        cancelled now rather than left to run out (holding this object in
+        the loop until the last deadline set)."""
+        if not self._due and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = float("inf")
+
     def _set_timer(self, when: float) -> None:
         self._timer_at = when
         self._timer = self._loop.call_at(when, self._fire)
@@ -462,6 +471,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         super().close()
         if self._pool is not None:
             self._pool.close()
+        self._deadlines.close()
         if self.own_resolver:
             self.resolver.close()
         self.tcp_client.close()

@@ -68,7 +68,9 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
     - ``chunk_size``: how much body to pass the application at once.
     - ``max_header_size``, ``max_body_size``, ``max_buffer_size``: limits.
     - ``idle_connection_timeout``: seconds a connection may wait for a
-      request (default 3600).
+      request (default 3600).  As in Tornado, this also bounds the request
+      head, counted from the start of the wait, unless ``head_timeout`` is
+      set; with it, only the wait for the head's first byte.
     - ``body_timeout``: seconds allowed to read a body.
     - ``precise_status`` (a tornado_compat extension): answer 413, 414, 431
       or 505 instead of 400 where that status says more; see
@@ -77,6 +79,12 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
       open at once; past it new connections wait in the kernel's listen
       backlog instead of being accepted (see
       :class:`~tornado_compat.tcpserver.TCPServer`).  Default: no cap.
+    - ``head_timeout`` (a tornado_compat extension): seconds from the first
+      byte of a request head to its end (default None: only
+      ``idle_connection_timeout`` bounds it).  A head still incomplete then
+      is cut: the connection is closed with no answer and an INFO line
+      logged.  The defence against slowloris that keeps a long keep-alive
+      possible; see "Deadlines" in docs/server.md.
 
     It can be started as a ``TCPServer`` can: ``listen``; ``bind`` and then
     ``start(n)``, which forks; or ``netutil.bind_sockets``,
@@ -116,6 +124,7 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         trusted_downstream: list[str] | None = None,
         precise_status: bool = False,
         max_connections: int | None = None,
+        head_timeout: float | None = None,
     ) -> None:
         self.request_callback = request_callback
         self.xheaders = xheaders
@@ -129,6 +138,7 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             body_timeout=body_timeout,
             no_keep_alive=bool(no_keep_alive),
             precise_status=bool(precise_status),
+            head_timeout=head_timeout,
         )
         TCPServer.__init__(
             self,
