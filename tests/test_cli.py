@@ -259,3 +259,27 @@ def test_serve_refuses_a_graceful_timeout_that_is_no_duration(value: str) -> Non
     )
     assert result.returncode == 2
     assert "argument --graceful-timeout: not a" in result.stderr
+
+
+def test_serve_cuts_a_slow_head_at_its_production_deadline(
+    hello_server: tuple[subprocess.Popen[str], int],
+) -> None:
+    # serve's head_timeout, not Tornado's hour: a head that stops short is
+    # cut, with the INFO line that names the deadline, while a connection
+    # opened at the same time and left idle stays open (75 s).
+    proc, port = hello_server
+    idle = socket.create_connection(("127.0.0.1", port), timeout=30)
+    slow = socket.create_connection(("127.0.0.1", port), timeout=30)
+    try:
+        slow.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        assert slow.recv(1024) == b""  # closed by the server, no answer
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert idle.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
+    finally:
+        idle.close()
+        slow.close()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Timeout reading request head from" in err
+    assert "(head_timeout 10 s)" in err

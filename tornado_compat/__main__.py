@@ -56,6 +56,12 @@ MAX_LINE = 64 * 1024
 
 #: Seconds ``serve`` lets requests in progress finish after the first signal.
 DEFAULT_GRACEFUL_TIMEOUT = 30.0
+#: ``serve``'s deadlines: the production values of "Deadlines" in the server
+#: docs, where a bare HTTPServer keeps Tornado's (an hour for both).  The idle
+#: wait outlasts a proxy's usual 60 s, so the proxy closes idle connections;
+#: a head has 10 s from its first byte.
+SERVE_IDLE_TIMEOUT = 75.0
+SERVE_HEAD_TIMEOUT = 10.0
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -173,7 +179,12 @@ async def _serve_app(
 
     app = load_target(target)
     sockets = bind_sockets(port, address=address or None)
-    server = HTTPServer(app, xheaders=xheaders)
+    server = HTTPServer(
+        app,
+        xheaders=xheaders,
+        idle_connection_timeout=SERVE_IDLE_TIMEOUT,
+        head_timeout=SERVE_HEAD_TIMEOUT,
+    )
     server.add_sockets(sockets)
     for sock in sockets:
         print(f"serving {target} on http://{_show(sock.getsockname())}/", flush=True)
