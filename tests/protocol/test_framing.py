@@ -62,6 +62,43 @@ def test_content_length_rejected(values: list[str]) -> None:
         parse_content_length(values)
 
 
+@pytest.mark.parametrize(
+    "values",
+    [["9" * 19], ["1" + "0" * 18], ["9" * 5000], ["9" * 5000, "9" * 5000]],
+    ids=["19-digits", "10**18", "5000-digits", "5000-digits-twice"],
+)
+def test_content_length_with_too_many_digits_is_refused_before_int(
+    values: list[str],
+) -> None:
+    # int() of more than 4300 digits raises ValueError (and costs time
+    # quadratic in the digits below that): the digits are counted first.
+    with pytest.raises(RemoteProtocolError, match="Content-Length") as info:
+        parse_content_length(values)
+    assert info.value.status == 413
+    assert len(str(info.value)) < 200
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (["9" * 18], 10**18 - 1),
+        (["0" * 5000 + "7"], 7),
+        (["0" * 30 + "12, " + "0" * 30 + "12"], 12),
+    ],
+)
+def test_content_length_leading_zeros_do_not_count(
+    values: list[str], expected: int
+) -> None:
+    assert parse_content_length(values) == expected
+
+
+def test_response_with_a_huge_content_length_is_refused() -> None:
+    with pytest.raises(RemoteProtocolError, match="Content-Length"):
+        response_framing("GET", 200, Headers(("Content-Length", "9" * 5000)))
+    with pytest.raises(RemoteProtocolError, match="Content-Length"):
+        response_framing("GET", 204, Headers(("Content-Length", "9" * 5000)))
+
+
 # -- request framing ------------------------------------------------------------
 
 

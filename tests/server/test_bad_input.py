@@ -59,6 +59,16 @@ BAD_REQUESTS = {
     "cl-hex": post(b"Content-Length: 0x2\r\n", body=b"ab"),
     "cl-decimal-point": post(b"Content-Length: 2.0\r\n", body=b"ab"),
     "cl-empty": post(b"Content-Length: \r\n"),
+    # Content-Lengths too long for any body, counted before int() (which
+    # raises past 4300 digits).
+    "cl-19-digits": post(b"Content-Length: " + b"9" * 19 + b"\r\n"),
+    "cl-5000-digits": post(b"Content-Length: " + b"9" * 5000 + b"\r\n"),
+    "cl-5000-digits-list": post(
+        b"Content-Length: " + b"9" * 5000 + b", " + b"9" * 5000 + b"\r\n"
+    ),
+    # A Host whose port has more digits than any port.
+    "host-port-5000-digits": b"GET / HTTP/1.1\r\nHost: a:" + b"9" * 5000 + b"\r\n\r\n",
+    "host-port-6-digits": b"GET / HTTP/1.1\r\nHost: a:123456\r\n\r\n",
     # Chunk sizes that are not plain hex digits, or absurdly long.
     "chunk-plus": chunked_post(b"+2\r\nab\r\n0\r\n\r\n"),
     "chunk-minus": chunked_post(b"-2\r\nab\r\n0\r\n\r\n"),

@@ -36,6 +36,7 @@ __all__ = [
     "keep_alive",
     "ChunkedDecoder",
     "MAX_CHUNK_LINE",
+    "MAX_LENGTH_DIGITS",
     "MAX_TRAILER_SIZE",
     "MAX_INTERIM_RESPONSES",
 ]
@@ -46,6 +47,10 @@ NO_BODY, LENGTH, CHUNKED, UNTIL_CLOSE = "no-body", "length", "chunked", "until-c
 MAX_CHUNK_LINE = 4096
 #: Largest trailer section accepted after the last chunk.
 MAX_TRAILER_SIZE = 16384
+#: Most significant digits in a Content-Length: 10**18 bytes is beyond any
+#: body, and ``int()`` of an unbounded digit string is slow (and raises
+#: past 4300 digits).
+MAX_LENGTH_DIGITS = 18
 #: Informational (1xx) responses a client accepts before the final one; a
 #: peer that answers with them forever gets an error instead.
 MAX_INTERIM_RESPONSES = 10
@@ -96,20 +101,37 @@ def parse_content_length(values: list[str] | None) -> int | None:
     Repeated or comma-separated values are accepted only when they are all
     the same text (RFC 9110 section 8.6, compared as Tornado does); the value
     must be plain decimal digits (no sign, underscore or other whitespace).
+    More than :data:`MAX_LENGTH_DIGITS` digits (leading zeros aside) is
+    refused with status 413: no body that long can be read, and the digits
+    are counted before ``int()`` sees them.
     """
     if not values:
         return None
     if len(values) == 1:
         value = values[0]
-        if value.isdigit() and value.isascii():
+        if len(value) <= MAX_LENGTH_DIGITS and value.isdigit() and value.isascii():
             return int(value)
     joined = ",".join(values)
     pieces = _LIST_SEPARATOR.split(joined)
-    if any(piece != pieces[0] for piece in pieces):
-        raise RemoteProtocolError(f"Multiple unequal Content-Lengths: {joined!r}")
-    if not _DIGITS_STR(pieces[0]):
-        raise RemoteProtocolError(f"Only integer Content-Length is allowed: {joined}")
-    return int(pieces[0])
+    first = pieces[0]
+    if any(piece != first for piece in pieces):
+        raise RemoteProtocolError(f"Multiple unequal Content-Lengths: {_cut(joined)!r}")
+    if not _DIGITS_STR(first):
+        raise RemoteProtocolError(
+            f"Only integer Content-Length is allowed: {_cut(joined)}"
+        )
+    digits = first.lstrip("0") or "0"
+    if len(digits) > MAX_LENGTH_DIGITS:
+        raise RemoteProtocolError(
+            f"Content-Length of {len(digits)} digits is too large",
+            status=PAYLOAD_TOO_LARGE,
+        )
+    return int(digits)
+
+
+def _cut(text: str) -> str:
+    """``text``, cut short: a peer's text quoted in an error stays short."""
+    return text if len(text) <= 60 else text[:60] + "..."
 
 
 def _is_chunked(headers: HeaderLookup) -> bool:
