@@ -79,12 +79,31 @@ BAD_REQUESTS = {
     "chunk-empty-size": chunked_post(b"\r\nab\r\n0\r\n\r\n"),
     "chunk-over-long-hex": chunked_post(b"1" + b"0" * 20 + b"\r\nab\r\n0\r\n\r\n"),
     "chunk-huge": chunked_post(b"ffffffffffffffff\r\nab\r\n0\r\n\r\n"),
+    # Chunk lines follow RFC 9112 section 7.1.1: extensions are ";" name
+    # ["=" value], the name a token, the value a token or a quoted string.
+    "chunk-ext-empty-name": chunked_post(b"5;\r\nhello\r\n0\r\n\r\n"),
+    "chunk-ext-empty-name-2": chunked_post(b"2;\r\naa\r\n0\r\n\r\n"),
+    "chunk-ext-empty-value": chunked_post(b"2;a=\r\naa\r\n0\r\n\r\n"),
+    "chunk-ext-nul": chunked_post(b"5;a\x00b\r\nhello\r\n0\r\n\r\n"),
+    "chunk-ext-nul-quoted": chunked_post(b'5;a="\x00"\r\nhello\r\n0\r\n\r\n'),
+    "chunk-ext-unbalanced-quote": chunked_post(
+        b'5;a="abc";b="def; ghi\r\nhello\r\n0\r\n\r\n'
+    ),
+    "chunk-ext-value-space": chunked_post(b"2;a=b c\r\naa\r\n0\r\n\r\n"),
+    "chunk-ext-trailing-space": chunked_post(b"2;a \r\naa\r\n0\r\n\r\n"),
+    "chunk-space-after-size": chunked_post(b"a \r\n0123456789\r\n0\r\n\r\n"),
+    "chunk-no-semicolon": chunked_post(b"2 erfrferferf\r\naa\r\n0 rrrr\r\n\r\n"),
+    "chunk-extensions-flood": chunked_post(
+        (b"1;" + b"x" * 4000 + b"\r\nx\r\n") * 5 + b"0\r\n\r\n"
+    ),
     # Chunk lines and trailers have limits and the header rules.
     "chunk-line-too-long": chunked_post(b"2;" + b"x" * 5000 + b"\r\nab\r\n0\r\n\r\n"),
     "trailer-too-long": chunked_post(b"0\r\nX-T: " + b"t" * 20000 + b"\r\n\r\n"),
     "trailer-folded": chunked_post(b"0\r\nX-T: a\r\n b\r\n\r\n"),
     "trailer-nul": chunked_post(b"0\r\nX-T: a\x00b\r\n\r\n"),
     "trailer-no-colon": chunked_post(b"0\r\nnot a field\r\n\r\n"),
+    "trailer-control": chunked_post(b"0\r\nX-T: a\x01b\r\n\r\n"),
+    "trailer-space-before-colon": chunked_post(b"0\r\nX-T : a\r\n\r\n"),
     # Chunk data must be followed by CRLF, and chunk lines end with CRLF.
     "chunk-data-overrun": chunked_post(b"2\r\nabc\r\n0\r\n\r\n"),
     "chunk-line-bare-lf": chunked_post(b"2\nab\r\n0\r\n\r\n"),
@@ -216,6 +235,10 @@ def test_bad_request_is_refused(
         post(b"Transfer-Encoding: Chunked\r\n", body=b"2\r\nab\r\n0\r\n\r\n"),
         post(b"Transfer-Encoding:  chunked \r\n", body=b"2\r\nab\r\n0\r\n\r\n"),
         post(b"Transfer-Encoding: chunked\r\n", body=b"2;x=y\r\nab\r\n0\r\n\r\n"),
+        post(
+            b"Transfer-Encoding: chunked\r\n",
+            body=b'2 ; x = "a \\" b" ;y\r\nab\r\n0;z\r\n\r\n',
+        ),
         post(b"Transfer-Encoding: chunked\r\n", body=b"02\r\nab\r\n00\r\n\r\n"),
         post(b"Transfer-Encoding: chunked\r\n", body=b"2\r\nab\r\n0\r\nX-T: 1\r\n\r\n"),
     ],
@@ -227,6 +250,7 @@ def test_bad_request_is_refused(
         "te-capitalised",
         "te-with-spaces-around",
         "chunk-extension",
+        "chunk-extension-quoted-with-whitespace",
         "chunk-size-leading-zero",
         "trailer",
     ],
@@ -238,6 +262,19 @@ def test_valid_variations_are_accepted(serve, connect, data) -> None:
     conn.send(data + request("GET", "/next"))
     assert conn.read_response().json()["body"] == "ab"
     assert conn.read_response().json()["uri"] == "/next"
+
+
+@pytest.mark.parametrize(
+    "line", [b"5;a\x00", b"5 x", b'5;a="\x01', b"5;=", b"5;a=b c", b"5\rx"]
+)
+def test_a_bad_chunk_line_is_refused_before_its_end_arrives(
+    serve, connect, caplog, line
+) -> None:
+    # Nothing that could follow makes these valid: no waiting for the rest.
+    served = serve()
+    conn = connect(served.port)
+    conn.send(chunked_post(line))
+    expect_refused(conn, served.app, caplog)
 
 
 def test_heads_with_bare_lf_line_ends_are_accepted(serve, connect) -> None:
