@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -88,11 +89,18 @@ _Head = tuple[
 ]
 
 
+# Empty lines, which may come before a message and are ignored (RFC 9112
+# section 2.2).  A CR that is not part of a CRLF is not one: it stays, for
+# the head's parser to refuse (or, at the end of the buffer, for its LF).
+_EMPTY_LINES = re.compile(rb"(?:\r?\n)*").match
+
+
 def _skip_empty_lines(buf: bytearray) -> None:
-    """Drop the empty lines at the start of ``buf``: they may come before a
-    message and are ignored (RFC 9112 section 2.2).  Callers check
+    """Drop the empty lines at the start of ``buf``.  Callers check
     ``buf[0] in _LINE_END_BYTES`` first: this runs for every message."""
-    del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
+    m = _EMPTY_LINES(buf)
+    if m is not None and m.end():
+        del buf[: m.end()]
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)

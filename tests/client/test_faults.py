@@ -377,6 +377,26 @@ def test_redirect_to_a_port_of_thousands_of_digits(
     assert len(str(error)) < 300
 
 
+def test_a_response_head_that_mixes_line_ends(
+    backend: Backend, server: AppServer
+) -> None:
+    # A header after a bare LF in a CRLF head: refused by the simple backend
+    # (a head is all CRLF or all bare LF); libcurl splits at either.
+    head = b"HTTP/1.1 200 OK\r\nX-A: y\nContent-Length: 2\r\n\r\nhi"
+    url = raw_route(server, head)
+    if backend.name == "curl":
+
+        async def main() -> bytes:
+            client = backend.client()
+            response = await client.fetch(url, request_timeout=FETCH_TIMEOUT)
+            return response.body
+
+        assert run(main, FETCH_TIMEOUT) == b"hi"
+        return
+    error = fail_then_recover(backend, url, server.url("/ok"))
+    assert_names(error, "line ends")
+
+
 @pytest.mark.parametrize("bad", [b"a\x00b", b"a\rb"], ids=["nul", "bare-cr"])
 def test_forbidden_characters_in_a_header(
     backend: Backend, server: AppServer, bad: bytes

@@ -145,6 +145,14 @@ BAD_REQUESTS = {
     "obs-fold-space": get(b"X-Test: a\r\n", b" b\r\n"),
     "obs-fold-tab": get(b"X-Test: a\r\n", b"\tb\r\n"),
     "fold-on-first-header": b"GET / HTTP/1.1\r\n Host: 127.0.0.1\r\n\r\n",
+    # A head that mixes CRLF and bare LF line ends (all bare LF is fine).
+    "head-mixed-header-after-lf": get(b"X: y\nContent-Length: 30\r\n"),
+    "head-mixed-request-line-lf": b"GET / HTTP/1.1\n" + HOST + b"\r\n",
+    "head-mixed-end-lf": b"GET / HTTP/1.1\r\n" + HOST + b"\n",
+    "head-mixed-end-crlf": b"GET / HTTP/1.1\nHost: 127.0.0.1\n\r\n",
+    # A CR is never a line end, even before the request line.
+    "bare-cr-before-request": b"\r" + get(),
+    "bare-cr-ending-request-line": b"GET / HTTP/1.1\r" + HOST + b"\r\n",
     # Request lines.
     "request-line-two-spaces": b"GET  / HTTP/1.1\r\n" + HOST + b"\r\n",
     "request-line-trailing-space": b"GET / HTTP/1.1 \r\n" + HOST + b"\r\n",
@@ -359,6 +367,10 @@ def assert_never_smuggled(app: RecordingApp) -> None:
         chunked_post(b'5;a="\r\n' + SMUGGLED + b'"\r\n0\r\n\r\n'),
         # A bare CR that some parsers take for a line end.
         get(b"X-Test: a\rContent-Length: %d\r\n" % len(SMUGGLED)) + SMUGGLED,
+        # A header after a bare LF, which a front end splitting lines at
+        # CRLF alone does not see: it takes the body for the next request.
+        post(b"X-Test: a\nContent-Length: %d\r\n" % len(SMUGGLED), body=SMUGGLED),
+        get(b"X-Test: a\nContent-Length: %d\r\n" % len(SMUGGLED)) + SMUGGLED,
     ],
     ids=[
         "cl-te",
@@ -372,6 +384,8 @@ def assert_never_smuggled(app: RecordingApp) -> None:
         "chunk-minus-zero",
         "chunk-extension-quote",
         "bare-cr-in-value",
+        "header-after-bare-lf-post",
+        "header-after-bare-lf-get",
     ],
 )
 def test_smuggled_request_never_reaches_the_app(serve, connect, caplog, data) -> None:

@@ -860,9 +860,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 f"Timeout while the proxy opened a tunnel to {authority}",
                 stream,
             )
-            start, block = _head.split_head(head)
-            _version, code, reason = _head.parse_status_line(start)
-            _head.parse_header_block(block)
+            _version, code, reason, _fields = _head.parse_response_head(head)
         except iostream.StreamClosedError as e:
             stream.close()
             raise HTTPStreamClosedError(
