@@ -49,6 +49,7 @@ from tests.client.raw_servers import (
 )
 from tests.support import run
 from tornado_compat.httpclient import HTTPClientError, HTTPResponse
+from tornado_compat.httpclient.simple import SimpleAsyncHTTPClient
 from tornado_compat.httputil import HTTPInputError
 from tornado_compat.iostream import UnsatisfiableReadError
 from tornado_compat.netutil import Resolver
@@ -395,6 +396,29 @@ def test_a_response_head_that_mixes_line_ends(
         return
     error = fail_then_recover(backend, url, server.url("/ok"))
     assert_names(error, "line ends")
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["default", "strict"])
+def test_the_simple_client_in_strict_mode(server: AppServer, strict: bool) -> None:
+    # A bare LF head is what Tornado's client reads; strict refuses it.
+    url = raw_route(server, b"HTTP/1.1 200 OK\nContent-Length: 2\n\nhi")
+
+    async def main() -> HTTPResponse | Exception:
+        client = SimpleAsyncHTTPClient(force_instance=True, strict=strict)
+        try:
+            return await client.fetch(url, request_timeout=FETCH_TIMEOUT)
+        except Exception as e:
+            return e
+        finally:
+            client.close()
+
+    outcome = run(main, 2 * FETCH_TIMEOUT)
+    if strict:
+        assert isinstance(outcome, Exception)
+        assert_names(outcome, "bare lf")
+    else:
+        assert isinstance(outcome, HTTPResponse)
+        assert outcome.body == b"hi"
 
 
 @pytest.mark.parametrize("bad", [b"a\x00b", b"a\rb"], ids=["nul", "bare-cr"])

@@ -403,7 +403,7 @@ def test_valid_chunk_lines_strict(line: bytes, feed: object) -> None:
 @pytest.mark.parametrize("line", BWS_CHUNK_LINES)
 @pytest.mark.parametrize("feed", [decode_whole, decode_bytewise])
 def test_strict_refuses_whitespace_in_chunk_lines(line: bytes, feed: object) -> None:
-    with pytest.raises(RemoteProtocolError, match="unexpected"):
+    with pytest.raises(RemoteProtocolError, match="refused in strict mode"):
         feed(line + b"\r\n" + HELLO, strict=True)  # type: ignore[operator]
 
 
@@ -559,3 +559,29 @@ def test_chunk_lines_cost_linear_time(build: object) -> None:
             pass
 
     assert_linear_time(parse, 200, 2000)
+
+
+# -- strict framing -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [["5", "5"], ["5, 5"], ["5,5"]])
+def test_strict_refuses_a_repeated_content_length(values: list[str]) -> None:
+    assert parse_content_length(values) == 5
+    with pytest.raises(RemoteProtocolError, match="Repeated Content-Length"):
+        parse_content_length(values, strict=True)
+    assert parse_content_length(["5"], strict=True) == 5
+
+
+def test_strict_refuses_transfer_encoding_in_http10() -> None:
+    te = Headers(("Transfer-Encoding", "chunked"))
+    assert request_framing("HTTP/1.0", te).kind == CHUNKED
+    assert request_framing("HTTP/1.1", te, strict=True).kind == CHUNKED
+    with pytest.raises(RemoteProtocolError, match="HTTP/1.0"):
+        request_framing("HTTP/1.0", te, strict=True)
+    assert response_framing("GET", 200, te, strict=True).kind == CHUNKED
+    with pytest.raises(RemoteProtocolError, match="HTTP/1.0"):
+        response_framing("GET", 200, te, strict=True, version="HTTP/1.0")
+    # A response without a body is framed before its headers are looked at.
+    assert response_framing("HEAD", 200, te, strict=True, version="HTTP/1.0").kind == (
+        NO_BODY
+    )

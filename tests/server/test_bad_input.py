@@ -473,3 +473,69 @@ def test_a_gzip_body_is_decoded_as_one_body_with_decompress_request(
     assert conn.read_response().json()["body"].encode() == SMUGGLED
     assert conn.read_response().json()["uri"] == "/next"
     assert served.app.uris == ["/", "/next"]
+
+
+# -- strict mode ---------------------------------------------------------------
+
+# What HTTPServer(strict=True) refuses and the default accepts: each a
+# leniency RFC 9112 allows a recipient (docs/server.md, "Strict framing").
+STRICT_ONLY = {
+    "bare-lf-head": b"GET / HTTP/1.1\nHost: 127.0.0.1\n\n",
+    "bare-lf-empty-line-first": b"\n" + get(),
+    "chunk-ext-bws-before-semicolon": chunked_post(b"2 ;a\r\nab\r\n0\r\n\r\n"),
+    "chunk-ext-bws-after-semicolon": chunked_post(b"2; a\r\nab\r\n0\r\n\r\n"),
+    "chunk-ext-bws-around-equals": chunked_post(b"2;a = b\r\nab\r\n0\r\n\r\n"),
+    "cl-repeated-same": post(
+        b"Content-Length: 2\r\n", b"Content-Length: 2\r\n", body=b"ab"
+    ),
+    "cl-list-same": post(b"Content-Length: 2, 2\r\n", body=b"ab"),
+    "http10-chunked": b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"2\r\nab\r\n0\r\n\r\n",
+    "target-above-ascii": b"GET /caf\xc3\xa9 HTTP/1.1\r\n" + HOST + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("data", STRICT_ONLY.values(), ids=STRICT_ONLY.keys())
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
+def test_strict_mode_refuses_what_rfc_9112_only_allows(
+    serve, connect, caplog, data, bytewise
+) -> None:
+    served = serve(strict=True)
+    conn = connect(served.port)
+    if bytewise:
+        conn.send_bytewise(data, stop_at_close=True)
+    else:
+        conn.send(data)
+    expect_refused(conn, served.app, caplog)
+
+
+@pytest.mark.parametrize("data", STRICT_ONLY.values(), ids=STRICT_ONLY.keys())
+def test_the_default_accepts_what_strict_mode_refuses(serve, connect, data) -> None:
+    served = serve()
+    conn = connect(served.port)
+    conn.send(data)
+    assert conn.read_response().status == 200
+    assert served.app.calls == 1
+
+
+@pytest.mark.parametrize("data", BAD_REQUEST_PARAMS)
+def test_strict_mode_refuses_what_the_default_refuses(
+    serve, connect, caplog, data
+) -> None:
+    served = serve(strict=True)
+    conn = connect(served.port)
+    conn.send(data)
+    expect_refused(conn, served.app, caplog)
+
+
+def test_strict_mode_serves_well_formed_requests(serve, connect) -> None:
+    served = serve(strict=True)
+    conn = connect(served.port)
+    conn.send(
+        b"\r\n\r\n"  # empty CRLF lines before a request are still skipped
+        + post(b"Content-Length: 2\r\n", body=b"ab")
+        + chunked_post(b'1;a=b;c="d e"\r\na\r\n1\r\nb\r\n0\r\nX-T: 1\r\n\r\n')
+        + get()
+    )
+    assert [conn.read_response().json()["body"] for _ in range(3)] == ["ab", "ab", ""]
+    assert served.app.calls == 3

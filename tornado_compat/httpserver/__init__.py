@@ -64,6 +64,9 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
     - ``precise_status`` (a tornado_compat extension): answer 413, 414, 431
       or 505 instead of 400 where that status says more; see
       :class:`~tornado_compat.http1connection.HTTP1ConnectionParameters`.
+    - ``strict`` (a tornado_compat extension): refuse what RFC 9112 lets a
+      server accept but need not, bare LF line ends first; see
+      :class:`~tornado_compat.http1connection.HTTP1ConnectionParameters`.
 
     It can be started as a ``TCPServer`` can: ``listen``; ``bind`` and then
     ``start(n)``, which forks; or ``netutil.bind_sockets``,
@@ -92,6 +95,7 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         max_buffer_size: int | None = None,
         trusted_downstream: list[str] | None = None,
         precise_status: bool = False,
+        strict: bool = False,
     ) -> None:
         self.request_callback = request_callback
         self.xheaders = xheaders
@@ -105,6 +109,7 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             body_timeout=body_timeout,
             no_keep_alive=bool(no_keep_alive),
             precise_status=bool(precise_status),
+            strict=bool(strict),
         )
         TCPServer.__init__(
             self,

@@ -204,12 +204,13 @@ _UNTIL_CLOSE = Framing(UNTIL_CLOSE)
 _LIST_SEPARATOR = re.compile(r",[ \t]*")
 
 
-def parse_content_length(values: list[str] | None) -> int | None:
+def parse_content_length(values: list[str] | None, strict: bool = False) -> int | None:
     """The Content-Length of a message, or None when it has none.
 
     Repeated or comma-separated values are accepted only when they are all
-    the same text (RFC 9110 section 8.6, compared as Tornado does); the value
-    must be plain decimal digits (no sign, underscore or other whitespace).
+    the same text (RFC 9110 section 8.6, compared as Tornado does), and with
+    ``strict`` not at all; the value must be plain decimal digits (no sign,
+    underscore or other whitespace).
     More than :data:`MAX_LENGTH_DIGITS` digits (leading zeros aside) is
     refused with status 413: no body that long can be read, and the digits
     are counted before ``int()`` sees them.
@@ -228,6 +229,10 @@ def parse_content_length(values: list[str] | None) -> int | None:
     if not _DIGITS_STR(first):
         raise RemoteProtocolError(
             f"Only integer Content-Length is allowed: {_cut(joined)}"
+        )
+    if strict and len(pieces) > 1:
+        raise RemoteProtocolError(
+            f"Repeated Content-Length (strict mode): {_cut(joined)!r}"
         )
     digits = first.lstrip("0") or "0"
     if len(digits) > MAX_LENGTH_DIGITS:
@@ -257,23 +262,29 @@ def _is_chunked(headers: HeaderLookup) -> bool:
 
 
 def request_framing(
-    version: str, headers: HeaderLookup, max_body_size: int | None = None
+    version: str,
+    headers: HeaderLookup,
+    max_body_size: int | None = None,
+    strict: bool = False,
 ) -> Framing:
     """How the body of a request is delimited (RFC 9112 section 6.3).
 
     A request without Content-Length or Transfer-Encoding has no body.
     ``max_body_size`` refuses an announced length over it, with status 413
-    (before any of the body is read).
+    (before any of the body is read).  ``strict`` refuses a repeated
+    Content-Length and Transfer-Encoding in an HTTP/1.0 request.
     """
     lengths = headers.get("Content-Length")
     if not lengths and not headers.get("Transfer-Encoding"):
         return _NO_BODY
     _check_not_both(headers)
+    if strict:
+        _check_not_http10_coded(version, headers)
     if _is_chunked(headers):
         # HTTP/1.0 requests may be chunked too: Tornado accepts them (and its
-        # tests pin keep-alive for them), so we do as well.
+        # tests pin keep-alive for them), so we do as well unless strict.
         return _CHUNKED
-    length = parse_content_length(lengths)
+    length = parse_content_length(lengths, strict)
     if length is None:
         return _NO_BODY
     if max_body_size is not None and length > max_body_size:
@@ -285,13 +296,19 @@ def request_framing(
 
 
 def response_framing(
-    request_method: str | None, status: int, headers: HeaderLookup
+    request_method: str | None,
+    status: int,
+    headers: HeaderLookup,
+    strict: bool = False,
+    version: str = "HTTP/1.1",
 ) -> Framing:
     """How the body of a response is delimited (RFC 9112 section 6.3).
 
     Responses to HEAD, informational (1xx), 204 and 304 responses have no
     body whatever their headers say.  Without Content-Length or
     Transfer-Encoding the body runs until the connection closes.
+    ``strict`` refuses a repeated Content-Length, and Transfer-Encoding in
+    an HTTP/1.0 response (``version``).
     """
     if request_method == "HEAD" or status == 304:
         return _NO_BODY
@@ -304,9 +321,11 @@ def response_framing(
             )
         return _NO_BODY
     _check_not_both(headers)
+    if strict:
+        _check_not_http10_coded(version, headers)
     if _is_chunked(headers):
         return _CHUNKED
-    length = parse_content_length(headers.get("Content-Length"))
+    length = parse_content_length(headers.get("Content-Length"), strict)
     if length is not None:
         return Framing(LENGTH, length)
     return _UNTIL_CLOSE
@@ -316,6 +335,15 @@ def _check_not_both(headers: HeaderLookup) -> None:
     if headers.get("Transfer-Encoding") and headers.get("Content-Length"):
         raise RemoteProtocolError(
             "Message with both Transfer-Encoding and Content-Length"
+        )
+
+
+def _check_not_http10_coded(version: str, headers: HeaderLookup) -> None:
+    # RFC 9112 section 6.1: an HTTP/1.0 recipient may not know the coding,
+    # so a message that uses one must be treated as faulty.
+    if version != "HTTP/1.1" and headers.get("Transfer-Encoding"):
+        raise RemoteProtocolError(
+            f"Transfer-Encoding in an {version} message (strict mode)"
         )
 
 
@@ -532,7 +560,11 @@ def _chunk_line_error(line: bytes, strict: bool) -> RemoteProtocolError:
     for i, char in enumerate(line):
         next_state = table[state][char]
         if next_state == _BAD:
-            return _line_error(line, state, "unexpected %r at %d" % (bytes([char]), i))
+            if strict and _CHUNK_LINE_TABLE[state][char] != _BAD:
+                cause = "whitespace at %d, refused in strict mode" % i
+            else:
+                cause = "unexpected %r at %d" % (bytes([char]), i)
+            return _line_error(line, state, cause)
         state = next_state
     if state in _ENDS:
         # Valid as far as the grammar goes; not what the regex matched.

@@ -106,7 +106,8 @@ SUPPORTED_VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1"})
 _REQUEST_LINE = re.compile(f"({TOKEN}) ({REQUEST_TARGET}) ({HTTP_VERSION})")
 # Strict callers accept visible ASCII only in the target (RFC 9112 section
 # 3.2 grammar: a URI); by default obs-text is accepted, as Tornado does.
-_ASCII_TARGET = re.compile(r"[\x21-\x7e]+")
+_ASCII_TARGET_SOURCE = r"[\x21-\x7e]+"
+_ASCII_TARGET = re.compile(_ASCII_TARGET_SOURCE)
 # The reason phrase may be empty, but the space before it may not be missing
 # (RFC 9112 section 4; Tornado's tests pin the rejection of "HTTP/1.1 200").
 _STATUS_LINE = re.compile(f"({HTTP_VERSION}) ({STATUS_CODE}) ((?:{REASON_PHRASE})?)")
@@ -132,9 +133,19 @@ def _head_pattern(start_line: str, eol: str) -> re.Pattern[str]:
     return re.compile(start_line + eol + lines)
 
 
-_REQUEST_HEAD = _head_pattern(_REQUEST_LINE_SOURCE, "\r\n")
+# The CRLF pattern, which checks every request the server reads, takes
+# visible ASCII only in the target: a strict caller need not look again,
+# and a target with bytes above it (rare: clients percent-encode them) is
+# left to the steps, which know whether the caller is strict.
+_REQUEST_HEAD = _head_pattern(
+    f"({TOKEN}) ({_ASCII_TARGET_SOURCE}) ({HTTP_VERSION})", "\r\n"
+)
 _RESPONSE_HEAD = _head_pattern(_STATUS_LINE_SOURCE, "\r\n")
-_REQUEST_HEAD_LF = _head_pattern(_REQUEST_LINE_SOURCE, "\n")
+# What else the steps accept in one pass when the caller is not strict.
+_LENIENT_REQUEST_HEADS = (
+    _head_pattern(_REQUEST_LINE_SOURCE, "\r\n"),
+    _head_pattern(_REQUEST_LINE_SOURCE, "\n"),
+)
 _RESPONSE_HEAD_LF = _head_pattern(_STATUS_LINE_SOURCE, "\n")
 # What may follow the last header line: empty lines only.
 _TRAILING_EMPTY_LINES = re.compile(r"(?:\r?\n)+\Z")
@@ -407,7 +418,8 @@ def match_request_head(data: bytes | bytearray) -> tuple[str, str, str, str] | N
     """``(method, target, version, block)`` of a request head whose lines all
     end with CRLF and that the one-pass check accepts; else None, and
     :func:`request_head_steps` takes the steps (for the precise error, or
-    for what only they accept: bare LF line ends, empty lines first).
+    for what only they accept: bare LF line ends, empty lines first, bytes
+    above US-ASCII in the target).
 
     ``block`` is the text of the header lines, each ending with CRLF; a
     line's name is everything before its first colon, and its value the
@@ -454,7 +466,7 @@ def parse_request_head(
     ('GET', '/', 'HTTP/1.1', [('Host', 'a')])
     """
     matched = match_request_head(data)
-    if matched is not None and not (strict and not matched[1].isascii()):
+    if matched is not None:
         method, target, version, lines = matched
         return method, target, version, _fields(lines) if lines else []
     return request_head_steps(data, strict)
@@ -465,14 +477,17 @@ def request_head_steps(
 ) -> tuple[str, str, str, list[tuple[str, str]]]:
     """:func:`parse_request_head` without the CRLF one-pass check: for a
     caller whose :func:`match_request_head` found the head not to its
-    liking, so that the check does not run twice.  A head whose lines all
-    end with a bare LF is checked in one pass here (unless ``strict``)."""
+    liking, so that the check does not run twice.  Unless ``strict``, a
+    head whose lines all end with a bare LF, or whose target has bytes above
+    US-ASCII, is checked in one pass here."""
     if not strict:
-        m = _REQUEST_HEAD_LF.fullmatch(data.decode("latin-1"))
-        if m is not None:
-            method, target, version, block = m.groups()
-            if version in SUPPORTED_VERSIONS:
-                return method, target, version, _fields(block) if block else []
+        text = data.decode("latin-1")
+        for pattern in _LENIENT_REQUEST_HEADS:
+            m = pattern.fullmatch(text)
+            if m is not None:
+                method, target, version, block = m.groups()
+                if version in SUPPORTED_VERSIONS:
+                    return method, target, version, _fields(block) if block else []
     check_line_ends(data, strict)
     start, block = split_head(bytes(data), strict)
     return (*parse_request_line(start, strict), parse_header_block(block))
