@@ -375,6 +375,9 @@ def test_request_host_rules() -> None:
     with pytest.raises(HTTPInputError, match="Invalid Host header"):
         request(headers={"Host": "foo bar"})
     assert request(headers={"Host": "[::1]:80"}).host_name == "[::1]"
+    with pytest.raises(HTTPInputError, match="Invalid Host header"):
+        request(headers={"Host": "a:" + "9" * 5000})
+    assert request(headers={"Host": "a:65536"}).host_name == "a"
     two = HTTPHeaders()
     two.add("Host", "a")
     two.add("Host", "b")
@@ -515,6 +518,21 @@ def test_split_host_and_port(netloc: str, expected: tuple[str, int | None]) -> N
     assert split_host_and_port(netloc) == expected
 
 
+@pytest.mark.parametrize(
+    "netloc",
+    ["a:123456", "a:" + "9" * 5000, "[::1]:" + "1" * 99],
+    ids=["6-digits", "5000-digits", "ipv6-99-digits"],
+)
+def test_split_host_and_port_refuses_a_port_of_more_than_five_digits(
+    netloc: str,
+) -> None:
+    # Counted before int(), which raises its own ValueError past 4300 digits.
+    with pytest.raises(ValueError, match="port") as info:
+        split_host_and_port(netloc)
+    assert len(str(info.value)) < 200
+    assert split_host_and_port("a:" + "0" * 5000 + "99999") == ("a", 99999)
+
+
 def test_encode_username_password() -> None:
     assert encode_username_password("u", "p") == b"u:p"
     assert encode_username_password(b"\xff", "é") == b"\xff:\xc3\xa9"
@@ -587,6 +605,27 @@ def test_responses() -> None:
 def test_parse_request_range(
     header: str, expected: tuple[int | None, int | None] | None
 ) -> None:
+    assert _parse_request_range(header) == expected
+
+
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        ("bytes=" + "9" * 5000 + "-", (10**18, None)),
+        ("bytes=0-" + "9" * 5000, (0, 10**18 + 1)),
+        ("bytes=-" + "9" * 5000, (-(10**18), None)),
+        ("bytes=" + "0" * 5000 + "5-6", (5, 7)),
+        ("bytes=" + "9" * 19 + "-", (10**18, None)),
+        ("bytes=" + "9" * 18 + "-", (10**18 - 1, None)),
+    ],
+    ids=["start", "end", "suffix", "leading-zeros", "19-digits", "18-digits"],
+)
+def test_parse_request_range_with_thousands_of_digits(
+    header: str, expected: tuple[int | None, int | None]
+) -> None:
+    # Positions past 10**18 (beyond any file) are read as 10**18, with no
+    # int() of their digits (which raises past 4300 of them): a huge start is
+    # unsatisfiable, a huge end or suffix takes the rest of the file.
     assert _parse_request_range(header) == expected
 
 

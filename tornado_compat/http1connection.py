@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -88,11 +89,20 @@ _Head = tuple[
 ]
 
 
-def _skip_empty_lines(buf: bytearray) -> None:
-    """Drop the empty lines at the start of ``buf``: they may come before a
-    message and are ignored (RFC 9112 section 2.2).  Callers check
+# Empty lines, which may come before a message and are ignored (RFC 9112
+# section 2.2): CRLF, or bare LF unless strict.  A CR that is not part of a
+# CRLF is not one: it stays, for the head's parser to refuse (or, at the end
+# of the buffer, for its LF).
+_EMPTY_LINES = re.compile(rb"(?:\r?\n)*").match
+_STRICT_EMPTY_LINES = re.compile(rb"(?:\r\n)*").match
+
+
+def _skip_empty_lines(buf: bytearray, strict: bool) -> None:
+    """Drop the empty lines at the start of ``buf``.  Callers check
     ``buf[0] in _LINE_END_BYTES`` first: this runs for every message."""
-    del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
+    m = (_STRICT_EMPTY_LINES if strict else _EMPTY_LINES)(buf)
+    if m is not None and m.end():
+        del buf[: m.end()]
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -127,6 +137,12 @@ class HTTP1ConnectionParameters:
         logged ("Timeout reading request head from ...").  None (the
         default) leaves the head to ``header_timeout``.  A tornado_compat
         extension.
+    :arg strict: refuse what RFC 9112 lets a recipient accept but need not:
+        bare LF line ends (also as empty lines before a message), whitespace
+        around ``;`` and ``=`` in chunk extensions, a repeated
+        Content-Length, Transfer-Encoding in an HTTP/1.0 message, and bytes
+        above US-ASCII in a request target.  See docs/server.md, "Strict
+        framing".  A tornado_compat extension.
     """
 
     def __init__(
@@ -140,6 +156,7 @@ class HTTP1ConnectionParameters:
         decompress: bool = False,
         precise_status: bool = False,
         head_timeout: float | None = None,
+        strict: bool = False,
     ) -> None:
         self.no_keep_alive = no_keep_alive
         self.chunk_size = chunk_size or _DEFAULT_CHUNK_SIZE
@@ -150,6 +167,7 @@ class HTTP1ConnectionParameters:
         self.decompress = decompress
         self.precise_status = precise_status
         self.head_timeout = head_timeout
+        self.strict = strict
 
 
 class _HeadTimeout:
@@ -642,7 +660,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         there; else None.  ``scan`` is where the last search stopped."""
         buf = self.stream._read_buffer
         if scan == 0 and buf and buf[0] in _LINE_END_BYTES:
-            _skip_empty_lines(buf)
+            _skip_empty_lines(buf, self.params.strict)
         limit = self.params.max_header_size
         end = _head.find_head_end(buf, scan)
         if end >= 0:
@@ -678,18 +696,19 @@ class HTTP1Connection(httputil.HTTPConnection):
     def _parse_head(self, data: bytes) -> _Head:
         # The one-pass check gives the header lines' text, which goes straight
         # into HTTPHeaders; else the steps (the check is not run again) give
-        # the fields, or the precise error.
+        # the fields, or the precise error.  Only they need to know whether
+        # to be strict: the check accepts nothing that strict refuses.
         if self.is_client:
             version, code, reason, lines = _head.match_response_head(
                 data
-            ) or _head.response_head_steps(data)
+            ) or _head.response_head_steps(data, self.params.strict)
             response = _new_tuple(httputil.ResponseStartLine, (version, code, reason))
             self._response_start_line = response
             self._disconnect_on_finish = False
             return response, httputil.HTTPHeaders._from_lines(lines)
         method, target, version, lines = _head.match_request_head(
             data
-        ) or _head.request_head_steps(data)
+        ) or _head.request_head_steps(data, self.params.strict)
         headers = httputil.HTTPHeaders._from_lines(lines)
         request = _new_tuple(httputil.RequestStartLine, (method, target, version))
         self._request_start_line = request
@@ -714,7 +733,11 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._request_start_line.method if self._request_start_line else None
             )
             framing = _framing.response_framing(
-                method, start_line.code, headers._as_list
+                method,
+                start_line.code,
+                headers._as_list,
+                self.params.strict,
+                start_line.version,
             )
             if framing.kind == _framing.UNTIL_CLOSE:
                 self._disconnect_on_finish = True
@@ -722,7 +745,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._disconnect_on_finish = True
             return framing
         assert isinstance(start_line, httputil.RequestStartLine)
-        return _framing.request_framing(start_line.version, headers._as_list)
+        return _framing.request_framing(
+            start_line.version, headers._as_list, None, self.params.strict
+        )
 
     def _check_announced_length(self, framing: _framing.Framing) -> None:
         """Refuse a body announced over the limit before reading any of it
@@ -788,7 +813,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         # (the next pipelined message) is never taken out of it.
         stream = self.stream
         limit = self._max_body_size
-        decoder = _framing.ChunkedDecoder(max_body_size=limit)
+        decoder = _framing.ChunkedDecoder(
+            max_body_size=limit, strict=self.params.strict
+        )
         chunk_size = self.params.chunk_size
         pending: list[bytes] = []
         pending_size = 0
@@ -1352,7 +1379,7 @@ class HTTP1ServerConnection:
         while True:
             buf = stream._read_buffer
             if buf and buf[0] in _LINE_END_BYTES:
-                _skip_empty_lines(buf)
+                _skip_empty_lines(buf, self.params.strict)
                 head_timeout = self.params.head_timeout
                 if not buf and head_timeout is not None and not stream._closed:
                     # Empty lines may precede a request: they start its

@@ -862,8 +862,11 @@ class HTTPServerRequest:
         host_name = _HOST_NAMES.get(host) if isinstance(host, str) else None
         if host_name is None:
             if not isinstance(host, str) or not _ABNF.host.fullmatch(host):
-                raise HTTPInputError(f"Invalid Host header: {host!r}")
-            host_name = split_host_and_port(host.lower())[0]
+                raise HTTPInputError(f"Invalid Host header: {host[:60]!r}")
+            try:
+                host_name = split_host_and_port(host.lower())[0]
+            except ValueError as e:
+                raise HTTPInputError(f"Invalid Host header: {e}") from None
             if len(_HOST_NAMES) >= _HOST_NAMES_SIZE:
                 _HOST_NAMES.clear()
             _HOST_NAMES[host] = host_name
@@ -998,10 +1001,16 @@ def qs_to_qsl(qs: dict[str, list[AnyStr]]) -> Iterable[tuple[str, AnyStr]]:
 
 # Port digits are ASCII only: int() would also take other scripts' digits.
 _NETLOC_PORT = re.compile(r"(.+):([0-9]+)", re.DOTALL)
+# Ports above 99999 are refused rather than converted; Tornado returns any
+# number up to five digits (65536 included), so those still come back.
+_MAX_PORT_DIGITS = 5
 
 
 def split_host_and_port(netloc: str) -> tuple[str, int | None]:
     """``(host, port)`` from ``netloc``; the port is None when absent.
+
+    A port of more than five digits (leading zeros aside) raises
+    ``ValueError`` before any conversion.
 
     >>> split_host_and_port("example.com:8080")
     ('example.com', 8080)
@@ -1013,7 +1022,16 @@ def split_host_and_port(netloc: str) -> tuple[str, int | None]:
     m = _NETLOC_PORT.fullmatch(netloc)
     if m is None:
         return netloc, None
-    return m.group(1), int(m.group(2))
+    digits = m.group(2)
+    if len(digits) > _MAX_PORT_DIGITS:
+        # Counted before int(), which would take its time over (and past
+        # 4300 digits refuse) a number no port can be.
+        digits = digits.lstrip("0") or "0"
+        if len(digits) > _MAX_PORT_DIGITS:
+            raise ValueError(
+                f"Invalid port in {netloc[:60]!r}: more than {_MAX_PORT_DIGITS} digits"
+            )
+    return m.group(1), int(digits)
 
 
 def encode_username_password(username: str | bytes, password: str | bytes) -> bytes:
@@ -1099,7 +1117,8 @@ def _parse_request_range(range_header: str) -> tuple[int | None, int | None] | N
     except ``bytes=-0``, which gives ``(None, 0)`` so that the caller
     answers 416.  ``bytes=N`` without a dash is read as ``bytes=N-``, as
     Tornado does.  Multiple ranges are not supported (None).  Positions are
-    ASCII digits only.
+    ASCII digits only; one past 10**18 (beyond any file) is read as 10**18,
+    without ``int()`` of its digits.
 
     >>> _parse_request_range("bytes=1-2")
     (1, 3)
@@ -1121,8 +1140,8 @@ def _parse_request_range(range_header: str) -> tuple[int | None, int | None] | N
     last = last.strip(HTTP_WHITESPACE)
     if not _RANGE_POSITION.fullmatch(first) or not _RANGE_POSITION.fullmatch(last):
         return None
-    start = int(first) if first else None
-    end = int(last) if last else None
+    start = _range_position(first) if first else None
+    end = _range_position(last) if last else None
     if start is None:
         if end is None:
             return None, None
@@ -1134,6 +1153,21 @@ def _parse_request_range(range_header: str) -> tuple[int | None, int | None] | N
         # an end before the start is kept so that the caller answers 416.
         end = max(start, end + 1)
     return start, end
+
+
+# A byte position past 10**18 is past the end of any representation: it is
+# read as 10**18 without converting its digits (int() of thousands of digits
+# is slow, and raises past 4300).
+_MAX_RANGE_DIGITS = 18
+_RANGE_BEYOND_ANY = 10**_MAX_RANGE_DIGITS
+
+
+def _range_position(digits: str) -> int:
+    if len(digits) > _MAX_RANGE_DIGITS:
+        digits = digits.lstrip("0")
+        if len(digits) > _MAX_RANGE_DIGITS:
+            return _RANGE_BEYOND_ANY
+    return int(digits)
 
 
 def _get_content_range(start: int | None, end: int | None, total: int) -> str:

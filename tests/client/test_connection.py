@@ -925,6 +925,27 @@ FAULTS: dict[str, tuple[bytes, str, str, type[Exception], str]] = {
         InvalidResponse,
         "(?i)chunk",
     ),
+    "mixed line ends": (
+        b"HTTP/1.1 200 OK\r\nX-A: b\nContent-Length: 2\r\n\r\nok",
+        "keep",
+        "head",
+        InvalidResponse,
+        "(?i)line ends",
+    ),
+    "content-length of 5000 digits": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\nok",
+        "keep",
+        "head",
+        InvalidResponse,
+        "Content-Length of 5000 digits",
+    ),
+    "chunk extension with no name": (
+        CHUNKED_HEAD + b"3;\r\nabc\r\n0\r\n\r\n",
+        "keep",
+        "body",
+        InvalidResponse,
+        "(?i)empty extension name",
+    ),
     "length and chunked": (
         b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"3\r\nabc\r\n0\r\n\r\n",
@@ -981,6 +1002,34 @@ FAULTS: dict[str, tuple[bytes, str, str, type[Exception], str]] = {
         "(?i)response|status|version",
     ),
 }
+
+
+# What a strict connection refuses and a default one reads.
+STRICT_ONLY_RESPONSES = {
+    "bare LF": b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+    "repeated length": b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",
+    "chunked HTTP/1.0": b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"2\r\nok\r\n0\r\n\r\n",
+    "whitespace in a chunk extension": CHUNKED_HEAD + b"2 ; a\r\nok\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", list(STRICT_ONLY_RESPONSES))
+@pytest.mark.parametrize("strict", [False, True], ids=["default", "strict"])
+def test_strict_refuses_what_rfc_9112_only_allows(
+    canned: CannedServer, case: str, strict: bool
+) -> None:
+    canned.answers["/lenient"] = fault(STRICT_ONLY_RESPONSES[case], "close", False)
+    with connection(canned) as conn:
+        conn.strict = strict
+        conn.send_request("GET", "/lenient")
+        if not strict:
+            conn.read_response()
+            assert conn.readall() == b"ok"
+            return
+        with pytest.raises(InvalidResponse, match="(?i)strict"):
+            conn.read_response()
+            conn.readall()
 
 
 @pytest.mark.parametrize("case", list(FAULTS))

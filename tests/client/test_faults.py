@@ -49,6 +49,7 @@ from tests.client.raw_servers import (
 )
 from tests.support import run
 from tornado_compat.httpclient import HTTPClientError, HTTPResponse
+from tornado_compat.httpclient.simple import SimpleAsyncHTTPClient
 from tornado_compat.httputil import HTTPInputError
 from tornado_compat.iostream import UnsatisfiableReadError
 from tornado_compat.netutil import Resolver
@@ -347,6 +348,77 @@ def test_invalid_content_length(
     url = raw_route(server, response_head(200, [("Content-Length", value)]) + b"hello")
     error = fail_then_recover(backend, url, server.url("/ok"))
     assert_names(error, "content-length")
+
+
+def test_content_length_of_thousands_of_digits(
+    backend: Backend, server: AppServer
+) -> None:
+    # Counted before int(), which raises past 4300 digits.
+    head = response_head(200, [("Content-Length", "9" * 5000)])
+    url = raw_route(server, head + b"hello")
+    error = fail_then_recover(backend, url, server.url("/ok"))
+    assert_names(error, "content-length")
+    assert len(str(error)) < 300
+
+
+def test_redirect_to_a_port_of_thousands_of_digits(
+    backend: Backend, server: AppServer
+) -> None:
+    location = "http://127.0.0.1:" + "9" * 5000 + "/"
+    head = response_head(302, [("Location", location), ("Content-Length", "0")])
+    url = raw_route(server, head)
+    error = fail_then_recover(backend, url, server.url("/ok"))
+    if isinstance(error, ValueError):
+        # What the simple backend raises for a URL it cannot fetch (an
+        # unsupported scheme, a bad port), as Tornado's does.
+        assert backend.name == "simple"
+        assert "port" in str(error)
+    else:
+        assert_names(error, "port")
+    assert len(str(error)) < 300
+
+
+def test_a_response_head_that_mixes_line_ends(
+    backend: Backend, server: AppServer
+) -> None:
+    # A header after a bare LF in a CRLF head: refused by the simple backend
+    # (a head is all CRLF or all bare LF); libcurl splits at either.
+    head = b"HTTP/1.1 200 OK\r\nX-A: y\nContent-Length: 2\r\n\r\nhi"
+    url = raw_route(server, head)
+    if backend.name == "curl":
+
+        async def main() -> bytes:
+            client = backend.client()
+            response = await client.fetch(url, request_timeout=FETCH_TIMEOUT)
+            return response.body
+
+        assert run(main, FETCH_TIMEOUT) == b"hi"
+        return
+    error = fail_then_recover(backend, url, server.url("/ok"))
+    assert_names(error, "line ends")
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["default", "strict"])
+def test_the_simple_client_in_strict_mode(server: AppServer, strict: bool) -> None:
+    # A bare LF head is what Tornado's client reads; strict refuses it.
+    url = raw_route(server, b"HTTP/1.1 200 OK\nContent-Length: 2\n\nhi")
+
+    async def main() -> HTTPResponse | Exception:
+        client = SimpleAsyncHTTPClient(force_instance=True, strict=strict)
+        try:
+            return await client.fetch(url, request_timeout=FETCH_TIMEOUT)
+        except Exception as e:
+            return e
+        finally:
+            client.close()
+
+    outcome = run(main, 2 * FETCH_TIMEOUT)
+    if strict:
+        assert isinstance(outcome, Exception)
+        assert_names(outcome, "bare lf")
+    else:
+        assert isinstance(outcome, HTTPResponse)
+        assert outcome.body == b"hi"
 
 
 @pytest.mark.parametrize("bad", [b"a\x00b", b"a\rb"], ids=["nul", "bare-cr"])

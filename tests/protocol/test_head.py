@@ -8,6 +8,8 @@ long headers is checked to grow linearly.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +20,7 @@ from tornado_compat.protocol.errors import RemoteProtocolError
 from tornado_compat.protocol.head import (
     FIELD_CONTENT_CHAR,
     TOKEN,
+    check_line_ends,
     iter_header_block,
     match_request_head,
     match_response_head,
@@ -501,8 +504,17 @@ def test_long_request_target_costs_linear_time() -> None:
 # exactly what the steps give, and fail exactly when the steps fail.
 
 
+def mixes_line_ends(data: bytes) -> bool:
+    """The line-end rule of a head, said again independently: after the
+    empty lines that may come first, CRLF and bare LF both end lines."""
+    rest = re.sub(rb"\A(?:\r?\n)*", b"", data)
+    return b"\r\n" in rest and re.search(rb"(?<!\r)\n", rest) is not None
+
+
 def stepwise_request(data: bytes) -> object:
     try:
+        if mixes_line_ends(data):
+            raise RemoteProtocolError("head mixes CRLF and bare LF line ends")
         start, block = split_head(data)
         return (*parse_request_line(start), parse_header_block(block))
     except RemoteProtocolError as e:
@@ -511,6 +523,8 @@ def stepwise_request(data: bytes) -> object:
 
 def stepwise_response(data: bytes) -> object:
     try:
+        if mixes_line_ends(data):
+            raise RemoteProtocolError("head mixes CRLF and bare LF line ends")
         start, block = split_head(data)
         return (*parse_status_line(start), parse_header_block(block))
     except RemoteProtocolError as e:
@@ -641,6 +655,8 @@ def test_one_pass_agrees_with_the_steps_on_any_bytes(data: bytes) -> None:
         b"GET / HTTP/1.1\r\nA : 1\r\n\r\n",  # what the steps refuse with 400
         b"GET / HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n",
         b"\r\nGET / HTTP/1.1\r\n\r\n",  # what only the steps accept
+        b"GET / HTTP/1.1\nA: 1\n\n",
+        b"GET / HTTP/1.1\r\nA: 1\n\r\n",  # what nothing accepts
         b"HTTP/1.1 200 OK\r\n\r\n",  # a response is not a request
     ],
 )
@@ -649,12 +665,12 @@ def test_match_request_head_leaves_the_rest_to_the_steps(head: bytes) -> None:
 
 
 def test_match_gives_the_header_lines_text() -> None:
-    head = b"GET /a HTTP/1.0\r\nHost: h\nX:  v \t\r\n\r\n"
+    head = b"GET /a HTTP/1.0\r\nHost: h\r\nX:  v \t\r\n\r\n"
     assert match_request_head(head) == (
         "GET",
         "/a",
         "HTTP/1.0",
-        "Host: h\nX:  v \t\r\n",
+        "Host: h\r\nX:  v \t\r\n",
     )
     assert match_response_head(b"HTTP/1.1 204 \r\n\r\n") == ("HTTP/1.1", 204, "", "")
     assert match_response_head(b"GET / HTTP/1.1\r\n\r\n") is None
@@ -711,3 +727,105 @@ def test_one_pass_heads_cost_linear_time(build: object) -> None:
             pass
 
     assert_linear_time(parse, 20_000, 200_000)
+
+
+# -- line ends: all CRLF, or all bare LF; never mixed ------------------------------
+
+MIXED_HEADS = [
+    # A header after a bare LF, where a front end splitting at CRLF alone
+    # sees one header ("X: y\nContent-Length: 30") and we would see two.
+    b"GET / HTTP/1.1\r\nX: y\nContent-Length: 30\r\n\r\n",
+    b"GET / HTTP/1.1\nHost: a\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\n\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\n\n",
+    b"GET / HTTP/1.1\nHost: a\n\r\n",
+    b"GET / HTTP/1.1\n\r\n",
+    b"\nGET / HTTP/1.1\r\nA: b\nB: c\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("head", MIXED_HEADS)
+def test_a_head_that_mixes_line_ends_is_refused(head: bytes) -> None:
+    for parse in (parse_request_head, request_head_steps):
+        error = raises_400(parse, head)
+        assert "mixes CRLF and bare LF" in str(error)
+    response = head.replace(b"GET / HTTP/1.1", b"HTTP/1.1 200 OK")
+    for parse in (parse_response_head, response_head_steps):
+        error = raises_400(parse, response)
+        assert "mixes CRLF and bare LF" in str(error)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET / HTTP/1.1\r\nA: b\r\n\r\n",
+        b"GET / HTTP/1.1\nA: b\n\n",
+        # Empty lines before the start line are not part of the head.
+        b"\n\r\nGET / HTTP/1.1\r\nA: b\r\n\r\n",
+        b"\r\n\nGET / HTTP/1.1\nA: b\n\n",
+    ],
+)
+def test_a_head_with_one_kind_of_line_end_is_accepted(head: bytes) -> None:
+    assert parse_request_head(head) == ("GET", "/", "HTTP/1.1", [("A", "b")])
+    response = head.replace(b"GET / HTTP/1.1", b"HTTP/1.1 200 OK")
+    assert parse_response_head(response) == ("HTTP/1.1", 200, "OK", [("A", "b")])
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET / HTTP/1.1\nA: b\n\n",
+        b"GET / HTTP/1.1\r\nA: b\n\r\n",
+        b"\nGET / HTTP/1.1\r\nA: b\r\n\r\n",
+    ],
+)
+def test_strict_refuses_every_bare_lf(head: bytes) -> None:
+    error = raises_400(parse_request_head, head, True)
+    assert "bare LF" in str(error)
+    response = head.replace(b"GET / HTTP/1.1", b"HTTP/1.1 200 OK")
+    error = raises_400(parse_response_head, response, True)
+    assert "bare LF" in str(error)
+
+
+def test_strict_accepts_crlf_heads_and_empty_crlf_lines_first() -> None:
+    head = b"\r\n\r\nGET / HTTP/1.1\r\nA: b\r\n\r\n"
+    assert parse_request_head(head, True) == ("GET", "/", "HTTP/1.1", [("A", "b")])
+    assert request_head_steps(head, True) == ("GET", "/", "HTTP/1.1", [("A", "b")])
+
+
+def test_strict_refuses_bytes_above_ascii_in_the_target() -> None:
+    head = b"GET /caf\xe9 HTTP/1.1\r\n\r\n"
+    assert parse_request_head(head)[1] == "/caf\xe9"
+    error = raises_400(parse_request_head, head, True)
+    assert "above US-ASCII" in str(error)
+    raises_400(parse_request_line, b"GET /\x80 HTTP/1.1", True)
+
+
+@pytest.mark.parametrize("data", [b"", b"\r\n", b"A\r\nB\r\n\r\n", b"A\nB\n\n"])
+def test_check_line_ends_accepts_one_kind(data: bytes) -> None:
+    check_line_ends(data)
+
+
+def test_a_bare_cr_is_not_a_line_end() -> None:
+    # Left for the parsers to refuse where it is, never a line end.
+    check_line_ends(b"A\rB\r\n\r\n")
+    error = raises_400(parse_request_head, b"GET / HTTP/1.1\rA: b\r\n\r\n")
+    assert "Malformed HTTP request line" in str(error)
+    raises_400(parse_request_head, b"\rGET / HTTP/1.1\r\n\r\n")
+
+
+@deterministic
+@given(st.lists(st.tuples(_PIECES, _ENDS), max_size=6), _ENDS)
+def test_strict_heads_are_the_crlf_heads(
+    lines: list[tuple[bytes, bytes]], last: bytes
+) -> None:
+    """Strict parsing accepts exactly what default parsing accepts of heads
+    with no bare LF (ASCII targets aside), and nothing with one."""
+    data = b"".join(piece + end for piece, end in lines) + last
+    has_bare_lf = re.search(rb"(?<!\r)\n", data) is not None
+    for parse in (parse_request_head, parse_response_head):
+        strict = one_pass(lambda d, parse=parse: parse(d, True), data)
+        if has_bare_lf:
+            assert strict[0] == "error"  # type: ignore[index]
+        elif not (parse is parse_request_head and not data.isascii()):
+            assert strict == one_pass(parse, data)

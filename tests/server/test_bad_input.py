@@ -59,6 +59,16 @@ BAD_REQUESTS = {
     "cl-hex": post(b"Content-Length: 0x2\r\n", body=b"ab"),
     "cl-decimal-point": post(b"Content-Length: 2.0\r\n", body=b"ab"),
     "cl-empty": post(b"Content-Length: \r\n"),
+    # Content-Lengths too long for any body, counted before int() (which
+    # raises past 4300 digits).
+    "cl-19-digits": post(b"Content-Length: " + b"9" * 19 + b"\r\n"),
+    "cl-5000-digits": post(b"Content-Length: " + b"9" * 5000 + b"\r\n"),
+    "cl-5000-digits-list": post(
+        b"Content-Length: " + b"9" * 5000 + b", " + b"9" * 5000 + b"\r\n"
+    ),
+    # A Host whose port has more digits than any port.
+    "host-port-5000-digits": b"GET / HTTP/1.1\r\nHost: a:" + b"9" * 5000 + b"\r\n\r\n",
+    "host-port-6-digits": b"GET / HTTP/1.1\r\nHost: a:123456\r\n\r\n",
     # Chunk sizes that are not plain hex digits, or absurdly long.
     "chunk-plus": chunked_post(b"+2\r\nab\r\n0\r\n\r\n"),
     "chunk-minus": chunked_post(b"-2\r\nab\r\n0\r\n\r\n"),
@@ -69,12 +79,31 @@ BAD_REQUESTS = {
     "chunk-empty-size": chunked_post(b"\r\nab\r\n0\r\n\r\n"),
     "chunk-over-long-hex": chunked_post(b"1" + b"0" * 20 + b"\r\nab\r\n0\r\n\r\n"),
     "chunk-huge": chunked_post(b"ffffffffffffffff\r\nab\r\n0\r\n\r\n"),
+    # Chunk lines follow RFC 9112 section 7.1.1: extensions are ";" name
+    # ["=" value], the name a token, the value a token or a quoted string.
+    "chunk-ext-empty-name": chunked_post(b"5;\r\nhello\r\n0\r\n\r\n"),
+    "chunk-ext-empty-name-2": chunked_post(b"2;\r\naa\r\n0\r\n\r\n"),
+    "chunk-ext-empty-value": chunked_post(b"2;a=\r\naa\r\n0\r\n\r\n"),
+    "chunk-ext-nul": chunked_post(b"5;a\x00b\r\nhello\r\n0\r\n\r\n"),
+    "chunk-ext-nul-quoted": chunked_post(b'5;a="\x00"\r\nhello\r\n0\r\n\r\n'),
+    "chunk-ext-unbalanced-quote": chunked_post(
+        b'5;a="abc";b="def; ghi\r\nhello\r\n0\r\n\r\n'
+    ),
+    "chunk-ext-value-space": chunked_post(b"2;a=b c\r\naa\r\n0\r\n\r\n"),
+    "chunk-ext-trailing-space": chunked_post(b"2;a \r\naa\r\n0\r\n\r\n"),
+    "chunk-space-after-size": chunked_post(b"a \r\n0123456789\r\n0\r\n\r\n"),
+    "chunk-no-semicolon": chunked_post(b"2 erfrferferf\r\naa\r\n0 rrrr\r\n\r\n"),
+    "chunk-extensions-flood": chunked_post(
+        (b"1;" + b"x" * 4000 + b"\r\nx\r\n") * 5 + b"0\r\n\r\n"
+    ),
     # Chunk lines and trailers have limits and the header rules.
     "chunk-line-too-long": chunked_post(b"2;" + b"x" * 5000 + b"\r\nab\r\n0\r\n\r\n"),
     "trailer-too-long": chunked_post(b"0\r\nX-T: " + b"t" * 20000 + b"\r\n\r\n"),
     "trailer-folded": chunked_post(b"0\r\nX-T: a\r\n b\r\n\r\n"),
     "trailer-nul": chunked_post(b"0\r\nX-T: a\x00b\r\n\r\n"),
     "trailer-no-colon": chunked_post(b"0\r\nnot a field\r\n\r\n"),
+    "trailer-control": chunked_post(b"0\r\nX-T: a\x01b\r\n\r\n"),
+    "trailer-space-before-colon": chunked_post(b"0\r\nX-T : a\r\n\r\n"),
     # Chunk data must be followed by CRLF, and chunk lines end with CRLF.
     "chunk-data-overrun": chunked_post(b"2\r\nabc\r\n0\r\n\r\n"),
     "chunk-line-bare-lf": chunked_post(b"2\nab\r\n0\r\n\r\n"),
@@ -116,6 +145,14 @@ BAD_REQUESTS = {
     "obs-fold-space": get(b"X-Test: a\r\n", b" b\r\n"),
     "obs-fold-tab": get(b"X-Test: a\r\n", b"\tb\r\n"),
     "fold-on-first-header": b"GET / HTTP/1.1\r\n Host: 127.0.0.1\r\n\r\n",
+    # A head that mixes CRLF and bare LF line ends (all bare LF is fine).
+    "head-mixed-header-after-lf": get(b"X: y\nContent-Length: 30\r\n"),
+    "head-mixed-request-line-lf": b"GET / HTTP/1.1\n" + HOST + b"\r\n",
+    "head-mixed-end-lf": b"GET / HTTP/1.1\r\n" + HOST + b"\n",
+    "head-mixed-end-crlf": b"GET / HTTP/1.1\nHost: 127.0.0.1\n\r\n",
+    # A CR is never a line end, even before the request line.
+    "bare-cr-before-request": b"\r" + get(),
+    "bare-cr-ending-request-line": b"GET / HTTP/1.1\r" + HOST + b"\r\n",
     # Request lines.
     "request-line-two-spaces": b"GET  / HTTP/1.1\r\n" + HOST + b"\r\n",
     "request-line-trailing-space": b"GET / HTTP/1.1 \r\n" + HOST + b"\r\n",
@@ -206,6 +243,10 @@ def test_bad_request_is_refused(
         post(b"Transfer-Encoding: Chunked\r\n", body=b"2\r\nab\r\n0\r\n\r\n"),
         post(b"Transfer-Encoding:  chunked \r\n", body=b"2\r\nab\r\n0\r\n\r\n"),
         post(b"Transfer-Encoding: chunked\r\n", body=b"2;x=y\r\nab\r\n0\r\n\r\n"),
+        post(
+            b"Transfer-Encoding: chunked\r\n",
+            body=b'2 ; x = "a \\" b" ;y\r\nab\r\n0;z\r\n\r\n',
+        ),
         post(b"Transfer-Encoding: chunked\r\n", body=b"02\r\nab\r\n00\r\n\r\n"),
         post(b"Transfer-Encoding: chunked\r\n", body=b"2\r\nab\r\n0\r\nX-T: 1\r\n\r\n"),
     ],
@@ -217,6 +258,7 @@ def test_bad_request_is_refused(
         "te-capitalised",
         "te-with-spaces-around",
         "chunk-extension",
+        "chunk-extension-quoted-with-whitespace",
         "chunk-size-leading-zero",
         "trailer",
     ],
@@ -228,6 +270,19 @@ def test_valid_variations_are_accepted(serve, connect, data) -> None:
     conn.send(data + request("GET", "/next"))
     assert conn.read_response().json()["body"] == "ab"
     assert conn.read_response().json()["uri"] == "/next"
+
+
+@pytest.mark.parametrize(
+    "line", [b"5;a\x00", b"5 x", b'5;a="\x01', b"5;=", b"5;a=b c", b"5\rx"]
+)
+def test_a_bad_chunk_line_is_refused_before_its_end_arrives(
+    serve, connect, caplog, line
+) -> None:
+    # Nothing that could follow makes these valid: no waiting for the rest.
+    served = serve()
+    conn = connect(served.port)
+    conn.send(chunked_post(line))
+    expect_refused(conn, served.app, caplog)
 
 
 def test_heads_with_bare_lf_line_ends_are_accepted(serve, connect) -> None:
@@ -312,6 +367,10 @@ def assert_never_smuggled(app: RecordingApp) -> None:
         chunked_post(b'5;a="\r\n' + SMUGGLED + b'"\r\n0\r\n\r\n'),
         # A bare CR that some parsers take for a line end.
         get(b"X-Test: a\rContent-Length: %d\r\n" % len(SMUGGLED)) + SMUGGLED,
+        # A header after a bare LF, which a front end splitting lines at
+        # CRLF alone does not see: it takes the body for the next request.
+        post(b"X-Test: a\nContent-Length: %d\r\n" % len(SMUGGLED), body=SMUGGLED),
+        get(b"X-Test: a\nContent-Length: %d\r\n" % len(SMUGGLED)) + SMUGGLED,
     ],
     ids=[
         "cl-te",
@@ -325,6 +384,8 @@ def assert_never_smuggled(app: RecordingApp) -> None:
         "chunk-minus-zero",
         "chunk-extension-quote",
         "bare-cr-in-value",
+        "header-after-bare-lf-post",
+        "header-after-bare-lf-get",
     ],
 )
 def test_smuggled_request_never_reaches_the_app(serve, connect, caplog, data) -> None:
@@ -412,3 +473,69 @@ def test_a_gzip_body_is_decoded_as_one_body_with_decompress_request(
     assert conn.read_response().json()["body"].encode() == SMUGGLED
     assert conn.read_response().json()["uri"] == "/next"
     assert served.app.uris == ["/", "/next"]
+
+
+# -- strict mode ---------------------------------------------------------------
+
+# What HTTPServer(strict=True) refuses and the default accepts: each a
+# leniency RFC 9112 allows a recipient (docs/server.md, "Strict framing").
+STRICT_ONLY = {
+    "bare-lf-head": b"GET / HTTP/1.1\nHost: 127.0.0.1\n\n",
+    "bare-lf-empty-line-first": b"\n" + get(),
+    "chunk-ext-bws-before-semicolon": chunked_post(b"2 ;a\r\nab\r\n0\r\n\r\n"),
+    "chunk-ext-bws-after-semicolon": chunked_post(b"2; a\r\nab\r\n0\r\n\r\n"),
+    "chunk-ext-bws-around-equals": chunked_post(b"2;a = b\r\nab\r\n0\r\n\r\n"),
+    "cl-repeated-same": post(
+        b"Content-Length: 2\r\n", b"Content-Length: 2\r\n", body=b"ab"
+    ),
+    "cl-list-same": post(b"Content-Length: 2, 2\r\n", body=b"ab"),
+    "http10-chunked": b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"2\r\nab\r\n0\r\n\r\n",
+    "target-above-ascii": b"GET /caf\xc3\xa9 HTTP/1.1\r\n" + HOST + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("data", STRICT_ONLY.values(), ids=STRICT_ONLY.keys())
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
+def test_strict_mode_refuses_what_rfc_9112_only_allows(
+    serve, connect, caplog, data, bytewise
+) -> None:
+    served = serve(strict=True)
+    conn = connect(served.port)
+    if bytewise:
+        conn.send_bytewise(data, stop_at_close=True)
+    else:
+        conn.send(data)
+    expect_refused(conn, served.app, caplog)
+
+
+@pytest.mark.parametrize("data", STRICT_ONLY.values(), ids=STRICT_ONLY.keys())
+def test_the_default_accepts_what_strict_mode_refuses(serve, connect, data) -> None:
+    served = serve()
+    conn = connect(served.port)
+    conn.send(data)
+    assert conn.read_response().status == 200
+    assert served.app.calls == 1
+
+
+@pytest.mark.parametrize("data", BAD_REQUEST_PARAMS)
+def test_strict_mode_refuses_what_the_default_refuses(
+    serve, connect, caplog, data
+) -> None:
+    served = serve(strict=True)
+    conn = connect(served.port)
+    conn.send(data)
+    expect_refused(conn, served.app, caplog)
+
+
+def test_strict_mode_serves_well_formed_requests(serve, connect) -> None:
+    served = serve(strict=True)
+    conn = connect(served.port)
+    conn.send(
+        b"\r\n\r\n"  # empty CRLF lines before a request are still skipped
+        + post(b"Content-Length: 2\r\n", body=b"ab")
+        + chunked_post(b'1;a=b;c="d e"\r\na\r\n1\r\nb\r\n0\r\nX-T: 1\r\n\r\n')
+        + get()
+    )
+    assert [conn.read_response().json()["body"] for _ in range(3)] == ["ab", "ab", ""]
+    assert served.app.calls == 3

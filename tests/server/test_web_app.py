@@ -273,6 +273,29 @@ def test_static_file_ranges(web) -> None:
     assert web.read_response().status == 416
 
 
+def test_static_file_ranges_with_thousands_of_digits(web) -> None:
+    # Positions past any file, counted before int() (which raises past 4300
+    # digits): a start there is unsatisfiable, an end or suffix there means
+    # the whole rest of the file.
+    huge = "9" * 5000
+    web.send(request("GET", "/static/data.bin", {"Range": f"bytes={huge}-"}))
+    assert web.read_response().status == 416
+    web.send(request("GET", "/static/data.bin", {"Range": f"bytes=10-{huge}"}))
+    response = web.read_response()
+    assert response.status == 206
+    assert response.body == STATIC_DATA[10:]
+    web.send(request("GET", "/static/data.bin", {"Range": f"bytes=-{huge}"}))
+    response = web.read_response()
+    assert response.status == 200
+    assert response.body == STATIC_DATA
+
+
+def test_host_with_a_port_of_thousands_of_digits_gets_400(web) -> None:
+    web.send(request("GET", "/echo", {"Host": "a:" + "9" * 5000}))
+    assert web.read_response().status == 400
+    assert web.is_closed()
+
+
 def test_static_file_head(web) -> None:
     web.send(request("HEAD", "/static/data.bin") + request("GET", "/echo"))
     head = web.read_response("HEAD")

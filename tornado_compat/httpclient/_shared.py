@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import urllib.parse
 
+from tornado_compat import httputil
 from tornado_compat.httpclient import HTTPRequest
 
 # Methods whose request may be repeated without changing its outcome
@@ -69,8 +70,10 @@ def origin(url: str) -> tuple[str, str, int | None]:
     """Scheme, host and port of ``url`` (RFC 6454), for comparing origins."""
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
-    port = parts.port or _DEFAULT_PORTS.get(scheme)
-    return scheme, (parts.hostname or "").lower(), port
+    # Split here rather than by urllib, whose int() of a port of thousands of
+    # digits (from a server's Location) fails with a message about integers.
+    port = httputil.split_host_and_port(parts.netloc.rpartition("@")[2])[1]
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
 
 
 def becomes_get(code: int, method: str) -> bool:

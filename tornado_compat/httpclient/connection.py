@@ -617,10 +617,12 @@ class _Body:
 
     __slots__ = ("kind", "left", "decoder", "pieces")
 
-    def __init__(self, kind: str, left: int = 0) -> None:
+    def __init__(self, kind: str, left: int = 0, strict: bool = False) -> None:
         self.kind = kind
         self.left = left
-        self.decoder = _framing.ChunkedDecoder() if kind == _framing.CHUNKED else None
+        self.decoder = (
+            _framing.ChunkedDecoder(strict=strict) if kind == _framing.CHUNKED else None
+        )
         # Decoded chunked data not yet returned.
         self.pieces: deque[bytes] = deque()
 
@@ -669,6 +671,11 @@ class HTTPConnection:
     timeout: float | None = None
     #: A binary file that gets a copy of every byte sent and received.
     trace_fh: BinaryIO | None = None
+    #: Refuse responses that RFC 9112 lets a client accept but need not:
+    #: bare LF line ends, a repeated Content-Length, chunked HTTP/1.0
+    #: responses, whitespace in chunk extensions (a tornado_compat
+    #: extension; see docs/server.md, "Strict framing").
+    strict: bool = False
 
     def __init__(
         self,
@@ -1168,7 +1175,7 @@ class HTTPConnection:
                 if not acc:
                     # Empty lines before a head are skipped, as the server
                     # and the simple client do.
-                    b = rbuf.b = min(_head.skip_line_ends(d, b), e)
+                    b = rbuf.b = min(_head.skip_line_ends(d, b, self.strict), e)
                     end = _head.find_head_end(d, b, e)
                     if end >= 0:
                         if end - b > limit:
@@ -1208,7 +1215,9 @@ class HTTPConnection:
     ) -> tuple[str, int, str, CaseInsensitiveDict]:
         """The version, status, reason and headers of a response head."""
         try:
-            version, status, reason, fields = _head.parse_response_head(head)
+            version, status, reason, fields = _head.parse_response_head(
+                head, self.strict
+            )
         except RemoteProtocolError as exc:
             kind = (
                 UnsupportedResponse
@@ -1261,7 +1270,9 @@ class HTTPConnection:
             version, status, reason, headers = self._parse(head)
             fields = _Joined(headers)
             try:
-                framing = _framing.response_framing(request.method, status, fields)
+                framing = _framing.response_framing(
+                    request.method, status, fields, self.strict, version
+                )
                 keep = _framing.keep_alive(
                     version, fields, _framing.KEEP_ALIVE_CANDIDATE
                 )
@@ -1302,7 +1313,7 @@ class HTTPConnection:
         if length == 0:
             self._pending.popleft()
         else:
-            self._in = _Body(body_kind, framing.length)
+            self._in = _Body(body_kind, framing.length, self.strict)
         return HTTPResponse(
             request.method, request.path, status, reason, headers, length
         )

@@ -416,9 +416,13 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         as Tornado's client does.
     :arg idle_timeout: seconds an idle connection is kept (default 15);
         None keeps it until the server closes it.
+    :arg strict: refuse responses that RFC 9112 lets a client accept but
+        need not (bare LF line ends, a repeated Content-Length, chunked
+        HTTP/1.0 responses, whitespace in chunk extensions), as the server's
+        ``strict`` does; see docs/server.md, "Strict framing".
 
-    ``max_idle_connections`` and ``idle_timeout`` are tornado_compat
-    extensions.
+    ``max_idle_connections``, ``idle_timeout`` and ``strict`` are
+    tornado_compat extensions.
     """
 
     def initialize(  # type: ignore[override]
@@ -432,6 +436,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         max_body_size: int | None = None,
         max_idle_connections: int = 10,
         idle_timeout: float | None = 15.0,
+        strict: bool = False,
     ) -> None:
         super().initialize(defaults=defaults)
         self.max_clients = max_clients
@@ -445,6 +450,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self.max_buffer_size = max_buffer_size
         self.max_header_size = max_header_size
         self.max_body_size = max_body_size
+        self.strict = strict
         if resolver is not None:
             self.resolver = resolver
             self.own_resolver = False
@@ -870,9 +876,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 f"Timeout while the proxy opened a tunnel to {authority}",
                 stream,
             )
-            start, block = _head.split_head(head)
-            _version, code, reason = _head.parse_status_line(start)
-            _head.parse_header_block(block)
+            _version, code, reason, _fields = _head.parse_response_head(head)
         except iostream.StreamClosedError as e:
             stream.close()
             raise HTTPStreamClosedError(
@@ -908,6 +912,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 self.max_header_size,
                 self.max_body_size,
                 bool(request.decompress_response),
+                isinstance(self.client, SimpleAsyncHTTPClient) and self.client.strict,
             ),
             None,
         )
@@ -1194,7 +1199,10 @@ def _url_parts(
 
 @functools.lru_cache(maxsize=64)
 def _parameters(
-    max_header_size: int | None, max_body_size: int | None, decompress: bool
+    max_header_size: int | None,
+    max_body_size: int | None,
+    decompress: bool,
+    strict: bool,
 ) -> HTTP1ConnectionParameters:
     """The parameters of a response read with these limits, shared (they
     are never modified)."""
@@ -1202,6 +1210,7 @@ def _parameters(
         max_header_size=max_header_size,
         max_body_size=max_body_size,
         decompress=decompress,
+        strict=strict,
     )
 
 

@@ -85,6 +85,9 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
       is cut: the connection is closed with no answer and an INFO line
       logged.  The defence against slowloris that keeps a long keep-alive
       possible; see "Deadlines" in docs/server.md.
+    - ``strict`` (a tornado_compat extension): refuse what RFC 9112 lets a
+      server accept but need not, bare LF line ends first; see
+      :class:`~tornado_compat.http1connection.HTTP1ConnectionParameters`.
 
     It can be started as a ``TCPServer`` can: ``listen``; ``bind`` and then
     ``start(n)``, which forks; or ``netutil.bind_sockets``,
@@ -125,6 +128,7 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         precise_status: bool = False,
         max_connections: int | None = None,
         head_timeout: float | None = None,
+        strict: bool = False,
     ) -> None:
         self.request_callback = request_callback
         self.xheaders = xheaders
@@ -139,6 +143,7 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             no_keep_alive=bool(no_keep_alive),
             precise_status=bool(precise_status),
             head_timeout=head_timeout,
+            strict=bool(strict),
         )
         TCPServer.__init__(
             self,

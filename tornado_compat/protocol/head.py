@@ -18,8 +18,13 @@ The rules, and why they are strict:
   or LF inside a value, are rejected.
 * obs-fold (a line that starts with a space or tab, continuing the previous
   one) is rejected, as Tornado 6.6 does and as its tests pin.
-* Lines end with CRLF; a bare LF is accepted as Tornado 6.6 still does, a
-  bare CR never is.
+* Lines end with CRLF.  A head whose every line ends with a bare LF is
+  accepted, as Tornado 6.6 does (its tests pin it), unless the caller is
+  strict; a head that mixes the two is refused: a front end that splits
+  lines at CRLF only and a back end that also splits at LF would see
+  different headers.  A bare CR is never a line end.  (Header blocks alone,
+  :func:`parse_header_block`, take either line end, as Tornado's
+  ``HTTPHeaders.parse`` does.)
 * Only HTTP/1.0 and HTTP/1.1 are understood.  Another well-formed
   ``HTTP/x.y`` gets status 505, anything else 400.  Status codes are exactly
   three ASCII digits: no sign, underscore, whitespace or non-ASCII digit,
@@ -64,6 +69,8 @@ __all__ = [
     "request_head_steps",
     "response_head_steps",
     "split_head",
+    "skip_line_ends",
+    "check_line_ends",
     "find_head_end",
 ]
 
@@ -97,6 +104,10 @@ REASON_PHRASE = r"[\t\x20-\x7e\x80-\xff]+"
 SUPPORTED_VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1"})
 
 _REQUEST_LINE = re.compile(f"({TOKEN}) ({REQUEST_TARGET}) ({HTTP_VERSION})")
+# Strict callers accept visible ASCII only in the target (RFC 9112 section
+# 3.2 grammar: a URI); by default obs-text is accepted, as Tornado does.
+_ASCII_TARGET_SOURCE = r"[\x21-\x7e]+"
+_ASCII_TARGET = re.compile(_ASCII_TARGET_SOURCE)
 # The reason phrase may be empty, but the space before it may not be missing
 # (RFC 9112 section 4; Tornado's tests pin the rejection of "HTTP/1.1 200").
 _STATUS_LINE = re.compile(f"({HTTP_VERSION}) ({STATUS_CODE}) ((?:{REASON_PHRASE})?)")
@@ -111,13 +122,31 @@ _HEADER_LINE = re.compile(f"({TOKEN}):({FIELD_CONTENT_CHAR}*)(?:\r?\n|\\Z)")
 # one-pass and the step-by-step paths cannot disagree; each part ends where
 # the next begins (names stop at the colon, values exclude CR and LF), so
 # matching is linear.
-_HEADER_LINES = f"((?:{TOKEN}:{FIELD_CONTENT_CHAR}*\r?\n)*)\r?\n"
-_REQUEST_HEAD = re.compile(
-    f"({TOKEN}) ({REQUEST_TARGET}) ({HTTP_VERSION})\r?\n" + _HEADER_LINES
+# Every line of a head ends the same way: one pattern per line end, CRLF
+# first (the usual head is matched by the first pattern alone).
+_REQUEST_LINE_SOURCE = f"({TOKEN}) ({REQUEST_TARGET}) ({HTTP_VERSION})"
+_STATUS_LINE_SOURCE = f"({HTTP_VERSION}) ({STATUS_CODE}) ((?:{REASON_PHRASE})?)"
+
+
+def _head_pattern(start_line: str, eol: str) -> re.Pattern[str]:
+    lines = f"((?:{TOKEN}:{FIELD_CONTENT_CHAR}*{eol})*){eol}"
+    return re.compile(start_line + eol + lines)
+
+
+# The CRLF pattern, which checks every request the server reads, takes
+# visible ASCII only in the target: a strict caller need not look again,
+# and a target with bytes above it (rare: clients percent-encode them) is
+# left to the steps, which know whether the caller is strict.
+_REQUEST_HEAD = _head_pattern(
+    f"({TOKEN}) ({_ASCII_TARGET_SOURCE}) ({HTTP_VERSION})", "\r\n"
 )
-_RESPONSE_HEAD = re.compile(
-    f"({HTTP_VERSION}) ({STATUS_CODE}) ((?:{REASON_PHRASE})?)\r?\n" + _HEADER_LINES
+_RESPONSE_HEAD = _head_pattern(_STATUS_LINE_SOURCE, "\r\n")
+# What else the steps accept in one pass when the caller is not strict.
+_LENIENT_REQUEST_HEADS = (
+    _head_pattern(_REQUEST_LINE_SOURCE, "\r\n"),
+    _head_pattern(_REQUEST_LINE_SOURCE, "\n"),
 )
+_RESPONSE_HEAD_LF = _head_pattern(_STATUS_LINE_SOURCE, "\n")
 # What may follow the last header line: empty lines only.
 _TRAILING_EMPTY_LINES = re.compile(r"(?:\r?\n)+\Z")
 _TOKEN = re.compile(TOKEN)
@@ -230,11 +259,12 @@ def _header_line_error(text: str, pos: int) -> RemoteProtocolError:
 # -- start lines -------------------------------------------------------------------
 
 
-def parse_request_line(line: bytes) -> tuple[str, str, str]:
+def parse_request_line(line: bytes, strict: bool = False) -> tuple[str, str, str]:
     """``(method, target, version)`` of a request line (without its CRLF).
 
     Raises :class:`RemoteProtocolError`: status 505 for a well-formed version
     other than HTTP/1.0 and HTTP/1.1, 400 for anything else that is wrong.
+    ``strict`` also refuses bytes above US-ASCII in the target.
 
     >>> parse_request_line(b"GET /index.html?q=1 HTTP/1.1")
     ('GET', '/index.html?q=1', 'HTTP/1.1')
@@ -245,6 +275,11 @@ def parse_request_line(line: bytes) -> tuple[str, str, str]:
         raise RemoteProtocolError("Malformed HTTP request line " + _quote(text))
     method, target, version = m.groups()
     _check_version(version)
+    if strict and _ASCII_TARGET.fullmatch(target) is None:
+        raise RemoteProtocolError(
+            "Malformed HTTP request line (a byte above US-ASCII in the target): "
+            + _quote(text)
+        )
     return method, target, version
 
 
@@ -277,32 +312,36 @@ def _check_version(version: str) -> None:
 # -- whole heads ---------------------------------------------------------------------
 
 
-def skip_line_ends(data: bytes | bytearray, start: int = 0) -> int:
+def skip_line_ends(
+    data: bytes | bytearray, start: int = 0, strict: bool = False
+) -> int:
     """The index of the first byte at or after ``start`` that does not begin
-    a line end (CRLF or a bare LF)."""
+    a line end (CRLF, or unless ``strict`` a bare LF)."""
     while True:
         if data.startswith(b"\r\n", start):
             start += 2
-        elif data.startswith(b"\n", start):
+        elif not strict and data.startswith(b"\n", start):
             start += 1
         else:
             return start
 
 
-def split_head(data: bytes) -> tuple[bytes, bytes]:
+def split_head(data: bytes, strict: bool = False) -> tuple[bytes, bytes]:
     """Split a complete head into its start line and its header block.
 
     The start line comes back without its line end.  The header block keeps
     the line end of each header line but not the empty line that ends the
     head (which ``data`` may include or not).  Empty lines before the start
-    line are skipped, as RFC 9112 section 2.2 allows a server to do.  Nothing
-    is validated here: pass the parts to :func:`parse_request_line` or
-    :func:`parse_status_line` and :func:`parse_header_block`.
+    line are skipped, as RFC 9112 section 2.2 allows a server to do (with
+    ``strict``, CRLF lines only).  Nothing is validated here: pass the parts
+    to :func:`parse_request_line` or :func:`parse_status_line` and
+    :func:`parse_header_block`, or use :func:`request_head_steps`, which also
+    checks the line ends.
 
     >>> split_head(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
     (b'GET / HTTP/1.1', b'Host: a\\r\\n')
     """
-    start = skip_line_ends(data)
+    start = skip_line_ends(data, 0, strict)
     eol = data.find(b"\n", start)
     if eol == -1:
         return data[start:], b""
@@ -317,15 +356,39 @@ def split_head(data: bytes) -> tuple[bytes, bytes]:
     return data[start:line_end], block
 
 
+def check_line_ends(data: bytes | bytearray, strict: bool = False) -> None:
+    """Refuse a head whose lines do not all end the same way.
+
+    Every line end of ``data`` (after the empty lines that may come before a
+    start line) must be CRLF, or every one a bare LF; with ``strict``, CRLF
+    only.  A bare CR is not a line end: the parsers refuse it where it is.
+
+    >>> check_line_ends(b"GET / HTTP/1.1\\nA: b\\n\\n")
+    >>> check_line_ends(b"GET / HTTP/1.1\\nA: b\\r\\n\\r\\n")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+      ...
+    tornado_compat.protocol.errors.RemoteProtocolError: head mixes CRLF and ...
+    """
+    start = skip_line_ends(data, 0, strict)
+    crlf = data.count(b"\r\n", start)
+    if crlf == data.count(b"\n", start):
+        return
+    if strict:
+        raise RemoteProtocolError("bare LF line end in the head (strict mode)")
+    if crlf:
+        raise RemoteProtocolError("head mixes CRLF and bare LF line ends")
+
+
 def find_head_end(
     buf: bytes | bytearray, start: int = 0, end: int | None = None
 ) -> int:
     """Where the head in ``buf[:end]`` ends (just past its empty line), or -1.
 
-    Lines may end with CRLF or, as Tornado accepts, a bare LF.  ``start`` is
-    where to begin looking: resume two bytes before where an unsuccessful
-    search stopped, so that an end split between two reads is found and no
-    byte is scanned more than a few times (the search stays linear).
+    Lines may end with CRLF or a bare LF (which one is the parsers' to
+    judge).  ``start`` is where to begin looking: resume two bytes before
+    where an unsuccessful search stopped, so that an end split between two
+    reads is found and no byte is scanned more than a few times (the search
+    stays linear).
 
     >>> find_head_end(b"HTTP/1.1 200 OK\\r\\nA: b\\r\\n\\r\\nbody")
     25
@@ -352,14 +415,16 @@ def _fields(block: str) -> list[tuple[str, str]]:
 
 
 def match_request_head(data: bytes | bytearray) -> tuple[str, str, str, str] | None:
-    """``(method, target, version, block)`` of a request head that the
-    one-pass check accepts; else None, and :func:`parse_request_head` takes
-    the steps (for the precise error, or for what only they accept).
+    """``(method, target, version, block)`` of a request head whose lines all
+    end with CRLF and that the one-pass check accepts; else None, and
+    :func:`request_head_steps` takes the steps (for the precise error, or
+    for what only they accept: bare LF line ends, empty lines first, bytes
+    above US-ASCII in the target).
 
-    ``block`` is the text of the header lines, each ending with LF (with or
-    without a CR before it); a line's name is everything before its first
-    colon, and its value the rest, without the whitespace around it.  For
-    callers that store the fields their own way, in one pass.
+    ``block`` is the text of the header lines, each ending with CRLF; a
+    line's name is everything before its first colon, and its value the
+    rest, without the whitespace around it.  For callers that store the
+    fields their own way, in one pass.
 
     >>> match_request_head(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
     ('GET', '/', 'HTTP/1.1', 'Host: a\\r\\n')
@@ -386,14 +451,16 @@ def match_response_head(data: bytes | bytearray) -> tuple[str, int, str, str] | 
 
 
 def parse_request_head(
-    data: bytes | bytearray,
+    data: bytes | bytearray, strict: bool = False
 ) -> tuple[str, str, str, list[tuple[str, str]]]:
     """``(method, target, version, fields)`` of a complete request head.
 
     ``data`` is the head up to and including the empty line that ends it.
-    The same rules as :func:`split_head`, :func:`parse_request_line` and
-    :func:`parse_header_block` applied in turn, which is what happens (for
-    the precise error) when the one-pass check finds something wrong.
+    The rules of :func:`check_line_ends`, :func:`split_head`,
+    :func:`parse_request_line` and :func:`parse_header_block` applied in
+    turn, which is what happens (for the precise error) when the one-pass
+    check finds something wrong.  ``strict`` refuses bare LF line ends and
+    bytes above US-ASCII in the target.
 
     >>> parse_request_head(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
     ('GET', '/', 'HTTP/1.1', [('Host', 'a')])
@@ -402,21 +469,32 @@ def parse_request_head(
     if matched is not None:
         method, target, version, lines = matched
         return method, target, version, _fields(lines) if lines else []
-    return request_head_steps(data)
+    return request_head_steps(data, strict)
 
 
 def request_head_steps(
-    data: bytes | bytearray,
+    data: bytes | bytearray, strict: bool = False
 ) -> tuple[str, str, str, list[tuple[str, str]]]:
-    """:func:`parse_request_head` without the one-pass check: for a caller
-    whose :func:`match_request_head` found the head not to its liking, so
-    that the check does not run twice."""
-    start, block = split_head(bytes(data))
-    return (*parse_request_line(start), parse_header_block(block))
+    """:func:`parse_request_head` without the CRLF one-pass check: for a
+    caller whose :func:`match_request_head` found the head not to its
+    liking, so that the check does not run twice.  Unless ``strict``, a
+    head whose lines all end with a bare LF, or whose target has bytes above
+    US-ASCII, is checked in one pass here."""
+    if not strict:
+        text = data.decode("latin-1")
+        for pattern in _LENIENT_REQUEST_HEADS:
+            m = pattern.fullmatch(text)
+            if m is not None:
+                method, target, version, block = m.groups()
+                if version in SUPPORTED_VERSIONS:
+                    return method, target, version, _fields(block) if block else []
+    check_line_ends(data, strict)
+    start, block = split_head(bytes(data), strict)
+    return (*parse_request_line(start, strict), parse_header_block(block))
 
 
 def parse_response_head(
-    data: bytes | bytearray,
+    data: bytes | bytearray, strict: bool = False
 ) -> tuple[str, int, str, list[tuple[str, str]]]:
     """``(version, code, reason, fields)`` of a complete response head; see
     :func:`parse_request_head`.
@@ -428,13 +506,20 @@ def parse_response_head(
     if matched is not None:
         version, code, reason, lines = matched
         return version, code, reason, _fields(lines) if lines else []
-    return response_head_steps(data)
+    return response_head_steps(data, strict)
 
 
 def response_head_steps(
-    data: bytes | bytearray,
+    data: bytes | bytearray, strict: bool = False
 ) -> tuple[str, int, str, list[tuple[str, str]]]:
-    """:func:`parse_response_head` without the one-pass check; see
+    """:func:`parse_response_head` without the CRLF one-pass check; see
     :func:`request_head_steps`."""
-    start, block = split_head(bytes(data))
+    if not strict:
+        m = _RESPONSE_HEAD_LF.fullmatch(data.decode("latin-1"))
+        if m is not None:
+            version, code, reason, block = m.groups()
+            if version in SUPPORTED_VERSIONS:
+                return version, int(code), reason, _fields(block) if block else []
+    check_line_ends(data, strict)
+    start, block = split_head(bytes(data), strict)
     return (*parse_status_line(start), parse_header_block(block))
