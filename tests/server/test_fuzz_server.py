@@ -22,90 +22,18 @@ them the server still answers a new connection.  ``python -m benchmarks.fuzz
 
 from __future__ import annotations
 
-import random
-import socket
 from collections.abc import Callable
 
 import pytest
 
-from tests.protocol.driver import CLOSED, EOF, ERROR, INCOMPLETE, read_requests
-from tests.protocol.fuzzing import Case, Grammar, mutate, token_soup
+from tests.protocol.driver import CLOSED, EOF, ERROR, INCOMPLETE
 from tests.server.client import RawConnection, request
 from tests.server.conftest import Served
-from tests.server.support import RecordingApp, respond
-from tornado_compat import iostream
-from tornado_compat.httputil import HTTPServerRequest
+from tests.server.fuzzing import check_connection, empty_answer, request_cases, seen
+from tests.server.support import RecordingApp
 
 #: Inputs per event loop; each costs a connection.
 INPUTS = 120
-#: Where a head's end would depend on how the bytes arrive (see
-#: tests/protocol/test_fuzz.py); such inputs are left out until fixed.
-SPLIT_DEPENDENT_HEAD_END = b"\n\n\r\n"
-
-
-def fuzz_case(rng: random.Random) -> Case:
-    """A request stream: valid, near-valid, mutated, or fragments."""
-    kind = rng.random()
-    if kind < 0.35:
-        return Grammar(rng).requests()
-    if kind < 0.7:
-        return Grammar(rng, flaw_rate=0.08).requests()
-    if kind < 0.9:
-        original = Grammar(rng, flaw_rate=rng.choice((0.0, 0.03))).requests()
-        return Case("request", mutate(rng, original.data), source="mutation")
-    return Case("request", token_soup(rng), source="fragments")
-
-
-def inputs(count: int) -> list[Case]:
-    cases: list[Case] = []
-    rng = random.Random(21)
-    while len(cases) < count:
-        case = fuzz_case(rng)
-        if SPLIT_DEPENDENT_HEAD_END not in case.data:
-            cases.append(case)
-    return cases
-
-
-def empty_answer(request: HTTPServerRequest) -> None:
-    respond(request, b"")
-
-
-def seen(request: HTTPServerRequest) -> tuple[object, ...]:
-    return (
-        (request.method, request.uri, request.version),
-        tuple(request.headers.get_all()),
-        request.body,
-    )
-
-
-def check_connection(
-    case: Case, conn: RawConnection, app: RecordingApp, served_before: int
-) -> str:
-    """Send ``case`` and check that the server does what the driver says."""
-    outcome = read_requests([case.data], build_request=True)
-    conn.send(case.data)
-    for message in outcome.messages:
-        response = conn.read_response(method=str(message.start_line[0]))
-        assert response.status == 200, (case, response)
-    got = [seen(r) for r in app.requests[served_before:]]
-    assert got == [(m.start_line, m.headers, m.body) for m in outcome.messages], case
-    if outcome.end == ERROR:
-        if isinstance(outcome.error, iostream.UnsatisfiableReadError):
-            assert conn.is_closed()
-        else:
-            response = conn.read_response()
-            assert (response.status, response.body) == (400, b""), case
-    elif outcome.end == CLOSED:
-        assert conn.is_closed(), case
-    elif outcome.end == INCOMPLETE:
-        conn.sock.shutdown(socket.SHUT_WR)
-        assert conn.is_closed(), case
-    else:
-        assert outcome.end == EOF
-        conn.send(request("GET", "/after"))
-        assert conn.read_response().status == 200, case
-        assert app.requests[-1].uri == "/after"
-    return outcome.end
 
 
 def test_fuzzed_requests_get_what_the_driver_says(
@@ -114,9 +42,9 @@ def test_fuzzed_requests_get_what_the_driver_says(
     app = RecordingApp(empty_answer)
     served = serve(app)
     ends = []
-    for case in inputs(INPUTS):
+    for case in request_cases(INPUTS):
         conn = connect(served.port, timeout=5)
-        ends.append(check_connection(case, conn, app, app.calls))
+        ends.append(check_connection(case, conn, app))
         conn.close()
     # The inputs reach every way a connection can end.
     assert set(ends) == {EOF, CLOSED, ERROR, INCOMPLETE}
