@@ -34,6 +34,7 @@ from tests.protocol.driver import (
     DOCUMENTED_ERRORS,
     EOF,
     ERROR,
+    INCOMPLETE,
     Message,
     Outcome,
     Spin,
@@ -365,23 +366,28 @@ def test_heads_that_mix_line_ends_are_refused() -> None:
     strict=True, reason=H_STRICT.format("int() on a Content-Length of 4301 digits")
 )
 @pytest.mark.parametrize(
-    "value",
-    [b"1" * 4301, b"0" * 4300 + b"5", b"1" * 4301 + b", " + b"1" * 4301],
-    ids=["digits", "leading-zeros", "list"],
+    "value, ends",
+    [
+        (b"1" * 4301, {ERROR}),
+        (b"1" * 4301 + b", " + b"1" * 4301, {ERROR}),
+        # Five, with leading zeros: refused, or waiting for its body.
+        (b"0" * 4300 + b"5", {ERROR, INCOMPLETE}),
+    ],
+    ids=["digits", "list", "leading-zeros"],
 )
-def test_content_length_of_4301_digits_is_refused(value: bytes) -> None:
+def test_content_length_of_4301_digits_is_refused(value: bytes, ends: set[str]) -> None:
     data = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: " + value + b"\r\n\r\n"
     outcome = read_requests([data])  # ValueError today
-    assert outcome.end == ERROR and outcome.error is not None
+    assert outcome.end in ends
 
 
 @pytest.mark.xfail(
     strict=True, reason=H_STRICT.format("int() on a Host port of 4301 digits")
 )
-def test_host_port_of_4301_digits_is_refused() -> None:
+def test_host_port_of_4301_digits_is_read_or_refused() -> None:
     data = b"GET / HTTP/1.1\r\nHost: a:" + b"1" * 4301 + b"\r\n\r\n"
-    outcome = read_requests([data], build_request=True)  # ValueError today
-    assert outcome.end == ERROR and outcome.error is not None
+    # ValueError today; refusing it and taking it are both fine.
+    read_requests([data], build_request=True)
 
 
 @pytest.mark.xfail(

@@ -90,21 +90,27 @@ def test_the_request_after_a_body_does_not_depend_on_segments(
     strict=True, reason="issue 21: int() on 4301 digits; fixed on branch h/strict"
 )
 @pytest.mark.parametrize(
-    "data",
+    "data, answers",
     [
-        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: " + b"1" * 4301 + b"\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: a:" + b"1" * 4301 + b"\r\n\r\n",
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "
+            + b"1" * 4301
+            + b"\r\n\r\n",
+            {400},
+        ),
+        # Such a port may be refused or taken; it must not crash.
+        (b"GET / HTTP/1.1\r\nHost: a:" + b"1" * 4301 + b"\r\n\r\n", {200, 400}),
     ],
     ids=["content-length", "host-port"],
 )
-def test_numbers_of_4301_digits_get_400(
+def test_numbers_of_4301_digits_are_answered(
     serve: Callable[..., Served],
     connect: Callable[..., RawConnection],
     data: bytes,
-    caplog: pytest.LogCaptureFixture,
+    answers: set[int],
 ) -> None:
     served = serve()
     with connect(served.port) as conn:
         conn.send(data)
         # Today: an ERROR "Uncaught exception" traceback and a close.
-        assert conn.read_response().status == 400
+        assert conn.read_response().status in answers
