@@ -32,8 +32,7 @@ do what the driver says (``tests/server/fuzzing.py``): answer each request
 read, 400 and close for refused input, close for a message that ends the
 connection or for input cut short, stay open otherwise; never time out.
 
-Findings already known are labelled with their issue-21 item.  For each
-kind of finding the smallest input is reduced (by deleting bytes while the
+For each kind of finding the smallest input is reduced (by deleting bytes while the
 finding stays the same) and printed.  Exit status 0 when nothing was found,
 1 otherwise.
 
@@ -69,7 +68,6 @@ from tests.protocol.driver import (
     split_at,
 )
 from tests.protocol.fuzzing import (
-    SPLIT_DEPENDENT_HEAD_END,
     Case,
     Grammar,
     cut_points,
@@ -94,23 +92,6 @@ SLOW_ARRIVAL_RATE = 1 / 20_000
 #: Seconds spent reducing the smallest input of each finding.
 REDUCE_SECONDS = 5.0
 
-# What is already known, by a piece of the finding's description.
-KNOWN = (
-    (
-        "integer string conversion",
-        "known: issue 21 item 3, int() on over 4300 digits; fixed on h/strict",
-    ),
-    (
-        "trailer",
-        "known: found by this fuzzing, ChunkedDecoder rescans the trailer "
-        "(tests/protocol/test_fuzz.py)",
-    ),
-    (
-        "split-dependent head end",
-        "known: found by this fuzzing, find_head_end (tests/protocol/test_fuzz.py)",
-    ),
-)
-
 
 class Hang(Exception):
     """An input ran past the watchdog."""
@@ -130,13 +111,6 @@ class Finding:
         if self.smallest is None or len(case.data) < len(self.smallest.data):
             self.smallest = case
             self.last_line = last_line
-
-    @property
-    def known(self) -> str:
-        for piece, label in KNOWN:
-            if piece in self.description or piece in self.last_line:
-                return label
-        return "NEW"
 
 
 @dataclass
@@ -330,11 +304,12 @@ def check(
         if (tuple(whole.messages), whole.end) != case.expected:
             tally.find("mismatch", "valid input not read as built", case, "")
     if whole.verdict() != split.verdict():
-        if SPLIT_DEPENDENT_HEAD_END in case.data:
-            description = "split-dependent head end"
-        else:
-            description = "read differently whole and split"
-        tally.find("inconsistent", description, case, f"cut at {sorted(set(cuts))}")
+        tally.find(
+            "inconsistent",
+            "read differently whole and split",
+            case,
+            f"cut at {sorted(set(cuts))}",
+        )
 
 
 def still_fails(kind: str, finding: Finding, case: Case) -> bool:
@@ -436,9 +411,6 @@ def run_server(count: int, seed: int, tally: Tally, loop_kind: str) -> None:
         for _ in range(count):
             case = request_case(rng, huge_numbers=True)
             tally.server_connections += 1
-            if SPLIT_DEPENDENT_HEAD_END in case.data:
-                tally.server_ends["skipped (split-dependent head end)"] += 1
-                continue
             app.requests.clear()
             try:
                 with RawConnection(port, timeout=5) as conn:
@@ -520,7 +492,7 @@ def print_report(
         print("Findings (smallest input of each, reduced):")
     for (kind, _), finding in sorted(tally.findings.items()):
         print()
-        print(f"- {kind}: {finding.description} x{finding.count} [{finding.known}]")
+        print(f"- {kind}: {finding.description} x{finding.count}")
         if finding.last_line:
             print(f"  {finding.last_line}")
         case = finding.smallest

@@ -121,12 +121,6 @@ HOSTS = (
 INTERIM_CODES = (100, 102, 103, 199)
 FINAL_CODES = (200, 200, 200, 201, 204, 206, 301, 302, 304, 400, 404, 500, 503, 599)
 
-#: Where a head's end depends on how its bytes arrive: find_head_end takes
-#: the later of the overlapping ends LF LF and LF CR LF when both are there
-#: (see tests/protocol/test_fuzz.py).  Comparisons of whole and split reads
-#: leave such inputs out until that is fixed.
-SPLIT_DEPENDENT_HEAD_END = b"\n\n\r\n"
-
 # Fragments that make random bytes look enough like HTTP to get past the
 # first checks; also what mutate() inserts.
 FRAGMENTS = (

@@ -19,7 +19,6 @@ import socket
 
 from tests.protocol.driver import CLOSED, EOF, ERROR, INCOMPLETE, read_requests
 from tests.protocol.fuzzing import (
-    SPLIT_DEPENDENT_HEAD_END,
     Case,
     Grammar,
     mutate,
@@ -46,16 +45,9 @@ def request_case(rng: random.Random, huge_numbers: bool = False) -> Case:
 
 
 def request_cases(count: int, seed: int = 21) -> list[Case]:
-    """``count`` request streams; those whose head end would depend on how
-    the bytes arrive (a known bug, see tests/protocol/test_fuzz.py) are left
-    out, since the server's reads split them as they come."""
-    cases: list[Case] = []
+    """``count`` request streams."""
     rng = random.Random(seed)
-    while len(cases) < count:
-        case = request_case(rng)
-        if SPLIT_DEPENDENT_HEAD_END not in case.data:
-            cases.append(case)
-    return cases
+    return [request_case(rng) for _ in range(count)]
 
 
 def empty_answer(request: HTTPServerRequest) -> None:

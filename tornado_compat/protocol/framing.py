@@ -416,6 +416,9 @@ class ChunkedDecoder:
         self._extensions = 0
         self._line_checked = 0
         self._line_state = _START
+        # How much of the trailer section has been checked, in whole lines,
+        # by calls that then waited for its end.
+        self._trailer_checked = 0
         self.done = False
         #: Decoded body bytes so far.
         self.body_size = 0
@@ -537,12 +540,17 @@ class ChunkedDecoder:
         self._line_checked = end - pos
 
     def _skip_trailer(self, data: bytes | bytearray, pos: int, end: int) -> int:
-        """Consume trailer lines up to the empty line; -1 if incomplete."""
-        scan = pos
+        """Consume trailer lines up to the empty line; -1 if incomplete.
+
+        The lines an earlier call checked are not checked again (that call
+        consumed nothing, so they start at ``pos`` again): a trailer that
+        arrives a byte at a time costs linear time, not quadratic."""
+        scan = pos + self._trailer_checked
         while True:
             budget = self._max_trailer_size - (scan - pos)
             eol = _find_crlf(data, scan, end, budget, "chunked trailer")
             if eol < 0:
+                self._trailer_checked = scan - pos
                 return -1
             if eol == scan:
                 return eol + 2
@@ -554,7 +562,10 @@ class ChunkedDecoder:
 
 def _chunk_line_error(line: bytes, strict: bool) -> RemoteProtocolError:
     """Say what is wrong with a chunk line (complete, or the part of it that
-    has arrived, ending with the byte found wrong).  Only on the error path."""
+    has arrived, ending with the byte found wrong).  Only on the error path.
+
+    The line is quoted up to its wrong byte, so the message is the same
+    whether the line was refused whole or as it arrived."""
     table = _STRICT_CHUNK_LINE_TABLE if strict else _CHUNK_LINE_TABLE
     state = _START
     for i, char in enumerate(line):
@@ -564,7 +575,7 @@ def _chunk_line_error(line: bytes, strict: bool) -> RemoteProtocolError:
                 cause = "whitespace at %d, refused in strict mode" % i
             else:
                 cause = "unexpected %r at %d" % (bytes([char]), i)
-            return _line_error(line, state, cause)
+            return _line_error(line[: i + 1], state, cause)
         state = next_state
     if state in _ENDS:
         # Valid as far as the grammar goes; not what the regex matched.

@@ -396,7 +396,11 @@ def find_head_end(
     if end is None:
         end = len(buf)
     crlf = buf.find(b"\n\r\n", start, end)
-    lf = buf.find(b"\n\n", start, crlf if crlf >= 0 else end)
+    # An LF LF that ends before the LF CR LF does, overlapping its LF
+    # included ("\n\n\r\n"), ends the head first: the bound is one past
+    # the CRLF's start, else the answer would depend on how the bytes
+    # arrived.
+    lf = buf.find(b"\n\n", start, crlf + 1 if crlf >= 0 else end)
     if lf >= 0:
         return lf + 2
     if crlf >= 0:
