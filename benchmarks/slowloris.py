@@ -42,6 +42,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.idle import read_response
+
 ROOT = Path(__file__).resolve().parents[1]
 IDLE_TIMEOUT = 3600.0
 PARTIAL_HEAD = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slowloris: "
@@ -135,29 +137,6 @@ class Results:
     too_early: int = 0
     idle_served: int = 0
     idle_seconds: float = 0.0
-
-
-def read_response(sock: socket.socket) -> tuple[int, bytes]:
-    """One response with a Content-Length body: (status, body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed before the response")
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed in the body")
-        body += chunk
-    return int(lines[0].split()[1]), body
 
 
 def open_idle(port: int, count: int) -> list[socket.socket]:
