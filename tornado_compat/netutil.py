@@ -464,14 +464,6 @@ class _Acceptor:
         return str(address) or "an unnamed socket"
 
 
-def _accept_connections(
-    sock: socket.socket, callback: Callable[[socket.socket, Any], None]
-) -> _Acceptor:
-    """:func:`add_accept_handler`, returning the acceptor itself (for the TCP
-    server, which holds and releases it at its connection cap)."""
-    return _Acceptor(sock, callback)
-
-
 def add_accept_handler(
     sock: socket.socket, callback: Callable[[socket.socket, Any], None]
 ) -> Callable[[], None]:
@@ -502,7 +494,7 @@ def add_accept_handler(
     from inside ``callback`` in the middle of a batch, cancels a pause in
     progress, and calling it again is harmless.  It does not close ``sock``.
     """
-    return _accept_connections(sock, callback)
+    return _Acceptor(sock, callback)
 
 
 def is_valid_ip(ip: str) -> bool:

@@ -36,7 +36,6 @@ from tornado_compat import process
 from tornado_compat.iostream import IOStream, SSLIOStream
 from tornado_compat.netutil import (
     _DEFAULT_BACKLOG,
-    _accept_connections,
     _Acceptor,
     bind_sockets,
     ssl_options_to_context,
@@ -171,7 +170,7 @@ class TCPServer:
         for sock in sockets:
             fd = sock.fileno()
             self._sockets[fd] = sock
-            acceptor = _accept_connections(sock, self._handle_connection)
+            acceptor = _Acceptor(sock, self._handle_connection)
             if self._at_cap:
                 acceptor.hold()
             self._handlers[fd] = acceptor
