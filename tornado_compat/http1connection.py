@@ -1387,7 +1387,9 @@ class HTTP1ServerConnection:
                     _HeadTimeout.head_started(
                         stream, head_timeout, "request", self.context
                     )
-            if not buf:
+            # A CR alone may be the first half of one more empty line's CRLF:
+            # no request has begun until the byte after it says otherwise.
+            if not buf or (len(buf) == 1 and buf[0] == 0x0D):
                 if stream._closed:
                     self._end()
                     return

@@ -31,6 +31,7 @@ from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tornado_compat import httputil, iostream
+from tornado_compat.http1connection import _skip_empty_lines
 from tornado_compat.protocol import framing as _framing
 from tornado_compat.protocol import head as _head
 from tornado_compat.protocol.errors import ProtocolError, RemoteProtocolError
@@ -100,14 +101,16 @@ class Outcome:
     steps: int = 0
 
     def verdict(self) -> tuple[object, ...]:
-        """What must not depend on how the input was split."""
+        """What must not depend on how the input was split: the messages,
+        how reading ended, and the error's class and status.  Not its text,
+        which may quote only what had arrived when the error was found (a
+        bad byte found as it arrives, or in the whole line)."""
         error = self.error
         return (
             tuple(self.messages),
             self.end,
             None if error is None else type(error).__name__,
             getattr(error, "status", None),
-            None if error is None else str(error),
         )
 
 
@@ -212,9 +215,9 @@ class _Reader:
     # -- heads -----------------------------------------------------------------
 
     def _skip_empty_lines(self) -> None:
-        # http1connection._skip_empty_lines
-        buf = self.buf
-        del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
+        # The connection's own function, not a copy: what counts as an empty
+        # line before a message (a lone CR does not) must not drift.
+        _skip_empty_lines(self.buf, False)
 
     def _take_head(self, scan: int) -> tuple[object, httputil.HTTPHeaders] | None:
         """``HTTP1Connection._take_head``."""
@@ -373,8 +376,13 @@ class RequestReader(_Reader):
             buf = self.buf
             if buf and buf[0] in _LINE_END_BYTES:
                 self._skip_empty_lines()
-            if not buf:
+            if not buf or buf == b"\r":
                 if self._eof:
+                    if buf:
+                        # The input ended inside what may be an empty line:
+                        # the server closes the connection as for any
+                        # unfinished head, though no request had begun.
+                        raise _StreamClosed()
                     self.outcome.end = EOF
                     return
                 yield
@@ -428,8 +436,13 @@ class ResponseReader(_Reader):
             buf = self.buf
             if buf and buf[0] in _LINE_END_BYTES:
                 self._skip_empty_lines()
-            if not buf:
+            if not buf or buf == b"\r":
                 if self._eof:
+                    if buf:
+                        # The input ended inside what may be an empty line:
+                        # the server closes the connection as for any
+                        # unfinished head, though no request had begun.
+                        raise _StreamClosed()
                     self.outcome.end = EOF
                     return
                 yield

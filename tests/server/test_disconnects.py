@@ -164,3 +164,38 @@ def test_a_delegate_that_raises_is_logged_once_and_hears_of_the_close(
     assert app.finished == []
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage() for r in errors] == ["Uncaught exception"]
+
+
+class CountingApp(StreamingApp):
+    """A StreamingApp that counts the requests begun."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.begun = 0
+
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        self.begun += 1
+        return super().start_request(server_conn, request_conn)
+
+
+@pytest.mark.parametrize("sent", [b"\r", b"\r\n\r", b"\n\r"])
+def test_a_cr_that_may_begin_an_empty_line_begins_no_request(
+    serve, connect, sent: bytes
+) -> None:
+    # A CR at the end of what has arrived may be half of an empty line's
+    # CRLF, which is ignored before a request: a client that leaves then has
+    # sent no request, and the application is told of none.
+    app = CountingApp()
+    # One connection at a time: the second is served only once the server
+    # has closed the first and finished with it.
+    served = serve(app, max_connections=1)
+    first = connect(served.port)
+    first.send(sent)
+    first.close()
+    with connect(served.port) as second:
+        second.send(request("GET", "/"))
+        assert second.read_response().status == 200
+    assert app.begun == 1
+    assert app.closed == []
