@@ -384,6 +384,15 @@ class _Acceptor:
         if self._pause_timer is None:
             self._poll(True)
 
+    def retry(self) -> None:
+        """End a pause after a failed accept now: a descriptor has just been
+        freed (a connection closed), so the next accept may work.  If it
+        fails again, the next pause is the longer one, as usual."""
+        if self._pause_timer is not None:
+            self._cancel_pause()
+            if not self._held:
+                self._poll(True)
+
     def _poll(self, on: bool) -> None:
         if self._stopped or on == self._polling:
             return

@@ -97,7 +97,8 @@ class TCPServer:
 
     Running out of file descriptors does not make the server spin: accepting
     pauses briefly and one WARNING a second says so; see
-    :func:`~tornado_compat.netutil.add_accept_handler`.
+    :func:`~tornado_compat.netutil.add_accept_handler`.  One of the server's
+    connections closing ends the pause at once: it freed a descriptor.
     """
 
     def __init__(
@@ -310,3 +311,7 @@ class TCPServer:
             self._at_cap = False
             for acceptor in self._handlers.values():
                 acceptor.release()
+        # The descriptor it held is free: an acceptor that ran out of them
+        # tries again now rather than at the end of its pause.
+        for acceptor in self._handlers.values():
+            acceptor.retry()

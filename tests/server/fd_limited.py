@@ -1,6 +1,6 @@
 """An HTTPServer in a process of its own, with a low limit on open files.
 
-    python -m tests.server.fd_limited LOOP LIMIT
+    python -m tests.server.fd_limited LOOP LIMIT [PAUSE]
 
 What this module is for: tests/server/test_fd_exhaustion.py runs out of file
 descriptors on purpose; doing that in the test process would break the test
@@ -10,7 +10,8 @@ of 127.0.0.1 on a port the kernel picks, with LOOP (``asyncio`` or
 ``uvloop``), and prints ``ready PORT`` on standard output.  Every log record
 at INFO or above goes to standard error, one line each (``LEVEL logger:
 message``; a traceback, if any, follows on its own lines).  It stops when its
-standard input closes.
+standard input closes.  PAUSE, if given, sets every pause of the accept
+back-off to that many seconds (its first and its longest).
 
 What it must never do: sleep, or outlive its standard input.
 """
@@ -24,7 +25,7 @@ import sys
 import threading
 
 from tests.server.support import new_event_loop
-from tornado_compat import httputil
+from tornado_compat import httputil, netutil
 from tornado_compat.httpserver import HTTPServer
 from tornado_compat.netutil import bind_sockets
 
@@ -44,6 +45,8 @@ def hello(request: httputil.HTTPServerRequest) -> None:
 
 def main() -> None:
     loop_kind, limit = sys.argv[1], int(sys.argv[2])
+    if len(sys.argv) > 3:
+        netutil._ACCEPT_PAUSE_FIRST = netutil._ACCEPT_PAUSE_MAX = float(sys.argv[3])
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,

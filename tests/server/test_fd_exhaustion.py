@@ -85,13 +85,20 @@ class ServerLog:
 class FdLimitedServer:
     """tests/server/fd_limited.py, started and stopped around a ``with``."""
 
-    def __init__(self, loop_kind: str, limit: int) -> None:
+    def __init__(self, loop_kind: str, limit: int, pause: float | None = None) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(ROOT), env.get("PYTHONPATH")) if p
         )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.server.fd_limited", loop_kind, str(limit)],
+            [
+                sys.executable,
+                "-m",
+                "tests.server.fd_limited",
+                loop_kind,
+                str(limit),
+                *([] if pause is None else [str(pause)]),
+            ],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
@@ -193,3 +200,26 @@ def test_running_out_of_descriptors_pauses_accepting(loop_kind: str) -> None:
     assert server.log.errors == 0, server.log.describe()
     assert server.log.tracebacks == 0, server.log.describe()
     assert server.log.warnings == server.log.accept_warnings, server.log.describe()
+
+
+@pytest.mark.parametrize("loop_kind", LOOP_KINDS)
+def test_a_connection_closing_ends_the_pause(loop_kind: str) -> None:
+    # Every pause an hour long: a new connection is accepted only because
+    # the connections that close free descriptors and end the pause.
+    server = FdLimitedServer(loop_kind, LIMIT, pause=3600)
+    flood: list[socket.socket] = []
+    with server:
+        try:
+            for _ in range(FLOOD):
+                flood.append(
+                    socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
+                )
+            assert server.log.spoke.wait(WAIT), server.log.describe()
+        finally:
+            for sock in flood:
+                sock.close()
+        with RawConnection(server.port, timeout=WAIT) as late:
+            get(late)
+        assert server.stop() == 0
+    assert server.log.errors == 0, server.log.describe()
+    assert server.log.tracebacks == 0, server.log.describe()
