@@ -214,6 +214,27 @@ class _Reader:
 
     # -- heads -----------------------------------------------------------------
 
+    def _next_message_begins(self) -> Generator[None, None, bool]:
+        """Wait, skipping empty lines, until a message's first byte is in
+        (True) or the input has ended cleanly between messages (False).
+
+        As the connection does: a CR alone may be half of one more empty
+        line, so it begins nothing until the byte after it is in; if the
+        input ends there, it ended inside an unfinished line."""
+        while True:
+            self._tick()
+            buf = self.buf
+            if buf and buf[0] in _LINE_END_BYTES:
+                self._skip_empty_lines()
+            if buf and buf != b"\r":
+                return True
+            if self._eof:
+                if buf:
+                    raise _StreamClosed()
+                self.outcome.end = EOF
+                return False
+            yield
+
     def _skip_empty_lines(self) -> None:
         # The connection's own function, not a copy: what counts as an empty
         # line before a message (a lone CR does not) must not drift.
@@ -372,21 +393,8 @@ class RequestReader(_Reader):
         """``HTTP1ServerConnection._serve``, with ``_read_request`` and
         ``_read_message`` for each request."""
         while True:
-            self._tick()
-            buf = self.buf
-            if buf and buf[0] in _LINE_END_BYTES:
-                self._skip_empty_lines()
-            if not buf or buf == b"\r":
-                if self._eof:
-                    if buf:
-                        # The input ended inside what may be an empty line:
-                        # the server closes the connection as for any
-                        # unfinished head, though no request had begun.
-                        raise _StreamClosed()
-                    self.outcome.end = EOF
-                    return
-                yield
-                continue
+            if not (yield from self._next_message_begins()):
+                return
             head = self._take_head(0)
             if head is None:
                 head = yield from self._read_head(tried=True)
@@ -432,21 +440,8 @@ class ResponseReader(_Reader):
         """``HTTP1Connection._read_message`` on a client, once per response."""
         index = 0
         while True:
-            self._tick()
-            buf = self.buf
-            if buf and buf[0] in _LINE_END_BYTES:
-                self._skip_empty_lines()
-            if not buf or buf == b"\r":
-                if self._eof:
-                    if buf:
-                        # The input ended inside what may be an empty line:
-                        # the server closes the connection as for any
-                        # unfinished head, though no request had begun.
-                        raise _StreamClosed()
-                    self.outcome.end = EOF
-                    return
-                yield
-                continue
+            if not (yield from self._next_message_begins()):
+                return
             method = self.methods[index] if index < len(self.methods) else "GET"
             index += 1
             head = self._take_head(0)
