@@ -1378,18 +1378,21 @@ class HTTP1ServerConnection:
         assert delegate is not None
         while True:
             buf = stream._read_buffer
-            if buf and buf[0] in _LINE_END_BYTES:
+            idle = not buf
+            if not idle and buf[0] in _LINE_END_BYTES:
                 _skip_empty_lines(buf, self.params.strict)
+                # A CR alone may be the first half of one more empty line's
+                # CRLF: no request has begun until the byte after it says
+                # otherwise.
+                idle = not buf or (len(buf) == 1 and buf[0] == 0x0D)
                 head_timeout = self.params.head_timeout
-                if not buf and head_timeout is not None and not stream._closed:
+                if idle and head_timeout is not None and not stream._closed:
                     # Empty lines may precede a request: they start its
                     # head, or a peer could send one a second forever.
                     _HeadTimeout.head_started(
                         stream, head_timeout, "request", self.context
                     )
-            # A CR alone may be the first half of one more empty line's CRLF:
-            # no request has begun until the byte after it says otherwise.
-            if not buf or (len(buf) == 1 and buf[0] == 0x0D):
+            if idle:
                 if stream._closed:
                     self._end()
                     return
