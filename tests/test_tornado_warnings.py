@@ -16,7 +16,6 @@ in a fresh interpreter, once per side.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import itertools
 import json
@@ -34,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import run
 from tornado_compat.dropin import MODULE_MAP
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -181,7 +181,7 @@ def _run_in_loop(call: Callable[[], Any]) -> Callable[[], Any]:
     async def inside() -> Any:
         return call()
 
-    return lambda: asyncio.run(inside())
+    return lambda: run(inside)
 
 
 def _headers_parse_line_lf(mod: Module) -> Any:
@@ -324,6 +324,9 @@ OUTSIDE_A_LOOP = {
     """,
     "simple_httpclient.SimpleAsyncHTTPClient()": """
         mod("simple_httpclient").SimpleAsyncHTTPClient(force_instance=True).close()
+    """,
+    "curl_httpclient.CurlAsyncHTTPClient()": """
+        mod("curl_httpclient").CurlAsyncHTTPClient(force_instance=True).close()
     """,
     "iostream.IOStream()": """
         import socket
