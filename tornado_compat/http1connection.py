@@ -109,7 +109,7 @@ def _skip_empty_lines(buf: bytearray, strict: bool) -> None:
 class HTTP1ConnectionParameters:
     """Parameters of :class:`HTTP1Connection` and :class:`HTTP1ServerConnection`.
 
-    :arg no_keep_alive: close the connection after one request.
+    :arg no_keep_alive: one request per connection, which then closes.
     :arg chunk_size: how much body data to pass to a delegate at once
         (default 64 KiB).
     :arg max_header_size: the largest message head accepted (default 64 KiB).

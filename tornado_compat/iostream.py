@@ -116,7 +116,7 @@ class StreamClosedError(IOError):
 
 
 class UnsatisfiableReadError(Exception):
-    """Raised when a read cannot be satisfied.
+    """A read that can never complete within its limits.
 
     ``read_until`` and ``read_until_regex`` raise it (and close the stream)
     when the delimiter was not found within ``max_bytes``.
@@ -227,10 +227,10 @@ class BaseIOStream:
     :class:`StreamClosedError` and the close callback runs; a read that the
     buffered data can still satisfy succeeds even after the close.
 
-    Subclasses that talk to a file descriptor implement ``fileno``,
-    ``close_fd``, ``write_to_fd``, ``read_from_fd`` and optionally
-    ``get_fd_error``; the stream then drives them from the IOLoop's
-    readiness callbacks.
+    A subclass over a file descriptor provides the descriptor
+    (``fileno``), its reads (``read_from_fd``), writes (``write_to_fd``) and
+    close (``close_fd``), and may report a pending error (``get_fd_error``);
+    the stream then drives them from the IOLoop's readiness callbacks.
 
     Limits: ``max_buffer_size`` (default 100 MiB) bounds the data a pending
     read may need buffered; a read that cannot complete within it fails with

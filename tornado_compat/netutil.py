@@ -571,10 +571,10 @@ class Resolver(Configurable):
     ) -> Awaitable[list[_ResolvedAddress]]:
         """Resolve ``host`` (a name or an IP literal) for connecting to ``port``.
 
-        Returns an awaitable for a list of ``(family, address)`` pairs, where
-        ``address`` can be passed to ``socket.connect``.  ``family`` restricts
-        the result to IPv4 or IPv6.  Failure to resolve raises
-        :class:`OSError` (``IOError``).
+        The awaitable gives ``(family, address)`` tuples, one per address
+        found; each ``address`` is ready for ``socket.connect``.
+        ``family`` restricts the result to IPv4 or IPv6.  Failure to
+        resolve raises :class:`OSError` (``IOError``).
         """
         raise NotImplementedError()
 

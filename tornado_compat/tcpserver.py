@@ -68,7 +68,7 @@ def _report_handler_result(future: Future[Any]) -> None:
 
 
 class TCPServer:
-    """A non-blocking, single-threaded TCP server.
+    """A TCP server on the event loop: one thread, no blocking calls.
 
     Subclass it and override :meth:`handle_stream`.  There are three ways to
     start one, as in Tornado:
@@ -152,9 +152,9 @@ class TCPServer:
         """Start accepting connections on ``port`` right away.
 
         The arguments mean what they mean to
-        :func:`~tornado_compat.netutil.bind_sockets`.  It may be called more
-        than once to listen on several ports; the event loop must be running
-        (or be started) for connections to be accepted.
+        :func:`~tornado_compat.netutil.bind_sockets`.  Call it once per port
+        to serve several ports; connections are accepted once the event loop
+        runs.
         """
         sockets = bind_sockets(
             port,

@@ -119,7 +119,8 @@ class HTTPRequest:
     :arg streaming_callback: called with each chunk of the body as it
         arrives, instead of collecting the body in the response (whose
         ``body`` is then empty).  With the simple client it may return an
-        awaitable; the next chunk is not read until it is done.
+        awaitable, which holds back the reading of further chunks until
+        it completes.
     :arg header_callback: called with each line of the response head as it
         arrives, the status line and the final empty line included, each
         with its line ending; the response's ``headers`` are then empty.
@@ -397,16 +398,20 @@ class HTTPClientError(Exception):
         message: str | None = None,
         response: HTTPResponse | None = None,
     ) -> None:
-        self.code = code
-        self.message = message or httputil.responses.get(code, "Unknown")
-        self.response = response
-        # The constructor's arguments, so that copy and pickle rebuild it.
+        # Exception.args hold the arguments as given: copy and pickle call
+        # the class with them again.
         super().__init__(code, message, response)
+        self.code = code
+        self.response = response
+        self.message = message or httputil.responses.get(code, "Unknown")
 
     def __str__(self) -> str:
         return "HTTP %d: %s" % (self.code, self.message)
 
-    # The default repr would show the response object; the summary says more.
+    # Exception's own repr lists the args, the response among them, and a
+    # response's repr lists its error, which is this exception: each would
+    # print the other.  The one-line summary stands in; bound to this
+    # __str__, so a subclass that changes __str__ keeps it, as in Tornado.
     __repr__ = __str__
 
 
@@ -465,14 +470,12 @@ class AsyncHTTPClient(Configurable):
 
     ::
 
-        async def show(url):
-            client = AsyncHTTPClient()
+        async def status_of(url):
             try:
-                response = await client.fetch(url)
-            except Exception as e:
-                print("Error:", e)
-            else:
-                print(response.body)
+                response = await AsyncHTTPClient().fetch(url, raise_error=False)
+            except Exception as e:  # no response: refused, timed out, ...
+                return f"no response: {e}"
+            return f"{response.code} {response.reason}"
 
     Calling the class does two unusual things.  It builds the configured
     implementation (see :meth:`configure`), not this abstract class.  And it
@@ -486,10 +489,10 @@ class AsyncHTTPClient(Configurable):
     Every implementation accepts ``defaults``, a dict of :class:`HTTPRequest`
     options applied to each request that leaves them as None::
 
-        AsyncHTTPClient.configure(None, defaults=dict(user_agent="MyAgent"))
-        # or, for one instance:
-        client = AsyncHTTPClient(force_instance=True,
-                                 defaults=dict(user_agent="MyAgent"))
+        # every client made from now on:
+        AsyncHTTPClient.configure(None, defaults={"connect_timeout": 5})
+        # one client of its own:
+        probe = AsyncHTTPClient(force_instance=True, defaults={"request_timeout": 2})
 
     Implementations define :meth:`fetch_impl` and set themselves up in
     ``initialize`` (calling this class's ``initialize`` with ``defaults``).

@@ -46,7 +46,7 @@ _CUT_SHOWN = 5
 
 
 class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate):
-    """A non-blocking, single-threaded HTTP/1.x server.
+    """An HTTP/1.x server on the event loop, in one thread.
 
     ``request_callback`` is an ``HTTPServerConnectionDelegate`` (for
     instance a ``tornado.web.Application``) or a callable that takes an

@@ -304,8 +304,8 @@ def response_framing(
 ) -> Framing:
     """How the body of a response is delimited (RFC 9112 section 6.3).
 
-    Responses to HEAD, informational (1xx), 204 and 304 responses have no
-    body whatever their headers say.  Without Content-Length or
+    A response to HEAD, and a 1xx, 204 or 304 response, carries no body,
+    whatever its headers say.  Without Content-Length or
     Transfer-Encoding the body runs until the connection closes.
     ``strict`` refuses a repeated Content-Length, and Transfer-Encoding in
     an HTTP/1.0 response (``version``).
