@@ -71,6 +71,45 @@ def test_install_imports_nothing_it_maps() -> None:
     }
 
 
+def test_install_stays_cheap() -> None:
+    # Without site, so that only what tornado_compat imports is counted: a
+    # sitecustomize drop-in makes every Python process pay for it.
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            "import json, sys\n"
+            "before = set(sys.modules)\n"
+            "import tornado_compat\n"
+            "tornado_compat.install()\n"
+            "print(json.dumps(sorted(set(sys.modules) - before)))\n",
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    heavy = {
+        "asyncio",
+        "collections",
+        "dataclasses",
+        "doctest",
+        "importlib.abc",
+        "importlib.resources",
+        "inspect",
+        "pathlib",
+        "pycurl",
+        "ssl",
+        "tempfile",
+        "typing",
+        "unittest",
+    }
+    assert heavy & set(json.loads(proc.stdout)) == set()
+
+
 def test_each_name_imports_tornado_compat_module() -> None:
     served = _json(
         """

@@ -18,11 +18,21 @@ has to happen before anything else imports them, and has to stay cheap.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
-from collections.abc import Iterable, Sequence
-from types import ModuleType
+
+# See tornado_compat._compiled: annotations only, without importing typing.
+# The finder and the loader follow importlib's protocols; only the type
+# checker sees them derive from importlib.abc, whose import pulls in
+# importlib.resources, pathlib, tempfile and typing: more than the rest of
+# install() costs.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from importlib.abc import Loader, MetaPathFinder
+    from types import ModuleType
+else:
+    Loader = MetaPathFinder = object
 
 
 class Replacement:
@@ -58,7 +68,7 @@ class InstallError(RuntimeError):
     """Raised when a Tornado module was imported before :func:`install` ran."""
 
 
-class _Alias(importlib.abc.Loader):
+class _Alias(Loader):
     """Loads ``tornado.X`` as tornado_compat's module, imported on demand."""
 
     def __init__(self, compat_name: str) -> None:
@@ -79,7 +89,7 @@ class _Alias(importlib.abc.Loader):
         module.__spec__ = self._own_spec
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder(MetaPathFinder):
     """The :data:`sys.meta_path` entry that :func:`install` adds, once."""
 
     def __init__(self) -> None:
