@@ -122,9 +122,13 @@ class SiteLogger:
                 exc_info = sys.exc_info()
         else:
             exc_info = None
-        # Two up: past _log and the level method, to the module's call.
-        caller = sys._getframe(2)
-        if caller.f_globals.get("__name__") == self.module_name:
+        # Two up: past _log and the level method, to the module's call.  A
+        # compiled caller has no frame; the stack may then be that short.
+        try:
+            caller = sys._getframe(2)
+        except ValueError:
+            caller = None
+        if caller is not None and caller.f_globals.get("__name__") == self.module_name:
             code = caller.f_code
             path, line, function = code.co_filename, caller.f_lineno, code.co_name
         else:
