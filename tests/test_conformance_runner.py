@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance import run
-from tornado_compat.dropin import ready_replacements
+from tornado_compat.dropin import MODULE_MAP
 
 SAMPLES = "tests.conformance.samples"
 
@@ -39,14 +39,14 @@ def test_install_hook_reaches_every_child_process() -> None:
     assert _python(code, compat=False).stdout.strip() == "tornado.tcpserver"
 
 
-def test_install_hook_installs_every_ready_row() -> None:
-    names = [r.tornado_name for r in ready_replacements()]
+def test_install_hook_installs_every_row() -> None:
+    names = [r.tornado_name for r in MODULE_MAP]
     code = (
         "import importlib, json; print(json.dumps("
         f"{{n: importlib.import_module(n).__name__ for n in {names!r}}}))"
     )
     served = json.loads(_python(code, compat=True).stdout)
-    assert served == {r.tornado_name: r.compat_name for r in ready_replacements()}
+    assert served == {r.tornado_name: r.compat_name for r in MODULE_MAP}
 
 
 def test_install_hook_stops_the_process_when_install_fails() -> None:
@@ -78,7 +78,7 @@ def test_worker_counts_each_outcome(compat: bool) -> None:
     assert side.logs[0]["test"].endswith("Noisy.test_logs_and_writes_to_stderr")
     assert side.summary is not None
     served = side.summary["modules"]
-    for row in ready_replacements():
+    for row in MODULE_MAP:
         expected = row.compat_name if compat else row.tornado_name
         assert served.get(row.tornado_name, expected) == expected
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 from importlib.machinery import (
     SOURCE_SUFFIXES,
     ExtensionFileLoader,
@@ -21,7 +20,14 @@ from importlib.machinery import (
     ModuleSpec,
     SourceFileLoader,
 )
-from types import ModuleType
+
+# Not typing.TYPE_CHECKING: importing typing (and collections) would cost
+# every process that imports tornado_compat, and the names below are only
+# annotations.  mypy and ruff treat a name TYPE_CHECKING the same way.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import ModuleType
 
 PURE_ENV = "TORNADO_COMPAT_PURE"
 

@@ -44,6 +44,7 @@ from tornado.escape import native_str
 from tornado.log import app_log, gen_log
 
 from tornado_compat import httputil, iostream
+from tornado_compat._logsite import SiteLogger
 from tornado_compat.protocol import codings as _codings
 from tornado_compat.protocol import errors as _errors
 from tornado_compat.protocol import framing as _framing
@@ -54,6 +55,11 @@ from tornado_compat.protocol.errors import (
     RemoteProtocolError,
 )
 from tornado_compat.protocol.writers import LAST_CHUNK, format_chunk, join_head
+
+# Tornado's loggers, located here: compiled, this module has no frames for
+# logging to find its calls by (see tornado_compat._logsite).
+_gen_log = SiteLogger(gen_log, __name__)
+_app_log = SiteLogger(app_log, __name__)
 
 # Builds a start line (a named tuple) from its parts without the Python-level
 # __new__ that the named tuple's class call goes through.
@@ -285,7 +291,7 @@ class _HeadTimeout:
             if self.in_head and self._log_args is not None:
                 what, context, timeout = self._log_args
                 # A slow peer, not a fault of ours: INFO, as for a slow body.
-                gen_log.info(
+                _gen_log.info(
                     "Timeout reading %s head%s (head_timeout %g s)",
                     what,
                     "" if context is None else f" from {context}",
@@ -521,7 +527,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         if isinstance(e, _MALFORMED):
             self.error = e
-            gen_log.info("Malformed HTTP message from %s: %s", self.context, e)
+            _gen_log.info("Malformed HTTP message from %s: %s", self.context, e)
             if not self.is_client:
                 return self._refuse(
                     e if isinstance(e, ProtocolError) else RemoteProtocolError(str(e))
@@ -680,7 +686,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         line alone is too long, else 431 (precise_status); by default the
         connection is just closed, as in Tornado."""
         limit = self.params.max_header_size
-        gen_log.info(
+        _gen_log.info(
             "Unsatisfiable read, closing connection: head over %d bytes", limit
         )
         if not self.params.precise_status or self.is_client:
@@ -768,7 +774,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._read_body(framing, delegate), self._body_timeout
             )
         except asyncio.TimeoutError:
-            gen_log.info("Timeout reading body from %s", self.context)
+            _gen_log.info("Timeout reading body from %s", self.context)
             raise
 
     async def _read_body(
@@ -886,7 +892,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             raise
         except Exception as e:
             self._delegate_result = None
-            app_log.error("Uncaught exception", exc_info=True)
+            _app_log.error("Uncaught exception", exc_info=True)
             raise _DelegateError() from e
 
     async def _await_delegate(self, result: Awaitable[Any]) -> None:
@@ -901,17 +907,17 @@ class HTTP1Connection(httputil.HTTPConnection):
             cancelling = getattr(task, "cancelling", None)
             if cancelling is not None and cancelling():
                 raise  # we are being cancelled, not the application's future
-            app_log.error("Uncaught exception", exc_info=True)
+            _app_log.error("Uncaught exception", exc_info=True)
             raise _DelegateError() from None
         except Exception as e:
-            app_log.error("Uncaught exception", exc_info=True)
+            _app_log.error("Uncaught exception", exc_info=True)
             raise _DelegateError() from e
 
     def _call_delegate_quietly(self, method: Callable[[], Any]) -> None:
         try:
             method()
         except Exception:
-            app_log.error("Uncaught exception", exc_info=True)
+            _app_log.error("Uncaught exception", exc_info=True)
 
     async def _answer_error(self, error: ProtocolError) -> None:
         """Tell a client why its request was refused, if the stream is open.
@@ -1407,7 +1413,7 @@ class HTTP1ServerConnection:
             try:
                 request_delegate = delegate.start_request(self, conn)
             except Exception:
-                app_log.error("Uncaught exception", exc_info=True)
+                _app_log.error("Uncaught exception", exc_info=True)
                 conn.close()
                 self._end()
                 return
@@ -1477,7 +1483,7 @@ class HTTP1ServerConnection:
 
     def _message_failed(self, error: BaseException, conn: HTTP1Connection) -> None:
         if not isinstance(error, iostream.StreamClosedError):
-            app_log.error("Uncaught exception", exc_info=error)
+            _app_log.error("Uncaught exception", exc_info=error)
             conn.close()
         self._end()
 

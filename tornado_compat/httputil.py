@@ -37,14 +37,12 @@ import calendar
 import codecs
 import dataclasses
 import datetime
-import doctest
 import http.client
 import http.cookies
 import re
 import sys
 import time
 import unicodedata
-import unittest
 import urllib.parse
 import warnings
 from collections.abc import Awaitable, Iterable, Iterator, Mapping, MutableMapping
@@ -58,6 +56,7 @@ from tornado_compat.protocol import head as _head
 from tornado_compat.protocol.errors import ProtocolError
 
 if TYPE_CHECKING:
+    import unittest
     from asyncio import Future
 
 __all__ = [
@@ -1614,6 +1613,10 @@ def parse_cookie(cookie: str) -> dict[str, str]:
 
 def doctests() -> unittest.TestSuite:
     """The doctests of this module, as a unittest suite."""
+    # Imported here: doctest pulls in pdb, unittest and more, a cost every
+    # process that imports tornado.httputil would pay for a test helper.
+    import doctest
+
     return doctest.DocTestSuite(
         sys.modules[__name__], optionflags=doctest.IGNORE_EXCEPTION_DETAIL
     )

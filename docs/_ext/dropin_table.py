@@ -15,7 +15,7 @@ from sphinx.util.docutils import SphinxDirective
 
 import tornado_compat.dropin as dropin
 
-HEADERS = ("Tornado module", "tornado_compat module", "issue", "status")
+HEADERS = ("Tornado module", "tornado_compat module")
 
 
 def _cell(content: nodes.Node | str) -> nodes.entry:
@@ -51,8 +51,6 @@ class DropinTable(SphinxDirective):
             row = nodes.row()
             row += _cell(nodes.literal(text=replacement.tornado_name))
             row += _cell(nodes.literal(text=replacement.compat_name))
-            row += _cell(f"#{replacement.issue}")
-            row += _cell("installed by install()" if replacement.ready else "not yet")
             body += row
         return [table]
 

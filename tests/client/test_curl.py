@@ -945,6 +945,31 @@ def test_accept_encoding_lists_what_libcurl_decodes() -> None:
     run(main)
 
 
+def test_a_coding_libcurl_cannot_decode_is_a_599_naming_it() -> None:
+    """zstd, with pycurl's wheels: not asked for, and refused if sent anyway;
+    without decompression the body comes as it was sent."""
+    coding = "zstd" if "zstd" not in decodable_codings() else "x-made-up"
+    sent = b"\x28\xb5\x2f\xfd not really compressed"
+
+    async def main() -> None:
+        async with serving() as origin, curl_client() as client:
+
+            @origin.route("/coded")
+            async def coded(conn: Conn, seen: Seen) -> None:
+                await conn.read_body(seen)
+                conn.respond(200, sent, [("Content-Encoding", coding)])
+
+            with pytest.raises(CurlError) as caught:
+                await client.fetch(origin.url("/coded"))
+            assert caught.value.code == 599
+            assert "Unrecognized content encoding" in str(caught.value)
+            raw = await client.fetch(origin.url("/coded"), decompress_response=False)
+            assert raw.body == sent
+            assert raw.headers["Content-Encoding"] == coding
+
+    run(main)
+
+
 # -- connections, the queue and time limits -------------------------------------------
 
 

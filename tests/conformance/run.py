@@ -519,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="1",
         metavar="NAMES",
         help="comma-separated Tornado modules to replace, to narrow down a "
-        "failure (default: every ready row of the drop-in map)",
+        "failure (default: every row of the drop-in map)",
     )
     parser.add_argument(
         "--targets", type=Path, default=TARGETS_FILE, help="targets file (TOML)"

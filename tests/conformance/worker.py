@@ -235,16 +235,21 @@ def _check_implementation(expect_compat: bool) -> str | None:
         return None
     if not wanted:
         return "TORNADO_COMPAT_INSTALL is not set; the install hook did not run"
-    from tornado_compat.dropin import MODULE_MAP, ready_replacements
+    from tornado_compat.dropin import MODULE_MAP, installed
 
     if wanted == "1":
-        rows = list(ready_replacements())
+        rows = list(MODULE_MAP)
     else:
         names = set(wanted.split(","))
         rows = [r for r in MODULE_MAP if r.tornado_name in names]
+    served = installed()
     for row in rows:
+        # install() imports nothing: a row is right if the hook serves it and,
+        # when something already imported it, the module is ours.
         module = sys.modules.get(row.tornado_name)
-        if module is None or module.__name__ != row.compat_name:
+        if served.get(row.tornado_name) != row.compat_name or (
+            module is not None and module.__name__ != row.compat_name
+        ):
             return f"{row.tornado_name} is not served by {row.compat_name}"
     return None
 

@@ -1,7 +1,7 @@
 """Installs tornado_compat when an interpreter starts, for the conformance runner.
 
 The runner puts this folder first on PYTHONPATH and sets
-TORNADO_COMPAT_INSTALL ("1" for every ready row of the drop-in map, or a
+TORNADO_COMPAT_INSTALL ("1" for every row of the drop-in map, or a
 comma-separated list of Tornado module names).  Every Python process started
 under that environment, including the ones Tornado's tests spawn themselves,
 then runs on tornado_compat from its first import.
