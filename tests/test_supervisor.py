@@ -14,6 +14,7 @@ import itertools
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -150,7 +151,10 @@ class Supervised:
         return self.proc.returncode, err, result
 
     def close(self) -> None:
+        """End whatever a failed test left running: the parent and its workers."""
         if self.proc.poll() is None:
+            for pid in _children_of(self.proc.pid):
+                os.kill(pid, signal.SIGKILL)
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.communicate()
         try:
@@ -171,6 +175,17 @@ def supervise(tmp_path: Path) -> Iterator[type[Supervised]]:
     yield Tracked  # type: ignore[misc]
     for run in started:
         run.close()
+
+
+def _children_of(pid: int) -> list[int]:
+    """The pids of ``pid``'s children (Linux's /proc; empty elsewhere)."""
+    found: list[int] = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found.extend(int(word) for word in listing.read_text().split())
+        except OSError:
+            pass
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -203,6 +218,8 @@ def test_workers_get_task_ids_and_sigterm_reaches_each(supervise) -> None:
         assert term_default == int_default == "True"
     pids = {int(w[4]) for w in starts}
     assert len(pids) == 3
+    if sys.platform.startswith("linux"):
+        assert set(_children_of(run.proc.pid)) == pids
     run.expect("ready", 3)
     run.signal(signal.SIGTERM)
     terms = run.expect("term", 3)
@@ -214,6 +231,71 @@ def test_workers_get_task_ids_and_sigterm_reaches_each(supervise) -> None:
     assert "Received SIGTERM: stopping; sending SIGTERM to 3 worker(s)" in err
     assert "WARNING" not in err and "ERROR" not in err
     assert not any(_alive(pid) for pid in pids)
+
+
+def test_sigterm_drains_an_http_request_in_progress(supervise) -> None:
+    """Two HTTP workers on one socket: a held request is answered during the stop."""
+    run = supervise(
+        """
+        import asyncio
+        from tornado_compat.httpserver import HTTPServer
+        from tornado_compat.httputil import HTTPHeaders, ResponseStartLine
+        from tornado_compat.netutil import bind_sockets
+
+        sockets = bind_sockets(0, "127.0.0.1")
+        say("port", sockets[0].getsockname()[1])
+
+        def worker(tid):
+            async def main():
+                held = []
+
+                def handle(request):
+                    held.append(request)
+                    say("request", tid, request.path)
+
+                def answer_held():
+                    for request in held:
+                        request.connection.write_headers(
+                            ResponseStartLine("HTTP/1.1", 200, "OK"),
+                            HTTPHeaders({"Content-Length": "7"}),
+                            f"task {tid}".encode(),
+                        )
+                        request.connection.finish()
+
+                server = HTTPServer(handle)
+                server.add_sockets(sockets)
+                server.add_drain_callback(answer_held)
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                loop.add_signal_handler(signal.SIGTERM, stop.set)
+                say("ready", tid)
+                await stop.wait()
+                return 1 if await server.drain(10) else 0
+
+            return asyncio.run(main())
+
+        kwargs = {"count": 2}
+        """
+    )
+    port = int(run.expect("port")[0][1])
+    run.expect("ready", 2)
+    with socket.create_connection(("127.0.0.1", port), timeout=GUARD) as client:
+        client.sendall(b"GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
+        (request,) = run.expect("request")
+        assert request[2] == "/held"
+        run.signal(signal.SIGTERM)
+        reply = b""
+        while chunk := client.recv(4096):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nConnection: close" in head
+    assert body == f"task {request[1]}".encode()
+    code, err, result = run.finish()
+    assert code == 0, err
+    assert result[:4] == ["result", "0", "children-left", "no"]
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=GUARD)
 
 
 def test_a_worker_failing_on_stop_makes_the_result_1(supervise) -> None:
