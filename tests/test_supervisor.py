@@ -425,7 +425,11 @@ def test_a_crash_loop_neither_spins_nor_floods_the_log(supervise) -> None:
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """CPU time ``pid`` has used, from Linux's /proc (0 elsewhere)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return 0.0
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -475,6 +479,33 @@ def test_an_unasked_zero_exit_is_restarted(supervise) -> None:
     assert code == 0, err
     assert "exited with status 0 unasked; restarting it in 0.1 s" in err
     assert "WARNING" not in err
+
+
+def test_output_buffered_before_the_fork_is_written_once(
+    supervise, tmp_path: Path
+) -> None:
+    run = supervise(
+        """
+        sys.stdout = open(os.path.join(scratch, "out.txt"), "w")
+        print("from the parent, before forking")
+
+        def worker(tid):
+            print("from worker", tid, flush=True)
+            wait_for_term(tid)
+
+        kwargs = {"count": 2}
+        """
+    )
+    run.expect("ready", 2)
+    run.signal(signal.SIGTERM)
+    code, err, _ = run.finish()
+    assert code == 0, err
+    lines = (tmp_path / "out.txt").read_text().splitlines()
+    assert sorted(lines) == [
+        "from the parent, before forking",
+        "from worker 0",
+        "from worker 1",
+    ]
 
 
 def test_workers_stop_when_the_parent_is_killed(supervise) -> None:

@@ -25,8 +25,8 @@ __all__ = ["cpu_count", "fork_processes", "task_id"]
 
 _DEFAULT_MAX_RESTARTS = 100
 
-# Set in each child by fork_processes; None in the parent and in processes
-# that never forked.
+# Set in each child by fork_processes or supervisor.run_workers; None in the
+# parent and in processes that never forked.
 _task_id: int | None = None
 
 
@@ -40,7 +40,11 @@ def cpu_count() -> int:
 
 
 def task_id() -> int | None:
-    """Return this process's task id, or None if fork_processes did not create it."""
+    """Return this process's task id, or None outside a forked child.
+
+    The id is set in the children of :func:`fork_processes` and of
+    :func:`tornado_compat.supervisor.run_workers`.
+    """
     return _task_id
 
 
@@ -186,6 +190,12 @@ def _fork_child(child_id: int, running: dict[int, int]) -> bool:
     The parent records the new pid in ``running``.
     """
     global _task_id
+    # Bytes still buffered would otherwise be written once more by each child.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
     pid = os.fork()
     if pid == 0:
         # The module-level ``random`` generator is reseeded by CPython's own
