@@ -394,6 +394,36 @@ def test_a_crash_loop_backs_off(supervise) -> None:
     assert "all 5 restarts are used up: stopping every worker" in err
 
 
+def test_the_delay_starts_over_after_a_run_that_lived(supervise) -> None:
+    run = supervise(
+        """
+        def worker(tid):
+            runs = len(os.listdir(scratch))
+            open(os.path.join(scratch, f"run-{runs}"), "w").close()
+            say("start", tid, runs)
+            if runs < 3:
+                return 1
+            if runs == 3:
+                time.sleep(0.3)  # longer than max_restart_delay: a healthy run
+                return 1
+            wait_for_term(tid)
+
+        kwargs = {"count": 1, "restart_delay": 0.05, "max_restart_delay": 0.2}
+        """
+    )
+    run.expect("start", 5)
+    run.expect("ready")
+    run.signal(signal.SIGTERM)
+    code, err, _ = run.finish()
+    assert code == 0, err
+    delays = [
+        line.rsplit(" in ", 1)[1]
+        for line in err.splitlines()
+        if line.startswith("WARNING")
+    ]
+    assert delays == ["0.05 s", "0.1 s", "0.2 s", "0.05 s"]
+
+
 def test_a_crash_loop_neither_spins_nor_floods_the_log(supervise) -> None:
     """With the default delays, a second and a half holds a handful of restarts."""
     run = supervise(

@@ -256,7 +256,7 @@ class _Supervisor:
         delay = self.next_delay[tid]
         self.next_delay[tid] = min(delay * 2, self.max_delay)
         if end.succeeded:
-            gen_log.info("%s unasked; restarting it in %.1f s", end, delay)
+            gen_log.info("%s unasked; restarting it in %.3g s", end, delay)
         elif self.budget.exhausted:
             gen_log.error(
                 "%s; all %d restarts are used up: stopping every worker",
@@ -269,7 +269,7 @@ class _Supervisor:
             return
         else:
             self.budget.spend()
-            gen_log.warning("%s; restarting it in %.1f s", end, delay)
+            gen_log.warning("%s; restarting it in %.3g s", end, delay)
         self.due[tid] = now + delay
 
     def _start_due(self) -> None:
@@ -292,7 +292,7 @@ class _Supervisor:
             delay = self.next_delay[tid]
             self.next_delay[tid] = min(delay * 2, self.max_delay)
             gen_log.warning(
-                "Could not fork worker %d (%s); trying again in %.1f s", tid, e, delay
+                "Could not fork worker %d (%s); trying again in %.3g s", tid, e, delay
             )
             self.last_ok[tid] = False
             self.started_at[tid] = time.monotonic()
