@@ -728,6 +728,10 @@ def adopt_descriptor(fd: int, keep_inheritable: bool) -> socket.socket:
     try:
         sock = socket.socket(fileno=fd)
     except OSError as exc:
+        if exc.errno == errno.ENOTSOCK:
+            raise BindError(
+                f"cannot serve descriptor {fd}: not a listening stream socket"
+            ) from exc
         raise BindError(f"cannot serve descriptor {fd}: {exc}") from exc
     try:
         listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
@@ -926,28 +930,29 @@ async def serve_forever(plan: Plan, listeners: Listeners, prefix: str = "") -> i
     """
     from tornado_compat.httpserver import HTTPServer
 
-    application = plan.target.build()
-    server = HTTPServer(
-        application, ssl_options=plan.ssl_context, **plan.server_options
-    )
-    server.add_sockets(listeners.sockets)
-    if plan.args.reload:
-        _start_reload(plan, listeners)
-    if prefix:
-        say(f"{prefix}ready (pid {os.getpid()}, {plan.loop_name})")
-    else:
-        for sock in listeners.sockets:
-            say(f"serving {plan.args.target} on {show(sock, plan.scheme)}")
-        say(
-            f"try:  {_try_command(listeners.sockets[0], plan.scheme)}"
-            "   (Ctrl-C stops the server)"
-        )
-
+    # Before the line that says it is ready: a signal sent on seeing that
+    # line must find the handlers in place.
     signals = _Signals()
     loop = asyncio.get_running_loop()
     for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, signals.received)
     try:
+        application = plan.target.build()
+        server = HTTPServer(
+            application, ssl_options=plan.ssl_context, **plan.server_options
+        )
+        server.add_sockets(listeners.sockets)
+        if plan.args.reload:
+            _start_reload(plan, listeners)
+        if prefix:
+            say(f"{prefix}ready (pid {os.getpid()}, {plan.loop_name})")
+        else:
+            for sock in listeners.sockets:
+                say(f"serving {plan.args.target} on {show(sock, plan.scheme)}")
+            say(
+                f"try:  {_try_command(listeners.sockets[0], plan.scheme)}"
+                "   (Ctrl-C stops the server)"
+            )
         await signals.first.wait()
         timeout = plan.args.graceful_timeout
         say(
