@@ -1072,8 +1072,7 @@ def _serve_one(plan: Plan, listeners: Listeners, prefix: str = "") -> int:
 
 
 def _run_workers(plan: Plan, where: list[str]) -> int:
-    # Written alongside; imported by name until it is merged.
-    run_workers = importlib.import_module("tornado_compat.supervisor").run_workers
+    from tornado_compat.supervisor import run_workers
 
     args = plan.args
     for shown in where:
