@@ -903,6 +903,24 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
+#: Stop signals a forked worker received before its event loop took them
+#: over (see :func:`_run_workers`).
+_early_signals: list[int] = []
+#: The pid of the process that runs the workers.
+_supervisor_pid: int | None = None
+
+
+class _StoppedBeforeStart(Exception):
+    """A stop signal reached the parent before the supervisor handled them."""
+
+
+def _remember_signal(signum: int, frame: object) -> None:
+    if os.getpid() == _supervisor_pid:
+        # No worker has started yet: there is nothing to drain.
+        raise _StoppedBeforeStart
+    _early_signals.append(signum)
+
+
 class _Signals:
     """Counts Ctrl-C and SIGTERM: the first asks for a drain, the second
     for a stop at once."""
@@ -961,6 +979,9 @@ async def serve_forever(plan: Plan, listeners: Listeners, prefix: str = "") -> i
     loop = asyncio.get_running_loop()
     for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, signals.received)
+    for _ in _early_signals:
+        signals.received()
+    _early_signals.clear()
     try:
         application = plan.target.build()
         server = HTTPServer(
@@ -1075,8 +1096,6 @@ def _run_workers(plan: Plan, where: list[str]) -> int:
     from tornado_compat.supervisor import run_workers
 
     args = plan.args
-    for shown in where:
-        say(f"serving {args.target} on {shown} with {args.workers} workers")
 
     def worker(task_id: int) -> int:
         prefix = f"worker {task_id}: "
@@ -1090,7 +1109,24 @@ def _run_workers(plan: Plan, where: list[str]) -> int:
                 return exc.status
         return _serve_one(plan, listeners, prefix)
 
-    status = run_workers(args.workers, worker)
+    # The workers start with the handlers in place when run_workers is
+    # called: these, so that a SIGTERM a worker gets before its event loop
+    # runs is kept for the loop rather than killing the worker mid-start.
+    # In place before the first line, which tells that the server started.
+    global _supervisor_pid
+    _supervisor_pid = os.getpid()
+    previous = {
+        signum: signal.signal(signum, _remember_signal) for signum in _STOP_SIGNALS
+    }
+    try:
+        for shown in where:
+            say(f"serving {args.target} on {shown} with {args.workers} workers")
+        status = run_workers(args.workers, worker)
+    except _StoppedBeforeStart:
+        status = 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
     say("server stopped" if status == 0 else f"server stopped: status {status}")
     return status
 

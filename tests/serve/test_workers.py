@@ -134,3 +134,15 @@ def test_a_port_that_cannot_be_bound_fails_once_in_the_parent(
     assert result.returncode == 1
     assert result.stderr.startswith(f"cannot listen on 127.0.0.1:{other.port}: ")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_sigterm_while_the_workers_start_stops_them_cleanly() -> None:
+    # Sent as soon as the parent has bound, while the workers are forked and
+    # start their loops: each worker keeps the signal for its loop, drains
+    # (nothing) and exits 0, instead of being killed by it mid-start.
+    with serve("--workers", "2") as server:
+        server.send_signal(signal.SIGTERM)
+        status, out, err = server.finish()
+    assert status == 0, err
+    assert out.endswith("server stopped"), out
+    assert "[W " not in err and "[E " not in err, err
