@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 
 import pytest
 
@@ -146,3 +147,27 @@ def test_a_sigterm_while_the_workers_start_stops_them_cleanly() -> None:
     assert status == 0, err
     assert out.endswith("server stopped"), out
     assert "[W " not in err and "[E " not in err, err
+
+
+def test_workers_share_a_unix_socket_that_the_parent_removes() -> None:
+    path = f"/tmp/tc-workers-{os.getpid()}.sock"
+    try:
+        with serve(
+            "--workers",
+            "2",
+            "--unix-socket",
+            path,
+            first_line=r"serving \S+ on unix:\S+ with 2 workers$",
+        ) as server:
+            ready_workers(server, 2)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(30)
+                sock.connect(path)
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert sock.makefile("rb").read().endswith(b"\r\n\r\nhello\n")
+            status, out, err = stop(server)
+        assert status == 0, err
+        assert not os.path.exists(path)
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
