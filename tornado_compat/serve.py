@@ -522,7 +522,7 @@ class Target:
         """The object to serve: the value, or what the factory returns."""
         if not self.is_factory:
             return self.value
-        built = self.value()
+        built = _calling(f"{self.name}()", self.value)
         kind = _kind(built)
         if kind in ("delegate", "callback"):
             return built
@@ -605,10 +605,12 @@ def _load_target(target: str) -> Target:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[path.stem] = module
-        _run_import(where, lambda: spec.loader.exec_module(module))  # type: ignore[union-attr]
+        _calling(f"importing {where}", lambda: spec.loader.exec_module(module))  # type: ignore[union-attr]
     else:
         try:
-            module = _run_import(where, lambda: importlib.import_module(where))
+            module = _calling(
+                f"importing {where}", lambda: importlib.import_module(where)
+            )
         except ImportError as exc:
             raise TargetError(f"cannot import {where}: {exc}") from exc
     try:
@@ -621,9 +623,10 @@ def _load_target(target: str) -> Target:
     return Target(attribute, value, kind == "factory", files)
 
 
-def _run_import(where: str, do: Callable[[], _T]) -> _T:
-    """Run an import; an exception other than ImportError becomes a
-    TargetError naming where it was raised."""
+def _calling(what: str, do: Callable[[], _T]) -> _T:
+    """Run the target's code (its import, its factory); an exception other
+    than ImportError becomes a one-line TargetError naming where it was
+    raised."""
     try:
         return do()
     except ImportError:
@@ -639,7 +642,7 @@ def _run_import(where: str, do: Callable[[], _T]) -> _T:
         if isinstance(exc, SyntaxError) and exc.filename:
             files.append(exc.filename)
         raise TargetError(
-            f"importing {where} raised {type(exc).__name__}: {exc}{place}", files
+            f"{what} raised {type(exc).__name__}: {exc}{place}", files
         ) from exc
 
 

@@ -39,6 +39,10 @@ def test_the_attribute_defaults_to_app_and_a_module_name_works() -> None:
     [
         ("number", "number is int 42, not an Application"),
         ("make_number", "make_number() returned int 42, not an Application"),
+        (
+            "make_nothing",
+            "make_nothing() raised LookupError: no configuration found (",
+        ),
         ("two_arguments", "two_arguments is a callable with signature (a: 'object'"),
         ("main", "main is a coroutine function, not an Application"),
         ("handle_async", "handle_async is a coroutine function, not an Application"),

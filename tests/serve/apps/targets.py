@@ -15,6 +15,7 @@ refuses, and handlers that show a test what the server did:
 - ``handle``: a request callable (one argument) that answers
   ``raw callback``.
 - refused: ``number`` (42), ``make_number`` (a factory returning 42),
+  ``make_nothing`` (a factory that raises),
   ``two_arguments``, ``main`` (a coroutine function), ``handle_async`` (a
   coroutine function taking the request).
 
@@ -109,6 +110,10 @@ number = 42
 
 def make_number() -> int:
     return 42
+
+
+def make_nothing() -> Application:
+    raise LookupError("no configuration found")
 
 
 def two_arguments(a: object, b: object) -> None:
