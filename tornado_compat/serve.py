@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tornado_compat.netutil import _DEFAULT_BACKLOG, bind_sockets
+
 #: Seconds ``serve`` lets requests in progress finish after the first signal.
 DEFAULT_GRACEFUL_TIMEOUT = 30.0
 #: ``serve``'s deadlines: the production values of "Deadlines" in the server
@@ -704,7 +706,7 @@ def bind_unix_socket(path: str, mode: int) -> Listeners:
             sock.bind(path)
         st = os.lstat(path)
         os.chmod(path, mode)
-        sock.listen(_backlog())
+        sock.listen(_DEFAULT_BACKLOG)
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
@@ -740,12 +742,6 @@ def _remove_stale_socket(path: str) -> None:
     finally:
         probe.close()
     raise BindError(f"cannot listen on unix:{path}: another server is listening there")
-
-
-def _backlog() -> int:
-    from tornado_compat.netutil import _DEFAULT_BACKLOG
-
-    return _DEFAULT_BACKLOG
 
 
 def adopt_descriptor(fd: int, keep_inheritable: bool) -> socket.socket:
@@ -794,8 +790,6 @@ def socket_activation(keep_environment: bool) -> list[int] | None:
 
 def bind(args: argparse.Namespace, worker: bool = False) -> Listeners:
     """The listening sockets the options ask for."""
-    from tornado_compat.netutil import bind_sockets
-
     if args.fd is not None:
         return Listeners([adopt_descriptor(args.fd, args.reload)])
     if args.unix_socket is not None:
