@@ -65,16 +65,25 @@ def request(
         conn.close()
 
 
-def unix_request(path: str, target: str = "/") -> Response:
-    """One request over the unix socket at ``path``."""
-    with socket.socket(socket.AF_UNIX) as sock:
+def unix_request(
+    path: str, target: str = "/", sock: socket.socket | None = None
+) -> Response:
+    """One request over the unix socket at ``path`` (on ``sock`` when it is
+    already connected there)."""
+    own = sock is None
+    if sock is None:
+        sock = socket.socket(socket.AF_UNIX)
         sock.settimeout(WAIT)
         sock.connect(path)
+    try:
         conn = http.client.HTTPConnection("localhost", timeout=WAIT)
         conn.sock = sock
         conn.request("GET", target)
         response = conn.getresponse()
         return Response(response.status, response.headers, response.read())
+    finally:
+        if own:
+            sock.close()
 
 
 def _read_exactly(sock: socket.socket, count: int) -> bytes:
