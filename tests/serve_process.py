@@ -30,18 +30,33 @@ WAIT = 30.0
 class ServeProcess:
     """``python -m tornado_compat ARGS``, run from the repository root."""
 
-    def __init__(self, args: list[str], first_line: str) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        first_line: str,
+        *,
+        env: dict[str, str] | None = None,
+        pass_fds: tuple[int, ...] = (),
+        prefix: tuple[str, ...] = (),
+    ) -> None:
+        """``first_line`` is a pattern for the first line of stdout; its first
+        group, if any, is the port (else :attr:`port` is 0).  ``prefix``
+        comes before the Python command (a shell that sets the environment,
+        say); ``env`` and ``pass_fds`` go to :class:`subprocess.Popen`."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tornado_compat", *args],
+            [*prefix, sys.executable, "-m", "tornado_compat", *args],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
+            pass_fds=pass_fds,
         )
         # Lines as they come; None once the output has ended.
         self._lines: list[str | None] = []
         self._errors: list[str | None] = []
         self._seen = 0
+        self._seen_errors = 0
         self._changed = threading.Condition()
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._readers = [
@@ -55,7 +70,7 @@ class ServeProcess:
             line = self.wait_for_line("")
             match = re.match(first_line, line)
             assert match, f"unexpected first line {line!r}"
-            self.port = int(match.group(1))
+            self.port = int(match.group(1)) if match.groups() else 0
         except BaseException:
             self.kill()
             raise
@@ -91,6 +106,31 @@ class ServeProcess:
             if not found:
                 raise AssertionError(
                     f"no line starting with {prefix!r}; stdout: {self._lines}, "
+                    f"stderr: {self._errors}"
+                )
+            return found[0]
+
+    def wait_for_log(self, text: str, timeout: float = WAIT) -> str:
+        """The next line of stderr (after those already waited for) that
+        contains ``text``."""
+        found: list[str] = []
+
+        def look() -> bool:
+            while self._seen_errors < len(self._errors):
+                line = self._errors[self._seen_errors]
+                if line is None:
+                    return True
+                self._seen_errors += 1
+                if text in line:
+                    found.append(line)
+                    return True
+            return False
+
+        with self._changed:
+            self._changed.wait_for(look, timeout)
+            if not found:
+                raise AssertionError(
+                    f"no log line with {text!r}; stdout: {self._lines}, "
                     f"stderr: {self._errors}"
                 )
             return found[0]
