@@ -119,9 +119,17 @@ def websocket_echo(port: int, message: str, tls: ssl.SSLContext | None) -> str:
         head, _, rest = head.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
         accept = base64.b64encode(
-            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+            hashlib.sha1(
+                (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()
+            ).digest()
         )
-        assert b"sec-websocket-accept: " + accept in head.lower(), head
+        fields = dict(
+            (name.strip().lower(), value.strip())
+            for name, _, value in (
+                line.partition(b":") for line in head.split(b"\r\n")[1:]
+            )
+        )
+        assert fields.get(b"sec-websocket-accept") == accept, head
         payload = message.encode()
         assert len(payload) < 126
         mask = os.urandom(4)

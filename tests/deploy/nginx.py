@@ -12,6 +12,7 @@ or leave nginx running.  The master runs in the foreground and is stopped
 
 from __future__ import annotations
 
+import grp
 import os
 import shutil
 import socket
@@ -26,7 +27,7 @@ import pytest
 from tests.deploy.processes import WAIT
 
 MAIN = """\
-worker_processes 1;
+{user}worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log info;
@@ -89,7 +90,13 @@ def nginx(directory: Path, http: str, ports: list[int]) -> Iterator[Nginx]:
         pytest.fail("nginx is not installed (.ci/run installs it with apt-get)")
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "nginx.conf"
-    conf.write_text(MAIN.format(dir=directory, http=http))
+    user = ""
+    if os.geteuid() == 0:
+        # nginx's workers run as nobody, in the group of the user that runs
+        # serve (here, this one): the page's advice for --unix-socket, whose
+        # socket only its user and group may use.
+        user = f"user nobody {grp.getgrgid(os.getegid()).gr_name};\n"
+    conf.write_text(MAIN.format(user=user, dir=directory, http=http))
     check = subprocess.run(
         [binary, "-t", "-p", str(directory), "-c", str(conf), "-e", "stderr"],
         capture_output=True,
@@ -112,7 +119,9 @@ def nginx(directory: Path, http: str, ports: list[int]) -> Iterator[Nginx]:
             while True:
                 if proc.poll() is not None:
                     assert proc.stderr is not None
-                    pytest.fail(f"nginx exited with {proc.returncode}: {proc.stderr.read()}")
+                    pytest.fail(
+                        f"nginx exited with {proc.returncode}: {proc.stderr.read()}"
+                    )
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=WAIT).close()
                     break

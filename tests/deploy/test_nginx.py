@@ -4,6 +4,7 @@ through them, and what the application sees of the client."""
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 from pathlib import Path
@@ -61,9 +62,12 @@ def test_nginx_passes_the_client_address_and_scheme(
         # What the page says happens without it.
         argv.remove("--xheaders")
     http, https = free_port(), free_port()
-    with serve(argv, sock) as app, nginx(
-        workdir / "nginx", direct_config(sock, http, https, certs), [http, https]
-    ) as proxy:
+    with (
+        serve(argv, sock) as app,
+        nginx(
+            workdir / "nginx", direct_config(sock, http, https, certs), [http, https]
+        ) as proxy,
+    ):
         # A client that claims another address and plain http.
         seen = request(
             https,
@@ -98,9 +102,12 @@ def test_nginx_keeps_connections_to_serve_and_passes_websockets(
         {SOCKET: str(sock)},
     )
     http, https = free_port(), free_port()
-    with serve(argv, sock) as app, nginx(
-        workdir / "nginx", direct_config(sock, http, https, certs), [http, https]
-    ) as proxy:
+    with (
+        serve(argv, sock) as app,
+        nginx(
+            workdir / "nginx", direct_config(sock, http, https, certs), [http, https]
+        ) as proxy,
+    ):
         # Each on a new client connection: nginx reuses its idle upstream
         # connection for all of them.
         answers = [request(https, tls=certs.client) for _ in range(5)]
@@ -127,9 +134,12 @@ def test_serve_drains_behind_nginx_and_removes_its_socket(
     )
     http, https = free_port(), free_port()
     flag = workdir / "release"
-    with serve(argv, sock) as app, nginx(
-        workdir / "nginx", direct_config(sock, http, https, certs), [http, https]
-    ) as proxy:
+    with (
+        serve(argv, sock) as app,
+        nginx(
+            workdir / "nginx", direct_config(sock, http, https, certs), [http, https]
+        ) as proxy,
+    ):
         slow: list[Response] = []
         client = threading.Thread(
             target=lambda: slow.append(
@@ -191,11 +201,18 @@ def test_trusted_downstream_behind_a_load_balancer(
     inner, edge = free_port(), free_port()
     config = fill(
         docpage.block(BEHIND_LB),
-        {SOCKET: str(sock), "listen 80;": f"listen 127.0.0.1:{inner};", LB_ADDRESS: LB_HERE},
+        {
+            SOCKET: str(sock),
+            "listen 80;": f"listen 127.0.0.1:{inner};",
+            LB_ADDRESS: LB_HERE,
+        },
     ) + LB_SERVER.format(
         edge=edge, inner=inner, lb=LB_HERE, chain=certs.chain, key=certs.key
     )
-    with serve(argv, sock) as app, nginx(workdir / "nginx", config, [inner, edge]) as proxy:
+    with (
+        serve(argv, sock) as app,
+        nginx(workdir / "nginx", config, [inner, edge]) as proxy,
+    ):
         seen = request(
             edge,
             tls=certs.client,
@@ -217,3 +234,17 @@ def test_trusted_downstream_behind_a_load_balancer(
         )
         # Only the load balancer may talk to this nginx.
         assert request(inner).status == 403
+
+
+@pytest.mark.parametrize("caption", [DIRECT, BEHIND_LB])
+def test_nginx_blocks_agree_with_serve_s_defaults(caption: str) -> None:
+    """nginx closes an idle upstream connection before serve would, and
+    refuses a body before serve would."""
+    from tornado_compat.serve import SERVE_IDLE_TIMEOUT, SERVE_MAX_BODY_SIZE
+
+    config = docpage.block(caption)
+    keepalive = docpage.nginx_seconds(config, "keepalive_timeout", "upstream myapp")
+    assert keepalive < SERVE_IDLE_TIMEOUT
+    body = re.search(r"client_max_body_size (\d+)m;", config)
+    assert body, "no client_max_body_size in megabytes"
+    assert int(body.group(1)) * 1024 * 1024 <= SERVE_MAX_BODY_SIZE
