@@ -130,17 +130,11 @@ class Child:
             return "\n".join(self.out) + "\n" + "\n".join(self.err)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        else:
-            # The process has ended; workers it left behind have not.
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        """Kill the process and what is left of its group (workers)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         self.proc.wait(WAIT)
         for reader in self._readers:
             reader.join(WAIT)
