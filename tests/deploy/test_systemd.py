@@ -138,7 +138,7 @@ def launch(listener: socket.socket, argv: list[str]) -> Child:
 def test_activated_socket_outlives_a_restart(workdir: Path) -> None:
     """What systemd's socket gives: serve stops and starts again on one
     socket, and a client that connects in between is answered by the next
-    serve instead of being refused.  The next one runs two workers."""
+    serve instead of being refused."""
     path = workdir / "myapp.sock"
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(str(path))
@@ -153,26 +153,45 @@ def test_activated_socket_outlives_a_restart(workdir: Path) -> None:
         assert path.exists()
 
         # No serve runs now: the connection waits in the socket's queue.
-        connected = threading.Event()
-        answer: list[Response] = []
-
-        def client() -> None:
-            with socket.socket(socket.AF_UNIX) as sock:
-                sock.settimeout(WAIT)
-                sock.connect(str(path))
-                connected.set()
-                answer.append(unix_request(str(path), sock=sock))
-
-        waiting = threading.Thread(target=client)
-        waiting.start()
-        try:
-            assert connected.wait(WAIT)
-            with launch(listener, [*exec_start(), "--workers", "2"]) as second:
-                waiting.join(WAIT)
-                assert answer and answer[0].status == 200, second.output()
-                # A worker answered, not the first process.
-                assert answer[0].json()["pid"] != second.pid
+        with socket.socket(socket.AF_UNIX) as waiting:
+            waiting.settimeout(WAIT)
+            waiting.connect(str(path))
+            with launch(listener, exec_start()) as second:
+                answer = unix_request(str(path), sock=waiting)
+                assert answer.status == 200, second.output()
+                assert answer.json()["pid"] == second.pid
                 second.send_signal(signal.SIGTERM)
                 assert second.finish() == 0, second.output()
+
+
+def test_workers_share_the_activated_socket_and_drain(workdir: Path) -> None:
+    """--workers N on an activated socket: the workers answer on it, and
+    SIGTERM to serve alone (KillMode=mixed) drains every one of them."""
+    path = workdir / "myapp.sock"
+    flag = workdir / "release"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(16)
+    with listener, launch(listener, [*exec_start(), "--workers", "2"]) as app:
+        for _ in range(2):
+            app.wait_for("ready")
+        seen = unix_request(str(path))
+        assert seen.status == 200, app.output()
+        # A worker answered, not the first process.
+        assert seen.json()["pid"] != app.pid
+
+        slow: list[Response] = []
+        client = threading.Thread(
+            target=lambda: slow.append(unix_request(str(path), f"/slow?flag={flag}"))
+        )
+        client.start()
+        try:
+            app.wait_for(f"arrived {flag}")
+            app.send_signal(signal.SIGTERM)
+            app.wait_for("draining")
         finally:
-            waiting.join(WAIT)
+            flag.touch()
+            client.join(WAIT)
+        assert slow and slow[0].status == 200, app.output()
+        assert app.finish() == 0, app.output()
+        assert path.exists()
