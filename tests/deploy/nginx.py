@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import grp
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.processes import WAIT
+from tests.deploy.tools import tool
 
 MAIN = """\
 {user}worker_processes 1;
@@ -44,13 +44,6 @@ http {{
 {http}
 }}
 """
-
-
-def find_nginx() -> str | None:
-    for found in (shutil.which("nginx"), "/usr/sbin/nginx", "/usr/local/sbin/nginx"):
-        if found and os.access(found, os.X_OK):
-            return found
-    return None
 
 
 def free_port() -> int:
@@ -85,9 +78,7 @@ class Nginx:
 def nginx(directory: Path, http: str, ports: list[int]) -> Iterator[Nginx]:
     """Run nginx with ``http`` as the contents of its ``http`` block, until
     it accepts on every port of ``ports`` (on 127.0.0.1)."""
-    binary = find_nginx()
-    if binary is None:
-        pytest.fail("nginx is not installed (.ci/run installs it with apt-get)")
+    binary = tool("nginx")
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "nginx.conf"
     user = ""

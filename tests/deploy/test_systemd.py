@@ -4,9 +4,7 @@ systemd's own activator and by a launcher of the test's own."""
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -14,12 +12,11 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-
 from tests.deploy import docpage
 from tests.deploy.client import Response, request, unix_request
 from tests.deploy.nginx import free_port
 from tests.deploy.processes import WAIT, Child
+from tests.deploy.tools import tool
 
 SOCKET_UNIT = "/etc/systemd/system/myapp.socket"
 SERVICE_UNIT = "/etc/systemd/system/myapp.service"
@@ -37,15 +34,6 @@ LAUNCHER = (
     "os.environ.update(LISTEN_FDS='1', LISTEN_PID=str(os.getpid()))\n"
     "os.execv(sys.argv[2], sys.argv[2:])\n"
 )
-
-
-def find_tool(name: str) -> str:
-    found = shutil.which(name) or (
-        f"/usr/bin/{name}" if os.access(f"/usr/bin/{name}", os.X_OK) else None
-    )
-    if found is None:
-        pytest.fail(f"{name} is not installed (.ci/run installs systemd with apt-get)")
-    return found
 
 
 def exec_start() -> list[str]:
@@ -76,7 +64,7 @@ def test_units_are_valid_and_outwait_the_drain(workdir: Path) -> None:
     (units / "myapp.service").write_text(service.replace(VENV_PYTHON, sys.executable))
     result = subprocess.run(
         [
-            find_tool("systemd-analyze"),
+            tool("systemd-analyze"),
             "verify",
             "--man=no",
             str(units / "myapp.socket"),
@@ -99,7 +87,7 @@ def test_systemd_socket_activate_starts_serve_on_the_units_socket(
     listen = docpage.unit_value(docpage.block(SOCKET_UNIT), "ListenStream")
     assert listen == SOCKET
     with Child(
-        [find_tool("systemd-socket-activate"), "-l", str(sock), *exec_start()]
+        [tool("systemd-socket-activate"), "-l", str(sock), *exec_start()]
     ) as activator:
         activator.wait_for(f"Listening on {sock}", stream="err")
         # Nothing runs serve yet; this connection starts it.
@@ -120,7 +108,7 @@ def test_systemd_socket_activate_command_of_the_page() -> None:
     argv = docpage.runnable(
         docpage.command("systemd-socket-activate"), {"8000": str(port)}
     )
-    argv[0] = find_tool("systemd-socket-activate")
+    argv[0] = tool("systemd-socket-activate")
     with Child(argv) as activator:
         activator.wait_for("Listening on", stream="err")
         seen = request(port, source="127.0.0.1")
