@@ -90,9 +90,14 @@ class ServeError(Exception):
 
 class TargetError(ServeError):
     """The application named on the command line cannot be loaded or is not
-    something ``HTTPServer`` can serve."""
+    something ``HTTPServer`` can serve.  ``files`` are those whose edit may
+    fix it (for --reload to watch)."""
 
     status = 2
+
+    def __init__(self, message: str, files: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.files = list(files)
 
 
 class UsageError(ServeError):
@@ -574,6 +579,20 @@ def _describe(value: Any) -> str:
 def load_target(target: str) -> Target:
     """Import ``module:attribute`` or ``file.py:attribute`` (``app`` by
     default) and check that it can be served; see :func:`_kind`."""
+    try:
+        return _load_target(target)
+    except TargetError as exc:
+        where = target.partition(":")[0]
+        module = sys.modules.get(Path(where).stem if where.endswith(".py") else where)
+        exc.files.extend(
+            [str(Path(where).resolve())]
+            if where.endswith(".py")
+            else [getattr(module, "__file__", None) or ""]
+        )
+        raise
+
+
+def _load_target(target: str) -> Target:
     where, _, attribute = target.partition(":")
     attribute = attribute or "app"
     files: list[str] = []
@@ -616,8 +635,11 @@ def _run_import(where: str, do: Callable[[], _T]) -> _T:
             place = f" ({exc.filename}, line {exc.lineno})"
         elif frame:
             place = f" ({frame[0].filename}, line {frame[0].lineno})"
+        files = [entry.filename for entry in traceback.extract_tb(exc.__traceback__)]
+        if isinstance(exc, SyntaxError) and exc.filename:
+            files.append(exc.filename)
         raise TargetError(
-            f"importing {where} raised {type(exc).__name__}: {exc}{place}"
+            f"importing {where} raised {type(exc).__name__}: {exc}{place}", files
         ) from exc
 
 
@@ -998,6 +1020,35 @@ def _start_reload(plan: Plan, listeners: Listeners) -> None:
     tornado.autoreload.start()
 
 
+def _wait_for_a_fix(
+    factory: Callable[[], asyncio.AbstractEventLoop], error: TargetError
+) -> int:
+    """With --reload, a target that cannot be loaded waits for an edit to
+    the files involved (then restarts) or for a signal (exit status 2)."""
+    print(error, file=sys.stderr, flush=True)
+    say("waiting for a change to reload (Ctrl-C stops)")
+
+    async def wait() -> None:
+        import tornado.autoreload
+
+        for path in error.files:
+            if os.path.isfile(path):
+                tornado.autoreload.watch(path)
+        tornado.autoreload.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in _STOP_SIGNALS:
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            for signum in _STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
+
+    run_in_loop(factory, wait)
+    return error.status
+
+
 def exit_at_once(status: int) -> None:
     """End the process now, with what was logged and printed written out."""
     logging.shutdown()
@@ -1062,7 +1113,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             target = load_target(args.target)
         except TargetError as exc:
-            raise TargetError(f"cannot load {args.target}: {exc}") from exc
+            error = TargetError(f"cannot load {args.target}: {exc}", exc.files)
+            if args.reload:
+                return _wait_for_a_fix(factory, error)
+            raise error from exc
         if (
             args.reuse_port
             and args.workers > 1
