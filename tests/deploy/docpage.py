@@ -175,3 +175,12 @@ def runnable(argv: list[str], replacements: dict[str, str]) -> list[str]:
         result.append(arg)
     assert not unused, f"{sorted(unused)} not in the command {argv}"
     return result
+
+
+def dockerfile_commands(path: Path = DOCKERFILE) -> list[str]:
+    """The commands the Dockerfile's comments show (indented lines)."""
+    return [
+        line[1:].strip()
+        for line in path.read_text().splitlines()
+        if line.startswith("#     ")
+    ]

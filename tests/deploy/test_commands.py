@@ -1,5 +1,5 @@
-"""Every command of docs/deploy.md is run by a test, or says why it cannot
-be run here."""
+"""Every command of docs/deploy.md (and of the Dockerfile it includes) is
+run by a test, or says why it cannot be run here."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ RUN_BY = {
 NOT_RUN = {
     "systemctl daemon-reload": "systemd is not the init process here",
     "systemctl enable --now myapp.socket": "systemd is not the init process here",
+    "docker build -t myapp .": "no Docker daemon here (test_container.py runs"
+    " the image's command as PID 1 of a PID namespace instead)",
+    "docker run --stop-timeout 30 -p 8000:8000 myapp": "no Docker daemon here",
 }
 
 
 def test_every_command_of_the_page_is_run_or_explained() -> None:
-    commands = docpage.commands()
+    commands = docpage.commands() + docpage.dockerfile_commands()
     assert commands
     for command in commands:
         words = command.split()
