@@ -148,7 +148,7 @@ def test_abnormal_exit_restarts_with_same_task_id(tmp_path: Path) -> None:
     assert runs[0] == ["ok"]
     assert sorted(runs[1]) == ["failing", "ok"]
     assert "child 1 (pid" in result.stderr
-    assert "exited with status 3, restarting" in result.stderr
+    assert "exited with status 3; forking it again" in result.stderr
 
 
 def test_child_killed_by_signal_is_restarted(tmp_path: Path) -> None:
@@ -168,7 +168,7 @@ def test_child_killed_by_signal_is_restarted(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert sorted(runs[0]) == ["killed", "ok"]
-    assert f"killed by signal {int(signal.SIGKILL)}, restarting" in result.stderr
+    assert f"killed by signal {int(signal.SIGKILL)} (SIGKILL)" in result.stderr
 
 
 def test_too_many_restarts_raises_in_parent(tmp_path: Path) -> None:

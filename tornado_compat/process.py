@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 
 from tornado.log import gen_log
@@ -60,69 +61,108 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
     No IOLoop may be started before this call; a child would inherit the
     parent's loop and its registered file descriptors.  Calling it while an
     asyncio event loop is running in this thread, or from a process it
-    already forked, raises :class:`RuntimeError`.  Unix only.
+    already forked, raises :class:`RuntimeError`.  Unix only.  For a pool
+    that also stops on SIGTERM and restarts with a back-off, see
+    :func:`tornado_compat.supervisor.run_workers`.
     """
+    _check_can_fork("fork_processes")
+    if num_processes is None or num_processes <= 0:
+        num_processes = cpu_count()
+    budget = _RestartBudget(
+        _DEFAULT_MAX_RESTARTS if max_restarts is None else max_restarts
+    )
+
+    gen_log.info("Starting %d processes", num_processes)
+    running: dict[int, int] = {}
+    for tid in range(num_processes):
+        if _fork_child(tid, running):
+            return tid
+
+    while running:
+        # os.wait() also collects children started by other code; their
+        # status is theirs to lose, as it is under Tornado.
+        pid, status = os.wait()
+        if pid not in running:
+            continue
+        end = _ChildEnd(running.pop(pid), pid, status)
+        if end.succeeded:
+            gen_log.info("child %d (pid %d) exited normally", end.task_id, pid)
+            continue
+        gen_log.warning("%s; forking it again", end)
+        budget.spend()
+        if _fork_child(end.task_id, running):
+            return end.task_id
+    # The parent must not fall through into the caller's start-up code, which
+    # would then serve as a worker of its own.
+    sys.exit(0)
+
+
+def _check_can_fork(api: str) -> None:
+    """Raise RuntimeError, naming ``api``, where forking a pool is unsafe."""
     if sys.platform == "win32":
-        raise RuntimeError("fork_processes needs os.fork, which Windows lacks")
+        raise RuntimeError(f"{api} needs os.fork, which Windows lacks")
     if _task_id is not None:
-        raise RuntimeError(
-            f"fork_processes was already called: this is child task {_task_id}"
-        )
+        raise RuntimeError(f"{api} was already called: this is child task {_task_id}")
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        pass
-    else:
-        raise RuntimeError(
-            "fork_processes cannot run while an event loop is running; "
-            "call it before starting the IOLoop"
-        )
-    if max_restarts is None:
-        max_restarts = _DEFAULT_MAX_RESTARTS
-    if num_processes is None or num_processes <= 0:
-        num_processes = cpu_count()
+        return
+    raise RuntimeError(
+        f"{api} cannot run while an event loop is running; "
+        "call it before starting the IOLoop"
+    )
 
-    gen_log.info("Starting %d processes", num_processes)
-    children: dict[int, int] = {}
-    for i in range(num_processes):
-        if _fork_child(i, children):
-            return i
 
-    restarts = 0
-    while children:
-        pid, status = os.wait()
-        child_id = children.pop(pid, None)
-        if child_id is None:
-            # A child the caller started some other way; not ours to restart.
-            continue
-        if os.WIFSIGNALED(status):
-            gen_log.warning(
-                "child %d (pid %d) killed by signal %d, restarting",
-                child_id,
-                pid,
-                os.WTERMSIG(status),
-            )
-        elif os.WEXITSTATUS(status) != 0:
-            gen_log.warning(
-                "child %d (pid %d) exited with status %d, restarting",
-                child_id,
-                pid,
-                os.WEXITSTATUS(status),
-            )
-        else:
-            gen_log.info("child %d (pid %d) exited normally", child_id, pid)
-            continue
-        restarts += 1
-        if restarts > max_restarts:
+class _ChildEnd:
+    """How one forked child ended: its task id, pid and raw wait status.
+
+    Shared by :func:`fork_processes` and :mod:`tornado_compat.supervisor`, so
+    that both judge and describe an exit the same way.
+    """
+
+    __slots__ = ("pid", "status", "task_id")
+
+    def __init__(self, task_id: int, pid: int, status: int) -> None:
+        self.task_id = task_id
+        self.pid = pid
+        self.status = status
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the child called exit with status 0."""
+        return os.WIFEXITED(self.status) and os.WEXITSTATUS(self.status) == 0
+
+    def __str__(self) -> str:
+        who = f"child {self.task_id} (pid {self.pid})"
+        if os.WIFSIGNALED(self.status):
+            number = os.WTERMSIG(self.status)
+            try:
+                name = signal.Signals(number).name
+            except ValueError:
+                name = "unknown"
+            return f"{who} was killed by signal {number} ({name})"
+        return f"{who} exited with status {os.WEXITSTATUS(self.status)}"
+
+
+class _RestartBudget:
+    """Counts restarts after failures and refuses the one past ``limit``."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.used = 0
+
+    @property
+    def exhausted(self) -> bool:
+        """True when another restart would exceed the limit."""
+        return self.limit is not None and self.used >= self.limit
+
+    def spend(self) -> None:
+        """Count one restart; raise RuntimeError when none is left."""
+        if self.exhausted:
             raise RuntimeError(
-                f"Too many child restarts ({restarts - 1} allowed), giving up"
+                f"Too many child restarts ({self.limit} allowed), giving up"
             )
-        if _fork_child(child_id, children):
-            return child_id
-
-    # Returning would drop the parent back into the caller's start-up code,
-    # which would go on to serve as if it were a worker.
-    sys.exit(0)
+        self.used += 1
 
 
 def _tell_tornado_process(child_id: int) -> None:
@@ -140,8 +180,11 @@ def _tell_tornado_process(child_id: int) -> None:
         vars(module)["_task_id"] = child_id
 
 
-def _fork_child(child_id: int, children: dict[int, int]) -> bool:
-    """Fork once; True in the new child, False in the parent."""
+def _fork_child(child_id: int, running: dict[int, int]) -> bool:
+    """Fork once; True in the new child (task id set), False in the parent.
+
+    The parent records the new pid in ``running``.
+    """
     global _task_id
     pid = os.fork()
     if pid == 0:
@@ -150,5 +193,5 @@ def _fork_child(child_id: int, children: dict[int, int]) -> bool:
         _task_id = child_id
         _tell_tornado_process(child_id)
         return True
-    children[pid] = child_id
+    running[pid] = child_id
     return False

@@ -897,7 +897,10 @@ def setup_logging(level: str, access_log: bool) -> None:
 
 
 def say(line: str) -> None:
-    print(line, flush=True)
+    # One write for the whole line: workers share the parent's stdout, and
+    # a line must not be split by another's.
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 class _Signals:
@@ -1068,17 +1071,13 @@ def _serve_one(plan: Plan, listeners: Listeners, prefix: str = "") -> int:
     return 1 if cut else 0
 
 
-def _run_workers(plan: Plan) -> int:
+def _run_workers(plan: Plan, where: list[str]) -> int:
     # Written alongside; imported by name until it is merged.
     run_workers = importlib.import_module("tornado_compat.supervisor").run_workers
 
     args = plan.args
-    if plan.listeners is not None:
-        for sock in plan.listeners.sockets:
-            say(
-                f"serving {args.target} on {show(sock, plan.scheme)}"
-                f" with {args.workers} workers"
-            )
+    for shown in where:
+        say(f"serving {args.target} on {shown} with {args.workers} workers")
 
     def worker(task_id: int) -> int:
         prefix = f"worker {task_id}: "
@@ -1128,14 +1127,19 @@ def run(args: argparse.Namespace) -> int:
             # the parent; a port chosen by the system is kept for the workers.
             probe = bind(args)
             args.port = probe.sockets[0].getsockname()[1]
+            scheme = "https" if context is not None else "http"
+            where = [show(sock, scheme) for sock in probe.sockets]
             probe.close()
         else:
             listeners = bind(args)
+            where = []
         plan = Plan(
             args, target, loop_name, factory, context, server_options(args), listeners
         )
+        if listeners is not None:
+            where = [show(sock, plan.scheme) for sock in listeners.sockets]
         if args.workers > 1:
-            return _run_workers(plan)
+            return _run_workers(plan, where)
         assert listeners is not None
         return _serve_one(plan, listeners)
     except ServeError as exc:

@@ -8,8 +8,8 @@ refuses, and handlers that show a test what the server did:
   application (after ``--xheaders``), with the pid; ``/loop`` the class of the
   running event loop; ``/echo`` (POST) the body it got, after any
   ``--decompress-request``; ``/slow`` prints ``arrived /slow PID`` on stdout
-  and answers ``slow done PID`` once the server drains; ``/boom`` raises
-  (a 500, logged at ERROR by tornado.web).
+  and answers ``slow done PID`` once the server drains; ``/never`` prints
+  ``arrived /never PID`` and never answers.
 - ``make_app``: a factory taking no argument that returns such an
   application; ``make_callback``: one that returns a request callable.
 - ``handle``: a request callable (one argument) that answers
@@ -62,9 +62,10 @@ class SlowHandler(tornado.web.RequestHandler):
         self.write(f"slow done {os.getpid()}\n")
 
 
-class BoomHandler(tornado.web.RequestHandler):
-    def get(self) -> None:
-        raise RuntimeError("boom")
+class NeverHandler(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        print(f"arrived /never {os.getpid()}", flush=True)
+        await asyncio.Event().wait()
 
 
 class Application(tornado.web.Application):
@@ -80,7 +81,7 @@ def make_app() -> Application:
             (r"/loop", LoopHandler),
             (r"/echo", EchoHandler),
             (r"/slow", SlowHandler),
-            (r"/boom", BoomHandler),
+            (r"/never", NeverHandler),
         ]
     )
 
