@@ -920,17 +920,27 @@ def _remember_signal(signum: int, frame: object) -> None:
 
 class _Signals:
     """Counts Ctrl-C and SIGTERM: the first asks for a drain, the second
-    for a stop at once."""
+    for a stop at once.
 
-    def __init__(self) -> None:
+    In a worker (``repeat_term`` false) SIGTERM only ever asks for the drain:
+    a process manager may send it to the worker and to the parent at once,
+    and the parent passes its own on, so two may come for one stop.  There
+    the parent's SIGINT, sent for a second signal, stops at once.
+    """
+
+    def __init__(self, repeat_term: bool = True, prefix: str = "") -> None:
         self.first = asyncio.Event()
         self.second = asyncio.Event()
+        self.repeat_term = repeat_term
+        self.prefix = prefix
 
-    def received(self) -> None:
-        if self.first.is_set():
-            self.second.set()
-        else:
+    def received(self, signum: int) -> None:
+        if not self.first.is_set():
             self.first.set()
+        elif signum != signal.SIGTERM or self.repeat_term:
+            self.second.set()
+        elif not self.second.is_set():
+            say(f"{self.prefix}SIGTERM again: still draining (SIGINT stops at once)")
 
 
 @dataclass
@@ -972,12 +982,12 @@ async def serve_forever(plan: Plan, listeners: Listeners, prefix: str = "") -> i
 
     # Before the line that says it is ready: a signal sent on seeing that
     # line must find the handlers in place.
-    signals = _Signals()
+    signals = _Signals(repeat_term=not prefix, prefix=prefix)
     loop = asyncio.get_running_loop()
     for signum in _STOP_SIGNALS:
-        loop.add_signal_handler(signum, signals.received)
-    for _ in _early_signals:
-        signals.received()
+        loop.add_signal_handler(signum, signals.received, signum)
+    for signum in _early_signals:
+        signals.received(signum)
     _early_signals.clear()
     try:
         application = plan.target.build()
@@ -1013,6 +1023,12 @@ async def serve_forever(plan: Plan, listeners: Listeners, prefix: str = "") -> i
     finally:
         for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
+        if prefix:
+            # The parent's SIGTERM or SIGINT may still be on its way to a
+            # worker that has finished its drain: it must not kill the worker
+            # on its way out, which the parent would count as a failure.
+            for signum in _STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
     stopped = f"{prefix}stopped" if prefix else "server stopped"
     if cut:
         say(f"{stopped}: {cut} request(s) cut")

@@ -4,7 +4,8 @@
 serve --workers N``, and usable on its own.  The parent forks ``count``
 children, each running ``worker(task_id)``; it restarts a child that dies,
 after a back-off that grows while the child keeps dying young; on SIGTERM or
-SIGINT it passes SIGTERM on to every child and waits for them all.
+SIGINT it passes SIGTERM on to every child (SIGINT on a second signal) and
+waits for them all.
 :func:`tornado_compat.process.fork_processes` is the Tornado-shaped sibling:
 it returns in the child and has no signal handling or back-off; the two
 share the code that forks a child and judges how it ended.
@@ -85,8 +86,10 @@ def run_workers(
 
     **Stopping.**  The first SIGTERM or SIGINT the parent receives cancels
     pending restarts and sends SIGTERM to every child; each further one sends
-    SIGTERM again (``serve``'s workers take a second signal as "stop at
-    once").  The parent waits for every child, restores its own signal
+    SIGINT (``serve``'s workers drain on SIGTERM, however often it comes, and
+    take SIGINT during a drain as "stop at once").  So a process manager that
+    signals every process of the group, as well as the parent, does not turn
+    a drain into a stop.  The parent waits for every child, restores its own signal
     handlers and returns 0 when the last run of every task id exited with
     status 0, 1 otherwise.
 
@@ -203,10 +206,11 @@ class _Supervisor:
             name = signal.Signals(number).name
             if self.stopping:
                 gen_log.info(
-                    "Received %s again: sending SIGTERM to %d worker(s) again",
+                    "Received %s again: sending SIGINT to %d worker(s)",
                     name,
                     len(self.running),
                 )
+                self._signal_all(signal.SIGINT)
             else:
                 gen_log.info(
                     "Received %s: stopping; sending SIGTERM to %d worker(s)",
@@ -214,7 +218,7 @@ class _Supervisor:
                     len(self.running),
                 )
                 self._stop()
-            self._signal_all(signal.SIGTERM)
+                self._signal_all(signal.SIGTERM)
 
     def _stop(self) -> None:
         self.stopping = True

@@ -74,6 +74,43 @@ def test_sigterm_drains_every_worker() -> None:
     assert err.count("200 GET /slow") == len(connections)
 
 
+def test_sigterm_to_every_process_still_drains() -> None:
+    """A process manager that signals the whole service (systemd's default
+    ``KillMode=control-group``) gives each worker two SIGTERMs, its own and
+    the parent's: still one drain, nothing cut."""
+    with serve("--workers", "2") as server:
+        workers = ready_workers(server, 2)
+        with RawConnection(server.port) as conn:
+            # A request in progress until the test sends the rest of its body.
+            conn.send(
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345"
+            )
+            for pid in workers.values():
+                os.kill(pid, signal.SIGTERM)
+            # Both drain; the idle one stops (and, unasked by the parent, is
+            # started again), the other holds the request.
+            draining: set[int] = set()
+            idle = None
+            while len(draining) < 2 or idle is None:
+                tid_text, _, said = server.wait_for_line("worker ").partition(": ")
+                tid = int(tid_text.split()[1])
+                if said.startswith("draining"):
+                    draining.add(tid)
+                elif said == "stopped":
+                    idle = tid
+            (busy,) = set(workers) - {idle}
+            server.send_signal(signal.SIGTERM)
+            server.wait_for_line(f"worker {busy}: SIGTERM again: still draining")
+            conn.send(b"67890")
+            response = conn.read_response()
+            assert response.status == 200
+            assert response.body == b"1234567890"
+        status, out, err = server.finish()
+    assert status == 0, err
+    assert "cut" not in out and "Drain cut" not in err
+    assert out.endswith("server stopped")
+
+
 def test_a_second_sigterm_cuts_what_is_left() -> None:
     with serve("--workers", "2") as server:
         workers = ready_workers(server, 2)

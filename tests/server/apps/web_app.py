@@ -16,6 +16,7 @@ cannot be installed the script stops with an error instead.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import tornado_compat
@@ -175,7 +176,8 @@ async def serve(static_path: str) -> None:
     server.add_sockets(sockets)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    modules = {name: sys.modules[name].__name__ for name in CHECKED}
+    # Imported by name: install() maps each one when it is first imported.
+    modules = {name: importlib.import_module(name).__name__ for name in CHECKED}
     modules["HTTPServer"] = type(server).__module__
     print(
         json.dumps({"port": sockets[0].getsockname()[1], "modules": modules}),
