@@ -986,8 +986,8 @@ async def serve_forever(plan: Plan, listeners: Listeners, prefix: str = "") -> i
     loop = asyncio.get_running_loop()
     for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, signals.received, signum)
-    for signum in _early_signals:
-        signals.received(signum)
+    for early in _early_signals:
+        signals.received(early)
     _early_signals.clear()
     try:
         application = plan.target.build()
