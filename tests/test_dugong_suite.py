@@ -42,6 +42,14 @@ def test_harness_errors_need_the_evidence() -> None:
     # Nor is anything else in stderr besides the mock server's tracebacks.
     assert not run.harness_error(message, traceback + "Traceback: elsewhere\n")
     assert not run.harness_error(message, "")
+    # The capture may cut the next report after its first line.
+    unfinished = (
+        "-------------------\nException occurred during processing of request from"
+    )
+    assert run.harness_error(message, traceback + unfinished)
+    # But not in the middle of stderr, nor on its own.
+    assert not run.harness_error(message, unfinished + "\n" + traceback)
+    assert not run.harness_error(message, unfinished)
 
 
 def test_a_checker_failure_that_is_not_the_harness_shows_the_stderr(
