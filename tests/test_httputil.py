@@ -381,7 +381,7 @@ def test_request_host_rules() -> None:
     two = HTTPHeaders()
     two.add("Host", "a")
     two.add("Host", "b")
-    with pytest.raises(HTTPInputError, match="Multiple Host headers"):
+    with pytest.raises(HTTPInputError, match="Multiple host headers not allowed"):
         request(headers=two)
 
 

@@ -759,14 +759,17 @@ class HTTPServerRequest:
        the response is written.
 
     A request for HTTP/1.1 (or anything but HTTP/1.0) must have exactly one
-    valid ``Host`` header, and the query string at most as many arguments as
-    the urlencoded limit of :func:`set_parse_body_config` allows; otherwise
-    the constructor raises :class:`HTTPInputError`.
+    valid ``Host`` header (a value with a comma counts as two), and the query
+    string at most as many arguments as the urlencoded limit of
+    :func:`set_parse_body_config` allows; otherwise the constructor raises
+    :class:`HTTPInputError`.
 
     .. deprecated:: 6.6
-       Creating a request without ``start_line`` (passing ``method``,
-       ``uri`` and ``version`` instead), and the ``host`` argument, are
-       deprecated as in Tornado 6.6.
+       The ``method``, ``uri``, ``version`` and ``host`` arguments, and
+       leaving out ``start_line``, are deprecated as in Tornado 6.6, with
+       the same warnings.  Without ``start_line`` the request line is made
+       of ``method`` (``"GET"`` if not given), ``uri`` (``"/"`` if not given)
+       and ``version``; with it, those three are ignored.
     """
 
     path: str
@@ -787,23 +790,32 @@ class HTTPServerRequest:
         start_line: RequestStartLine | None = None,
         server_connection: object | None = None,
     ) -> None:
-        if start_line is not None:
-            method, uri, version = start_line
-        else:
+        # The texts of these warnings are Tornado's own: projects filter
+        # warnings by their message, so other words would escape the filter.
+        if method is not None or uri is not None:
             warnings.warn(
-                "HTTPServerRequest without start_line is deprecated; "
-                "pass start_line=RequestStartLine(method, uri, version)",
+                "The method, uri, and version arguments to HTTPServerRequest are "
+                "deprecated and will be removed in Tornado 6.7. Use the start_line "
+                "argument instead.",
                 DeprecationWarning,
                 stacklevel=2,
             )
-        self.method = method
-        self.uri = uri
-        self.version = version
-        self.headers = headers if headers is not None else HTTPHeaders()
+        if start_line is None:
+            warnings.warn(
+                "The start_line argument to HTTPServerRequest will be required in "
+                "Tornado 6.7.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            # An empty method or target counts as missing, as in Tornado.
+            start_line = RequestStartLine(method or "GET", uri or "/", version)
+        self.method, self.uri, self.version = start_line
+        # ``or``: an empty mapping passed in is replaced, as in Tornado.
+        self.headers = headers or HTTPHeaders()
         if host is not None:
             warnings.warn(
-                "the host argument of HTTPServerRequest is deprecated; "
-                "set headers['Host'] instead",
+                "The host argument to HTTPServerRequest is deprecated and will be "
+                "removed in Tornado 6.7. Use headers['Host'] instead.",
                 DeprecationWarning,
                 stacklevel=2,
             )
@@ -822,13 +834,13 @@ class HTTPServerRequest:
             self.protocol = getattr(context, "protocol", "http")
 
         self.host, self.host_name = self._host_from_headers()
-        self.files = files if files is not None else {}
+        self.files = files or {}
         self.connection = connection
         self.server_connection = server_connection
         self._start_time = time.time()
         self._finish_time: float | None = None
 
-        self.path, _, self.query = (uri or "").partition("?")
+        self.path, _, self.query = self.uri.partition("?")
         self.arguments: dict[str, list[bytes]] = {}
         if self.query:
             try:
@@ -856,13 +868,20 @@ class HTTPServerRequest:
         if len(hosts) > 1:
             # RFC 9112 section 3.2: a request with more than one Host header
             # gets a 400; picking one would be a guess a proxy may not share.
-            raise HTTPInputError("Multiple Host headers")
+            joined = ",".join(hosts)
+            raise HTTPInputError(f"Multiple host headers not allowed: {joined[:60]!r}")
         host = hosts[0]
         # A server sees the same few hosts again and again.
         host_name = _HOST_NAMES.get(host) if isinstance(host, str) else None
         if host_name is None:
             if not isinstance(host, str) or not _ABNF.host.fullmatch(host):
                 raise HTTPInputError(f"Invalid Host header: {host[:60]!r}")
+            if "," in host:
+                # A proxy may have folded two Host headers into one list
+                # value; no DNS name has a comma, so it counts as two.
+                raise HTTPInputError(
+                    f"Multiple host headers not allowed: {host[:60]!r}"
+                )
             try:
                 host_name = split_host_and_port(host.lower())[0]
             except ValueError as e:

@@ -69,6 +69,8 @@ BAD_REQUESTS = {
     # A Host whose port has more digits than any port.
     "host-port-5000-digits": b"GET / HTTP/1.1\r\nHost: a:" + b"9" * 5000 + b"\r\n\r\n",
     "host-port-6-digits": b"GET / HTTP/1.1\r\nHost: a:123456\r\n\r\n",
+    # Two hosts folded into one value (as a proxy may join two Host lines).
+    "host-list": b"GET / HTTP/1.1\r\nHost: a.example,b.example\r\n\r\n",
     # Chunk sizes that are not plain hex digits, or absurdly long.
     "chunk-plus": chunked_post(b"+2\r\nab\r\n0\r\n\r\n"),
     "chunk-minus": chunked_post(b"-2\r\nab\r\n0\r\n\r\n"),
