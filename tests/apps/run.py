@@ -56,6 +56,9 @@ DEFAULT_CACHE = Path(
     )
 )
 DEFAULT_TIME_LIMIT = 3600.0
+#: This repository's extras in the venv: with ``curl``, every module of the
+#: drop-in map can be imported, as an application that uses them all would.
+REPO_EXTRAS = "curl"
 TORNADO = "tornado"
 COMPAT = "tornado_compat"
 SIDES = (TORNADO, COMPAT)
@@ -267,6 +270,12 @@ def _tornado_version() -> str:
     return tornado.version
 
 
+def _venv_key(marker: dict[str, str]) -> dict[str, str]:
+    # What the venv's packages depend on; the checkout and its extras are
+    # only reinstalled when they change.
+    return {k: v for k, v in marker.items() if not k.startswith("repo")}
+
+
 def prepare(app: App, cache: Path) -> Prepared:
     """Downloads, unpacks and installs ``app`` under ``cache``, once per version."""
     workdir = cache / f"{app.name}-{app.version}"
@@ -305,14 +314,12 @@ def prepare(app: App, cache: Path) -> Prepared:
         "extras": app.extras,
         "tornado": _tornado_version(),
         "repo": str(REPO_ROOT),
+        "repo_extras": REPO_EXTRAS,
     }
     have = json.loads(marker.read_text()) if marker.exists() else None
-    if have is not None and have != wanted:
-        if {k: v for k, v in have.items() if k != "repo"} != {
-            k: v for k, v in wanted.items() if k != "repo"
-        }:
-            shutil.rmtree(venv)
-            have = None
+    if have is not None and _venv_key(have) != _venv_key(wanted):
+        shutil.rmtree(venv)
+        have = None
     if have is None:
         _run_checked([sys.executable, "-m", "venv", venv])
         _run_checked(
@@ -332,7 +339,7 @@ def prepare(app: App, cache: Path) -> Prepared:
         # source as it is now.  It changes nothing outside the venv but the
         # checkout's own (ignored) egg-info folder.
         _run_checked(
-            [python, "-m", "pip", "install", "-q", "--no-deps", "-e", REPO_ROOT],
+            [python, "-m", "pip", "install", "-q", "-e", f"{REPO_ROOT}[{REPO_EXTRAS}]"],
             env={**os.environ, "TORNADO_COMPAT_COMPILE": "0"},
         )
         marker.write_text(json.dumps(wanted, indent=2))
