@@ -1,0 +1,1 @@
+"""Runs real applications' own test suites on Tornado and on tornado_compat."""
