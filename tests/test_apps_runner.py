@@ -7,7 +7,6 @@ applications").
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -111,8 +110,6 @@ def test_install_hook_reaches_a_subprocess_of_a_subprocess(tmp_path: Path) -> No
     )
     log = tmp_path / "hook.log"
     env = run.environment(prepared, compat=True, hook_log=log)
-    # This interpreter has no editable install of the checkout, unlike the venv.
-    env["PYTHONPATH"] += os.pathsep + str(run.REPO_ROOT)
     proc = subprocess.run(
         [sys.executable, "-c", run._CHECK_PARENT],
         env=env,

@@ -10,7 +10,10 @@ For the chosen application the runner downloads its sdist at a pinned
 version, unpacks it into a cache folder, and makes a virtual environment
 there (kept between runs, one per application and version) with the
 application, the dependencies of its tests, the installed Tornado's version
-and this repository as an editable install.  It then runs the application's
+but not this repository: the tornado_compat side finds this checkout's
+source on PYTHONPATH (pure Python, so a stale compiled module of the
+checkout cannot stand in for its source, and nothing is built or deleted in
+the checkout).  It then runs the application's
 own pytest suite twice, from the unpacked sdist and with the application's
 own pytest configuration: once on unmodified Tornado, and once with
 ``install_hook/sitecustomize.py`` on PYTHONPATH, which calls
@@ -44,6 +47,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tornado_compat._compiled import PURE_ENV
+
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 INSTALL_HOOK_DIR = HERE / "install_hook"
@@ -56,9 +61,6 @@ DEFAULT_CACHE = Path(
     )
 )
 DEFAULT_TIME_LIMIT = 3600.0
-#: This repository's extras in the venv: with ``curl``, every module of the
-#: drop-in map can be imported, as an application that uses them all would.
-REPO_EXTRAS = "curl"
 TORNADO = "tornado"
 COMPAT = "tornado_compat"
 SIDES = (TORNADO, COMPAT)
@@ -313,8 +315,6 @@ def prepare(app: App, cache: Path) -> Prepared:
         "version": app.version,
         "extras": app.extras,
         "tornado": _tornado_version(),
-        "repo": str(REPO_ROOT),
-        "repo_extras": REPO_EXTRAS,
     }
     have = json.loads(marker.read_text()) if marker.exists() else None
     if have is not None and _venv_key(have) != _venv_key(wanted):
@@ -335,12 +335,11 @@ def prepare(app: App, cache: Path) -> Prepared:
             ]
         )
     if have != wanted:
-        # An editable install of this checkout, pure Python: what runs is the
-        # source as it is now.  It changes nothing outside the venv but the
-        # checkout's own (ignored) egg-info folder.
-        _run_checked(
-            [python, "-m", "pip", "install", "-q", "-e", f"{REPO_ROOT}[{REPO_EXTRAS}]"],
-            env={**os.environ, "TORNADO_COMPAT_COMPILE": "0"},
+        # A venv made when the runner installed the checkout into it: the
+        # Tornado side must not be able to import tornado_compat.
+        subprocess.run(
+            [python, "-m", "pip", "uninstall", "-q", "-y", "tornado_compat"],
+            capture_output=True,
         )
         marker.write_text(json.dumps(wanted, indent=2))
     return Prepared(app, src, python, workdir)
@@ -356,15 +355,17 @@ def environment(
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     env["VIRTUAL_ENV"] = str(prepared.python.parent.parent)
     if compat:
-        env["PYTHONPATH"] = str(INSTALL_HOOK_DIR)
+        env["PYTHONPATH"] = os.pathsep.join([str(INSTALL_HOOK_DIR), str(REPO_ROOT)])
+        env[PURE_ENV] = "1"
         if hook_log is not None:
             env["TORNADO_COMPAT_APPS_LOG"] = str(hook_log)
     return env
 
 
 _CHECK_CHILD = (
-    "import json, tornado.httputil, tornado_compat; "
-    "print(json.dumps([tornado.httputil.__name__, tornado_compat.__file__]))"
+    "import json, importlib.util, tornado.httputil; "
+    "spec = importlib.util.find_spec('tornado_compat'); "
+    "print(json.dumps([tornado.httputil.__name__, spec and spec.origin]))"
 )
 _CHECK_PARENT = (
     "import subprocess, sys; sys.stdout.write(subprocess.run("
@@ -388,14 +389,23 @@ def check_install(prepared: Prepared, compat: bool) -> tuple[bool, str]:
         return False, f"install check on {side}: failed: {proc.stderr.strip()}"
     name, compat_file = json.loads(proc.stdout)
     expected = "tornado_compat.httputil" if compat else "tornado.httputil"
-    ours = Path(compat_file).resolve().is_relative_to(REPO_ROOT)
-    ok = name == expected and ours
+    if compat:
+        found = compat_file is not None and Path(compat_file).resolve().is_relative_to(
+            REPO_ROOT
+        )
+        where = f"tornado_compat from {Path(compat_file or '?').parent}" + (
+            "" if found else f" (WRONG, not this checkout {REPO_ROOT})"
+        )
+    else:
+        # The Tornado side cannot import tornado_compat at all.
+        found = compat_file is None
+        where = "tornado_compat not importable" + ("" if found else " (WRONG)")
+    ok = name == expected and found
     return ok, (
         f"install check on {side} (a Python subprocess started by a Python "
         f"subprocess): tornado.httputil.__name__ == {name!r} "
         f"({'ok' if name == expected else 'WRONG, expected ' + repr(expected)}); "
-        f"tornado_compat from {Path(compat_file).parent}"
-        + ("" if ours else f" (WRONG, not this checkout {REPO_ROOT})")
+        + where
     )
 
 
