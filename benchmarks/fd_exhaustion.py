@@ -24,7 +24,7 @@ Then, all on 127.0.0.1:
 It prints what each client got (served / attempted, p50 / p99 / max latency),
 the CPU seconds the server used during the hold, and what it logged: bytes,
 records, WARNING and ERROR records, tracebacks, and the most records in any
-one second.  The goal (issue 21): every keep-alive request served with p99
+one second.  The goal: every keep-alive request served with p99
 under 100 ms, and at most one log line a second.
 
 What to expect from the new-connection client: while every descriptor is

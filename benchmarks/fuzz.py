@@ -1,4 +1,4 @@
-"""Fuzz the protocol core with up to a million inputs (issue 21).
+"""Fuzz the protocol core with up to a million inputs.
 
     python -m benchmarks.fuzz                  # 20,000 inputs, a minute or less
     python -m benchmarks.fuzz --long           # 1,000,000 inputs

@@ -1,8 +1,8 @@
-"""Slowloris against the head deadline (issue 21): every slow head is cut, idle
+"""Slowloris against the head deadline: every slow head is cut, idle
 keep-alive connections stay.
 
     python -m benchmarks.slowloris            # smoke: 50 slow heads, head_timeout 1 s
-    python -m benchmarks.slowloris --long     # the issue's figure: 1000, 10 s
+    python -m benchmarks.slowloris --long     # the published figure: 1000, 10 s
 
 A tornado_compat ``HTTPServer`` (after ``install()``, serving a
 ``tornado.web`` hello application) runs in a child process with
@@ -343,7 +343,7 @@ def main() -> None:
     parser.add_argument(
         "--long",
         action="store_true",
-        help="the issue's figure: 1000 slow connections, head_timeout 10 s",
+        help="the published figure: 1000 slow connections, head_timeout 10 s",
     )
     parser.add_argument("--connections", type=int, help="slow connections")
     parser.add_argument("--head-timeout", type=float, help="seconds")
