@@ -1,4 +1,5 @@
-"""A non-blocking HTTP/1.x server with the API of ``tornado.httpserver``.
+"""A non-blocking HTTP/1.x (and, opt-in, HTTP/2) server with the API of
+``tornado.httpserver``.
 
 What this package is for: :class:`HTTPServer`, a
 :class:`~tornado_compat.tcpserver.TCPServer` that serves each connection with
@@ -89,6 +90,10 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
     - ``strict`` (a tornado_compat extension): refuse what RFC 9112 lets a
       server accept but need not, bare LF line ends first; see
       :class:`~tornado_compat.http1connection.HTTP1ConnectionParameters`.
+    - ``http2`` (a tornado_compat extension): also serve HTTP/2, chosen
+      by ALPN over TLS and by the client preface in cleartext (prior
+      knowledge); needs the ``h2`` package (the ``http2`` extra).  Off by
+      default.  See docs/http2.md.
 
     It can be started as a ``TCPServer`` can: ``listen``; ``bind`` and then
     ``start(n)``, which forks; or ``netutil.bind_sockets``,
