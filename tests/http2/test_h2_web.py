@@ -183,6 +183,29 @@ def test_curl_large_post_body_past_the_window(plain_port: int, tmp_path: Path) -
 
 
 @needs_curl
+def test_curl_stream_request_body(plain_port: int, tmp_path: Path) -> None:
+    data = tmp_path / "body"
+    data.write_bytes(b"u" * 500_000)
+    body, written = curl(
+        "--http2-prior-knowledge",
+        "-T",
+        str(data),
+        f"http://127.0.0.1:{plain_port}/upload",
+    )
+    assert written == "200 2"
+    assert json.loads(body) == {"size": 500_000, "version": "HTTP/2.0"}
+
+
+@needs_curl
+def test_curl_head_has_no_body(plain_port: int) -> None:
+    body, written = curl(
+        "--http2-prior-knowledge", "-I", f"http://127.0.0.1:{plain_port}/info"
+    )
+    assert written == "200 2"
+    assert "content-length: " in body.lower()
+
+
+@needs_curl
 def test_curl_flushed_response_past_the_window(plain_port: int) -> None:
     # 5 x 30000 bytes: more than the default 64 KiB windows, so the server
     # must wait for WINDOW_UPDATE between flushes.

@@ -40,6 +40,9 @@ class InfoHandler(tornado.web.RequestHandler):
     def post(self) -> None:
         self.answer()
 
+    def head(self) -> None:
+        self.answer()
+
     def answer(self) -> None:
         self.write(
             {
@@ -69,8 +72,33 @@ class FlushHandler(tornado.web.RequestHandler):
             await self.flush()
 
 
+@tornado.web.stream_request_body
+class UploadHandler(tornado.web.RequestHandler):
+    """Takes the body piece by piece, yielding to the loop for each one
+    (so the server must wait for each before passing the next); answers
+    with its size and the number of pieces."""
+
+    def prepare(self) -> None:
+        self.size = 0
+        self.pieces = 0
+
+    async def data_received(self, chunk: bytes) -> None:
+        await asyncio.sleep(0)
+        self.size += len(chunk)
+        self.pieces += 1
+
+    def put(self) -> None:
+        self.write({"size": self.size, "version": self.request.version})
+
+
 def make_app() -> tornado.web.Application:
-    return tornado.web.Application([(r"/info", InfoHandler), (r"/flush", FlushHandler)])
+    return tornado.web.Application(
+        [
+            (r"/info", InfoHandler),
+            (r"/flush", FlushHandler),
+            (r"/upload", UploadHandler),
+        ]
+    )
 
 
 async def serve(argv: list[str]) -> None:
