@@ -2,6 +2,7 @@
 127.0.0.1, driven frame by frame by an ``h2`` client: what a stream reset,
 a body over ``max_body_size`` and a protocol error do to one stream and to
 the connection; and that without ``h2`` the server still imports and runs.
+Each server test runs on asyncio's default loop and on uvloop.
 """
 
 from __future__ import annotations
@@ -149,7 +150,14 @@ def ended(sid: int) -> Callable[[list[Any]], bool]:
     )
 
 
-def run(test: Callable[[App, Client], Awaitable[None]], **options: Any) -> None:
+@pytest.fixture(params=["asyncio", "uvloop"])
+def loop_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def run(
+    loop_kind: str, test: Callable[[App, Client], Awaitable[None]], **options: Any
+) -> None:
     async def main() -> None:
         app = App()
         server = HTTPServer(app, http2=True, **options)
@@ -165,10 +173,15 @@ def run(test: Callable[[App, Client], Awaitable[None]], **options: Any) -> None:
             server.stop()
             await server.close_all_connections()
 
-    asyncio.run(main())
+    if loop_kind == "uvloop":
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
 
 
-def test_connection_specific_response_headers_dropped() -> None:
+def test_connection_specific_response_headers_dropped(loop_kind: str) -> None:
     async def test(app: App, client: Client) -> None:
         sid = client.request(b"/")
         events = await client.until(ended(sid))
@@ -178,10 +191,11 @@ def test_connection_specific_response_headers_dropped() -> None:
         assert (b"content-length", b"4") in head.headers
         assert body_of(events, sid) == b"ok 0"
 
-    run(test)
+    run(loop_kind, test)
 
 
 def test_body_over_max_body_size_resets_only_that_stream(
+    loop_kind: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def test(app: App, client: Client) -> None:
@@ -195,11 +209,11 @@ def test_body_over_max_body_size_resets_only_that_stream(
         events = await client.until(ended(small))
         assert body_of(events, small) == b"ok 100"
 
-    run(test, max_body_size=1000)
+    run(loop_kind, test, max_body_size=1000)
     assert any("over 1000 bytes" in r.getMessage() for r in caplog.records)
 
 
-def test_client_reset_reaches_the_application_and_others_go_on() -> None:
+def test_client_reset_reaches_the_application_and_others_go_on(loop_kind: str) -> None:
     async def test(app: App, client: Client) -> None:
         held = client.request(b"/hold")
         client.h2.reset_stream(held, 8)
@@ -214,10 +228,11 @@ def test_client_reset_reaches_the_application_and_others_go_on() -> None:
         events = await client.until(ended(again))
         assert body_of(events, again) == b"ok 0"
 
-    run(test)
+    run(loop_kind, test)
 
 
 def test_protocol_error_gets_goaway_and_an_info_line(
+    loop_kind: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def test(app: App, client: Client) -> None:
@@ -229,7 +244,7 @@ def test_protocol_error_gets_goaway_and_an_info_line(
         assert goaway.error_code == 1
         assert await client.reader.read() == b""
 
-    run(test)
+    run(loop_kind, test)
     assert any("HTTP/2 protocol error" in r.getMessage() for r in caplog.records)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
