@@ -1,4 +1,5 @@
-"""A non-blocking HTTP/1.x server with the API of ``tornado.httpserver``.
+"""A non-blocking HTTP/1.x (and, opt-in, HTTP/2) server with the API of
+``tornado.httpserver``.
 
 What this package is for: :class:`HTTPServer`, a
 :class:`~tornado_compat.tcpserver.TCPServer` that serves each connection with
@@ -15,6 +16,7 @@ What it must never do: parse HTTP (the protocol core does), or trust
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import socket
 import ssl
@@ -88,6 +90,10 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
     - ``strict`` (a tornado_compat extension): refuse what RFC 9112 lets a
       server accept but need not, bare LF line ends first; see
       :class:`~tornado_compat.http1connection.HTTP1ConnectionParameters`.
+    - ``http2`` (a tornado_compat extension): also serve HTTP/2, chosen
+      by ALPN over TLS and by the client preface in cleartext (prior
+      knowledge); needs the ``h2`` package (the ``http2`` extra).  Off by
+      default.  See docs/http2.md.
 
     It can be started as a ``TCPServer`` can: ``listen``; ``bind`` and then
     ``start(n)``, which forks; or ``netutil.bind_sockets``,
@@ -129,6 +135,7 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         max_connections: int | None = None,
         head_timeout: float | None = None,
         strict: bool = False,
+        http2: bool = False,
     ) -> None:
         self.request_callback = request_callback
         self.xheaders = xheaders
@@ -152,7 +159,13 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             read_chunk_size=chunk_size,
             max_connections=max_connections,
         )
-        self._connections: set[HTTP1ServerConnection] = set()
+        self.http2 = bool(http2)
+        if self.http2:
+            # Fails here, naming the extra, rather than on the first client.
+            importlib.import_module("tornado_compat.http2.connection")
+            if self._ssl_context is not None:
+                self._ssl_context.set_alpn_protocols(["h2", "http/1.1"])
+        self._connections: set[Any] = set()
         self.trusted_downstream = trusted_downstream
         # One set for the contexts of every connection, remade if the
         # attribute is replaced.
@@ -285,7 +298,12 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             self._trusted_from = self.trusted_downstream
             self._trusted_set = frozenset(self.trusted_downstream or ())
         context = _HTTPRequestContext(stream, address, self.protocol, self._trusted_set)
-        connection = HTTP1ServerConnection(stream, self.conn_params, context)
+        if self.http2:
+            _choose_version(self, stream, context)
+            return
+        self._serve_with(HTTP1ServerConnection(stream, self.conn_params, context))
+
+    def _serve_with(self, connection: Any) -> None:
         self._connections.add(connection)
         connection.start_serving(self)
 
@@ -306,6 +324,67 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         drain = self._drain
         if drain is not None and not self._connections:
             drain.closed.set()
+
+
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def _choose_version(
+    server: HTTPServer, stream: iostream.IOStream, context: _HTTPRequestContext
+) -> None:
+    """Serve the connection with HTTP/2 or HTTP/1.1: over TLS as ALPN
+    chose, in cleartext by whether its first bytes are the HTTP/2 client
+    preface (prior knowledge)."""
+    from tornado_compat.http2.connection import H2ServerConnection
+
+    def serve(h2: bool) -> None:
+        if h2:
+            server._serve_with(H2ServerConnection(stream, server.conn_params, context))
+        else:
+            server._serve_with(
+                HTTP1ServerConnection(stream, server.conn_params, context)
+            )
+
+    if isinstance(stream, iostream.SSLIOStream):
+
+        def handshaken(future: asyncio.Future[Any]) -> None:
+            if future.cancelled() or future.exception() is not None:
+                # The handshake failed; the stream has closed and logged why.
+                stream.close()
+                return
+            serve(stream.socket.selected_alpn_protocol() == "h2")
+
+        stream.wait_for_handshake().add_done_callback(handshaken)
+        return
+
+    # A client that sends nothing is closed after the idle timeout, as an
+    # HTTP/1 connection would be.
+    timeout = server.conn_params.header_timeout
+    timer = (
+        asyncio.get_running_loop().call_later(timeout, stream.close)
+        if timeout is not None
+        else None
+    )
+
+    def readable() -> None:
+        buf = stream._read_buffer
+        size = min(len(buf), len(_PREFACE))
+        matches = buf[:size] == _PREFACE[:size]
+        if not matches or size == len(_PREFACE):
+            if timer is not None:
+                timer.cancel()
+            serve(matches)
+        elif stream.closed():
+            if timer is not None:
+                timer.cancel()
+        else:
+            # A strict prefix of the preface so far: wait for more.
+            stream._notify_when_readable(readable)
+
+    if stream._read_buffer:
+        readable()
+    else:
+        stream._notify_when_readable(readable)
 
 
 class _Drain:
