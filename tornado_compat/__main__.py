@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -35,13 +34,12 @@ from tornado_compat.iostream import (
 from tornado_compat.netutil import bind_sockets
 from tornado_compat.serve import add_arguments as add_serve_arguments
 from tornado_compat.serve import run as run_serve
+from tornado_compat.serve import wait_for_stop_signal
 from tornado_compat.tcpserver import TCPServer
 
 #: The longest line the echo server buffers; a longer one closes the connection
 #: rather than letting one client fill the server's memory.
 MAX_LINE = 64 * 1024
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class EchoServer(TCPServer):
@@ -74,15 +72,9 @@ class EchoServer(TCPServer):
 
 async def _run_until_signal(stop_serving: Callable[[], Awaitable[None]]) -> None:
     """Wait for Ctrl-C or SIGTERM, then stop the server cleanly."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in _STOP_SIGNALS:
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await wait_for_stop_signal()
     finally:
-        for signum in _STOP_SIGNALS:
-            loop.remove_signal_handler(signum)
         await stop_serving()
 
 

@@ -1057,6 +1057,20 @@ def _start_reload(plan: Plan, listeners: Listeners) -> None:
     tornado.autoreload.start()
 
 
+async def wait_for_stop_signal() -> None:
+    """Return once Ctrl-C (SIGINT) or SIGTERM arrives; the handlers are in
+    place only while it waits."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in _STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in _STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
 def _wait_for_a_fix(
     factory: Callable[[], asyncio.AbstractEventLoop], error: TargetError
 ) -> int:
@@ -1072,15 +1086,7 @@ def _wait_for_a_fix(
             if os.path.isfile(path):
                 tornado.autoreload.watch(path)
         tornado.autoreload.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in _STOP_SIGNALS:
-            loop.add_signal_handler(signum, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            for signum in _STOP_SIGNALS:
-                loop.remove_signal_handler(signum)
+        await wait_for_stop_signal()
 
     run_in_loop(factory, wait)
     return error.status
