@@ -312,6 +312,9 @@ class HTTPResponse:
       seconds; None if it never left the queue.
     - ``time_info``: timings the implementation collected, by name (curl's
       phases, and ``queue`` for the time spent waiting for a free slot).
+    - ``version`` (a tornado_compat extension): the HTTP version that
+      answered, ``"HTTP/1.0"``, ``"HTTP/1.1"`` or ``"HTTP/2.0"``; None when
+      no response arrived, or when the response was made by hand without one.
     """
 
     error: BaseException | None
@@ -329,6 +332,7 @@ class HTTPResponse:
         time_info: dict[str, float] | None = None,
         reason: str | None = None,
         start_time: float | None = None,
+        version: str | None = None,
     ) -> None:
         if isinstance(request, _RequestProxy):
             request = request.request
@@ -342,6 +346,7 @@ class HTTPResponse:
         self.request_time = request_time
         self.start_time = start_time
         self.time_info = {} if time_info is None else time_info
+        self.version = version
         # fetch(raise_error=False) keeps back only the error that stands for
         # the status code; any other error always reaches the caller.
         self._error_from_code = error is None and not 200 <= code < 300
