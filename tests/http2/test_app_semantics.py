@@ -457,33 +457,41 @@ def test_bad_gzip_stream_refused_others_go_on(servers: Servers) -> None:
 
 
 def test_xheaders_apply_per_stream(servers: Servers) -> None:
-    """Two streams in flight at once on one connection: the one with proxy
-    headers and the one without each see their own address and scheme.
-    The proxied one's body is still arriving when the other's head is
-    read, so a context shared by the connection would leak into it."""
+    """Three streams in flight at once on one connection, two with
+    different proxy headers and one without: each sees its own address and
+    scheme.  The first one's body is still arriving when the others' heads
+    are read, so a context shared by the connection would leak into the
+    next one."""
     client = H2Client(servers.proxied)
     try:
-        proxied = client.send(
-            "/together?key=xh&n=2",
+        first = client.send(
+            "/together?key=xh&n=3",
             "POST",
             [("X-Forwarded-For", "1.2.3.4"), ("X-Scheme", "https")] + FORM,
             b"a=1",
             end_stream=False,
         )
-        direct = client.send("/together?key=xh&n=2")
-        client.end(proxied)
-        proxied_r, direct_r = client.wait(proxied, direct)
+        direct = client.send("/together?key=xh&n=3")
+        second = client.send(
+            "/together?key=xh&n=3",
+            headers=[("X-Real-Ip", "5.6.7.8"), ("X-Forwarded-Proto", "http")],
+        )
+        client.end(first)
+        responses = client.wait(first, second, direct)
     finally:
         client.close()
-    for moment in ("before", "after"):
-        seen = proxied_r.json()[moment]
-        assert (seen["remote_ip"], seen["protocol"]) == ("1.2.3.4", "https")
-        assert seen["full_url"] == "https://127.0.0.1/together?key=xh&n=2"
-        seen = direct_r.json()[moment]
-        assert (seen["remote_ip"], seen["protocol"]) == ("127.0.0.1", "http")
-        assert seen["full_url"] == "http://127.0.0.1/together?key=xh&n=2"
-        assert seen["context"]["remote_ip"] == "127.0.0.1"
-        assert seen["context"]["protocol"] == "http"
+    expected = [
+        ("1.2.3.4", "https"),
+        ("5.6.7.8", "http"),
+        ("127.0.0.1", "http"),
+    ]
+    for response, (ip, scheme) in zip(responses, expected, strict=True):
+        for moment in ("before", "after"):
+            seen = response.json()[moment]
+            assert (seen["remote_ip"], seen["protocol"]) == (ip, scheme)
+            assert seen["full_url"] == f"{scheme}://127.0.0.1/together?key=xh&n=3"
+    direct_seen = responses[2].json()["after"]["context"]
+    assert (direct_seen["remote_ip"], direct_seen["protocol"]) == ("127.0.0.1", "http")
 
 
 @pytest.mark.parametrize(
@@ -743,6 +751,21 @@ def test_raw_stream_write_over_http2_names_the_cause(servers: Servers) -> None:
     info = fetch(servers.plain, "/raw").json()
     assert info["error"] == "RawStreamUnavailableError"
     assert "HTTP/2" in info["message"]
+
+
+def test_stream_close_resets_only_that_stream(servers: Servers) -> None:
+    client = H2Client(servers.plain)
+    try:
+        closed = client.send("/close")
+        other = client.send("/info")
+        closed_r, other_r = client.wait(closed, other)
+        again = client.fetch("/info")
+    finally:
+        client.close()
+    assert closed_r.reset == 0x8  # CANCEL
+    assert closed_r.body == b""
+    assert other_r.status == 200
+    assert again.status == 200
 
 
 # -- websockets --------------------------------------------------------------------

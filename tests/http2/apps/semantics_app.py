@@ -169,6 +169,15 @@ class RawStreamHandler(tornado.web.RequestHandler):
             self.write({"error": type(e).__name__, "message": str(e)})
 
 
+class CloseStreamHandler(tornado.web.RequestHandler):
+    """Drops its connection, as a test of Tornado's own does, then returns
+    as if nothing happened."""
+
+    def get(self) -> None:
+        self.request.connection.stream.close()  # type: ignore[union-attr]
+        self.write("never seen")
+
+
 class EchoWebSocket(tornado.websocket.WebSocketHandler):
     def on_message(self, message: str | bytes) -> None:
         self.write_message(message)
@@ -184,6 +193,7 @@ def make_app(static: str) -> tornado.web.Application:
             (r"/status/(\d+)", StatusHandler),
             (r"/detach", DetachHandler),
             (r"/raw", RawStreamHandler),
+            (r"/close", CloseStreamHandler),
             (r"/ws", EchoWebSocket),
             (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": static}),
         ]
