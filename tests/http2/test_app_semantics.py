@@ -14,6 +14,7 @@ ERROR beyond what a test expects.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import select
@@ -386,6 +387,24 @@ def test_large_gzip_body_decoded_across_frames(servers: Servers) -> None:
     assert response.json()["body"].encode() == data
 
 
+def test_gzip_body_to_a_stream_request_body_handler(servers: Servers) -> None:
+    """A @stream_request_body handler that awaits each piece gets the body
+    decoded, whole, as the stream's window lets the client send it."""
+    data = bytes(range(256)) * 2000
+    response = fetch(
+        servers.plain,
+        "/upload",
+        method="PUT",
+        headers=[("Content-Encoding", "gzip")],
+        body=gzip.compress(data),
+    )
+    assert response.status == 200
+    assert response.json() == {
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
 @needs_curl
 @pytest.mark.parametrize("version", ["--http1.1", "--http2-prior-knowledge"])
 def test_curl_gzip_body_same_over_both_versions(
@@ -437,6 +456,10 @@ def test_bad_gzip_body_gets_400_as_over_http1(
 
 
 def test_bad_gzip_stream_refused_others_go_on(servers: Servers) -> None:
+    EXPECTED_IN_LOG.append(
+        "INFO tornado.general Malformed HTTP/2 request from 127.0.0.1 on stream 1:"
+        " invalid gzip data"
+    )
     client = H2Client(servers.plain)
     try:
         bad = client.send(

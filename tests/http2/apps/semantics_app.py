@@ -25,6 +25,7 @@ import tornado_compat
 tornado_compat.install()
 
 import asyncio  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
@@ -111,6 +112,24 @@ class TogetherHandler(tornado.web.RequestHandler):
     post = get
 
 
+@tornado.web.stream_request_body
+class UploadHandler(tornado.web.RequestHandler):
+    """Takes the body piece by piece, yielding to the loop for each one;
+    answers with its size and digest."""
+
+    def prepare(self) -> None:
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    async def data_received(self, chunk: bytes) -> None:
+        await asyncio.sleep(0)
+        self.digest.update(chunk)
+        self.size += len(chunk)
+
+    def put(self) -> None:
+        self.write({"size": self.size, "sha256": self.digest.hexdigest()})
+
+
 class FlushHandler(tornado.web.RequestHandler):
     """A response written in ``n`` flushed parts of ``size`` bytes."""
 
@@ -189,6 +208,7 @@ def make_app(static: str) -> tornado.web.Application:
             (r"/info", InfoHandler),
             (r"/together", TogetherHandler),
             (r"/flush", FlushHandler),
+            (r"/upload", UploadHandler),
             (r"/forbidden", ForbiddenHeadersHandler),
             (r"/status/(\d+)", StatusHandler),
             (r"/detach", DetachHandler),
