@@ -8,11 +8,8 @@ that ``tornado.web`` sees a request as it would over HTTP/1.1 (with
 ``version`` ``"HTTP/2.0"``).
 
 What it must never do: frame or parse HTTP/2 itself (the core and ``h2``
-do); decode a content-coded request body itself (``decompress_request``
-reuses HTTP/1's decoding delegate); let one stream's application error or
-slowness stop the others; hand the connection's IOStream to one stream
-(``detach()`` raises :class:`RawStreamUnavailableError`); or keep a
-stream, buffer or callback once the connection has ended.
+do); let one stream's application error or slowness stop the others; or
+keep a stream, buffer or callback once the connection has ended.
 """
 
 from __future__ import annotations
@@ -377,6 +374,63 @@ class H2Stream(httputil.HTTPConnection):
         self._close_callback = None
 
 
+def _decoding(
+    delegate: httputil.HTTPMessageDelegate,
+    h2_stream: H2Stream,
+    head: _core.RequestHead,
+) -> httputil.HTTPMessageDelegate:
+    """With ``decompress_request``, ``delegate`` wrapped to receive a
+    content-coded body decoded, by the same delegate (same codings, limits
+    and errors) as over HTTP/1."""
+    params = h2_stream.conn.params
+    if not getattr(params, "decompress", False):
+        return delegate
+    if not any(name == b"content-encoding" for name, _ in head.headers):
+        return delegate
+    max_body_size = h2_stream._max_body_size
+    if max_body_size is None:
+        max_body_size = h2_stream.conn.stream.max_buffer_size
+    return _DecompressingDelegate(delegate, params.chunk_size, max_body_size)
+
+
+class _StreamView:
+    """``request.connection.stream`` for a request served over HTTP/2.
+
+    What applications read from an HTTP/1 connection's IOStream works:
+    ``socket`` (for ``getpeercert()``, as ``get_ssl_certificate()`` does,
+    or ``getsockname()``), ``closed()``, ``set_nodelay()``.  ``close()``
+    ends this request only: its stream is reset, the connection's other
+    streams go on.  Reading and writing raw bytes, which would corrupt the
+    HTTP/2 framing, raise :class:`RawStreamUnavailableError`.
+    """
+
+    def __init__(self, h2_stream: H2Stream) -> None:
+        self._h2_stream = h2_stream
+
+    @property
+    def socket(self) -> Any:
+        return self._h2_stream.conn.stream.socket
+
+    def closed(self) -> bool:
+        return self._h2_stream._closed
+
+    def close(self, exc_info: Any = False) -> None:
+        self._h2_stream._abort(_core.CANCEL)
+
+    def set_nodelay(self, value: bool) -> None:
+        self._h2_stream.conn.stream.set_nodelay(value)
+
+    def _unavailable(self, *args: Any, **kwargs: Any) -> Any:
+        raise RawStreamUnavailableError(
+            "request.connection.stream cannot be read or written over HTTP/2: "
+            "the connection carries other streams, framed by the protocol; "
+            "write the response with the request's connection instead"
+        )
+
+    write = read_bytes = read_until = read_until_regex = _unavailable
+    read_until_close = read_into = start_tls = set_close_callback = _unavailable
+
+
 class H2ServerConnection:
     """Serves one HTTP/2 connection (prior knowledge or ALPN ``h2``).
 
@@ -517,63 +571,6 @@ class H2ServerConnection:
         delegate, self._delegate = self._delegate, None
         if delegate is not None:
             delegate.on_close(self)
-
-
-def _decoding(
-    delegate: httputil.HTTPMessageDelegate,
-    h2_stream: H2Stream,
-    head: _core.RequestHead,
-) -> httputil.HTTPMessageDelegate:
-    """With ``decompress_request``, ``delegate`` wrapped to receive a
-    content-coded body decoded, by the same delegate (same codings, limits
-    and errors) as over HTTP/1."""
-    params = h2_stream.conn.params
-    if not getattr(params, "decompress", False):
-        return delegate
-    if not any(name == b"content-encoding" for name, _ in head.headers):
-        return delegate
-    max_body_size = h2_stream._max_body_size
-    if max_body_size is None:
-        max_body_size = h2_stream.conn.stream.max_buffer_size
-    return _DecompressingDelegate(delegate, params.chunk_size, max_body_size)
-
-
-class _StreamView:
-    """``request.connection.stream`` for a request served over HTTP/2.
-
-    What applications read from an HTTP/1 connection's IOStream works:
-    ``socket`` (for ``getpeercert()``, as ``get_ssl_certificate()`` does,
-    or ``getsockname()``), ``closed()``, ``set_nodelay()``.  ``close()``
-    ends this request only: its stream is reset, the connection's other
-    streams go on.  Reading and writing raw bytes, which would corrupt the
-    HTTP/2 framing, raise :class:`RawStreamUnavailableError`.
-    """
-
-    def __init__(self, h2_stream: H2Stream) -> None:
-        self._h2_stream = h2_stream
-
-    @property
-    def socket(self) -> Any:
-        return self._h2_stream.conn.stream.socket
-
-    def closed(self) -> bool:
-        return self._h2_stream._closed
-
-    def close(self, exc_info: Any = False) -> None:
-        self._h2_stream._abort(_core.CANCEL)
-
-    def set_nodelay(self, value: bool) -> None:
-        self._h2_stream.conn.stream.set_nodelay(value)
-
-    def _unavailable(self, *args: Any, **kwargs: Any) -> Any:
-        raise RawStreamUnavailableError(
-            "request.connection.stream cannot be read or written over HTTP/2: "
-            "the connection carries other streams, framed by the protocol; "
-            "write the response with the request's connection instead"
-        )
-
-    write = read_bytes = read_until = read_until_regex = _unavailable
-    read_until_close = read_into = start_tls = set_close_callback = _unavailable
 
 
 def _ignore_result(future: Future[Any]) -> None:
