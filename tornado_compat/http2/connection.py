@@ -25,9 +25,8 @@ from tornado.concurrent import Future, future_set_result_unless_cancelled
 from tornado.log import app_log, gen_log
 
 from tornado_compat import httputil, iostream
-from tornado_compat.http1connection import _DecompressingDelegate
+from tornado_compat.http1connection import _MALFORMED, _DecompressingDelegate
 from tornado_compat.http2 import core as _core
-from tornado_compat.protocol.errors import ProtocolError
 
 __all__ = ["H2ServerConnection", "H2Stream", "RawStreamUnavailableError"]
 
@@ -37,10 +36,6 @@ _READ_SIZE = 65536
 
 # RFC 9113 section 7: the stream's request must be made again over HTTP/1.1.
 _HTTP_1_1_REQUIRED = 0xD
-
-# What a delegate raises for a request it finds malformed (a broken gzip
-# body, an invalid form): answered with 400 on its stream, as HTTP/1 does.
-_MALFORMED = (ProtocolError, httputil.HTTPInputError)
 
 
 class RawStreamUnavailableError(RuntimeError):
@@ -298,7 +293,8 @@ class H2Stream(httputil.HTTPConnection):
     # -- ending --------------------------------------------------------------
 
     def _failed(self, error: BaseException) -> None:
-        """A delegate raised: a malformed request is the peer's mistake,
+        """A delegate raised: a malformed request (what HTTP/1 answers with
+        400: a broken gzip body, an invalid form) is the peer's mistake,
         anything else the application's."""
         if isinstance(error, _MALFORMED):
             self._refuse(error)
