@@ -62,7 +62,6 @@ class Servers:
     plain: int
     proxied: int
     tls: int
-    ca: Any
     cafile: Path
     client_cert: Path
     static: Path
@@ -132,7 +131,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             ports["plain"],
             ports["proxied"],
             ports["tls"],
-            ca,
             cafile,
             client_cert,
             static,
