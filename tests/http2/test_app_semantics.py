@@ -13,6 +13,7 @@ ERROR beyond what a test expects.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import json
@@ -812,8 +813,6 @@ def test_websocket_route_over_http2_gets_400(
 
 
 def test_websocket_over_http1_on_an_http2_server(servers: Servers) -> None:
-    import asyncio
-
     from tornado.websocket import websocket_connect
 
     async def talk(url: str, **kwargs: Any) -> Any:
