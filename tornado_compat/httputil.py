@@ -945,8 +945,9 @@ class HTTPServerRequest:
         if self.connection is None:
             return None
         try:
-            # Only an HTTP/1 connection over a TLS stream has a peer
-            # certificate; the HTTPConnection interface does not promise one.
+            # Only a connection over a TLS stream has a peer certificate (an
+            # HTTP/2 stream's ``stream`` offers its connection's socket); the
+            # HTTPConnection interface does not promise one.
             stream = cast(Any, self.connection).stream
             return cast(
                 "None | dict[str, Any] | bytes",

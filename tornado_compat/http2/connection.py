@@ -25,12 +25,30 @@ from tornado.concurrent import Future, future_set_result_unless_cancelled
 from tornado.log import app_log, gen_log
 
 from tornado_compat import httputil, iostream
+from tornado_compat.http1connection import _MALFORMED, _DecompressingDelegate
 from tornado_compat.http2 import core as _core
 
-__all__ = ["H2ServerConnection", "H2Stream"]
+__all__ = ["H2ServerConnection", "H2Stream", "RawStreamUnavailableError"]
 
 # How much to read from the socket at once.
 _READ_SIZE = 65536
+
+
+# RFC 9113 section 7: the stream's request must be made again over HTTP/1.1.
+_HTTP_1_1_REQUIRED = 0xD
+
+
+class RawStreamUnavailableError(RuntimeError):
+    """The application asked for the raw connection of a request served over
+    HTTP/2: ``detach()`` (which ``tornado.websocket`` and other protocols
+    tunnelled over HTTP use), or reading from or writing to
+    ``request.connection.stream``.
+
+    An HTTP/2 connection carries many requests at once, framed by the
+    protocol, so it cannot be handed to one of them.  ``detach()`` also
+    resets the stream with ``HTTP_1_1_REQUIRED``, which tells the client to
+    make the request again over HTTP/1.1 (browsers and curl do).
+    """
 
 
 def _closed_future() -> Future[None]:
@@ -67,6 +85,9 @@ class H2Stream(httputil.HTTPConnection):
         self._pending: deque[list[Any]] = deque()
         self._close_callback: Callable[[], None] | None = None
         self._head_sent = False
+        # A response that can have no body (HEAD, 204, 304): its head, kept
+        # until finish() so that it ends the stream with no empty DATA frame.
+        self._held_head: tuple[int, list[tuple[bytes, bytes]]] | None = None
         self._finish_requested = False
         self._finished = False
         self._request_ended = False
@@ -94,8 +115,14 @@ class H2Stream(httputil.HTTPConnection):
             (name.encode("latin-1"), value.encode("latin-1"))
             for name, value in headers.get_all()
         ]
-        self.conn.core.send_headers(self.stream_id, code, pairs)
         self._head_sent = True
+        # An informational head held so far is dropped (a client may go
+        # without one); the final head replaces it.
+        self._held_head = None
+        if self._no_body:
+            self._held_head = (code, pairs)
+            return _done_future()
+        self.conn.core.send_headers(self.stream_id, code, pairs)
         if chunk:
             return self.write(chunk)
         self.conn._flush()
@@ -120,6 +147,28 @@ class H2Stream(httputil.HTTPConnection):
 
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         self._close_callback = callback
+
+    def detach(self) -> iostream.IOStream:
+        """Not possible over HTTP/2: raises :class:`RawStreamUnavailableError`.
+
+        The stream is reset first, with ``HTTP_1_1_REQUIRED``, so the client
+        retries over HTTP/1.1 rather than waiting for an answer.
+        """
+        if not self._closed:
+            self.conn.core.reset(self.stream_id, _HTTP_1_1_REQUIRED)
+            self._close(notify=False)
+            self.conn._flush()
+        raise RawStreamUnavailableError(
+            "detach() is not possible over HTTP/2: the connection carries "
+            "other streams and cannot be handed over; the stream was reset "
+            "with HTTP_1_1_REQUIRED so that the client retries over HTTP/1.1"
+        )
+
+    @property
+    def stream(self) -> _StreamView:
+        """What ``request.connection.stream`` offers over HTTP/2: see
+        :class:`_StreamView`."""
+        return _StreamView(self)
 
     def set_body_timeout(self, timeout: float) -> None:
         """Accepted for ``@stream_request_body`` handlers; not enforced on
@@ -148,7 +197,12 @@ class H2Stream(httputil.HTTPConnection):
             future_set_result_unless_cancelled(future, None)
         if not pending and self._finish_requested and not self._finished:
             self._finished = True
-            core.end_stream(self.stream_id)
+            if self._held_head is not None:
+                code, pairs = self._held_head
+                self._held_head = None
+                core.send_headers(self.stream_id, code, pairs, end_stream=True)
+            else:
+                core.end_stream(self.stream_id)
             if not self._request_ended:
                 # The answer is complete; the rest of the request body is
                 # not wanted (RFC 9113 section 8.1).
@@ -171,9 +225,8 @@ class H2Stream(httputil.HTTPConnection):
             item = inbox.popleft()
             try:
                 result = self._deliver(item)
-            except Exception:
-                app_log.error("Uncaught exception", exc_info=True)
-                self._abort(_core.INTERNAL_ERROR)
+            except Exception as e:
+                self._failed(e)
                 return
             if result is not None:
                 self._waiting = True
@@ -183,10 +236,12 @@ class H2Stream(httputil.HTTPConnection):
 
     def _resume(self, fut: asyncio.Future[Any], *, item: Any) -> None:
         self._waiting = False
-        if fut.cancelled() or fut.exception() is not None:
-            if not fut.cancelled():
-                app_log.error("Uncaught exception", exc_info=fut.exception())
+        if fut.cancelled():
             self._abort(_core.INTERNAL_ERROR)
+            return
+        error = fut.exception()
+        if error is not None:
+            self._failed(error)
             return
         self._delivered(item)
         self._run_inbox()
@@ -237,6 +292,46 @@ class H2Stream(httputil.HTTPConnection):
 
     # -- ending --------------------------------------------------------------
 
+    def _failed(self, error: BaseException) -> None:
+        """A delegate raised: a malformed request (what HTTP/1 answers with
+        400: a broken gzip body, an invalid form) is the peer's mistake,
+        anything else the application's."""
+        if isinstance(error, _MALFORMED):
+            self._refuse(error)
+            return
+        app_log.error("Uncaught exception", exc_info=error)
+        self._abort(_core.INTERNAL_ERROR)
+
+    def _refuse(self, error: Exception) -> None:
+        """Answer a malformed request with 400 (the precise status with
+        ``precise_status``) and end the stream; the others go on."""
+        gen_log.info(
+            "Malformed HTTP/2 request from %s on stream %d: %s",
+            self.context,
+            self.stream_id,
+            error,
+        )
+        if self._closed:
+            return
+        core = self.conn.core
+        if self._head_sent:
+            core.reset(self.stream_id, _core.PROTOCOL_ERROR)
+        else:
+            status = 400
+            if getattr(self.conn.params, "precise_status", False):
+                status = getattr(error, "status", 400)
+            core.send_headers(
+                self.stream_id, status, [(b"content-length", b"0")], end_stream=True
+            )
+            self._head_sent = True
+            if not self._request_ended:
+                core.reset(self.stream_id, _core.NO_ERROR)
+        # The delegate's message ended in error, even if the error came
+        # from its finish(): it hears of it as a closed connection.
+        self._message_done = False
+        self._close(notify=True)
+        self.conn._flush()
+
     def _abort(self, error_code: int) -> None:
         """Reset the stream from this side and tell the application."""
         if self._closed:
@@ -273,6 +368,63 @@ class H2Stream(httputil.HTTPConnection):
                     app_log.error("Uncaught exception", exc_info=True)
         self.delegate = None
         self._close_callback = None
+
+
+def _decoding(
+    delegate: httputil.HTTPMessageDelegate,
+    h2_stream: H2Stream,
+    head: _core.RequestHead,
+) -> httputil.HTTPMessageDelegate:
+    """With ``decompress_request``, ``delegate`` wrapped to receive a
+    content-coded body decoded, by the same delegate (same codings, limits
+    and errors) as over HTTP/1."""
+    params = h2_stream.conn.params
+    if not getattr(params, "decompress", False):
+        return delegate
+    if not any(name == b"content-encoding" for name, _ in head.headers):
+        return delegate
+    max_body_size = h2_stream._max_body_size
+    if max_body_size is None:
+        max_body_size = h2_stream.conn.stream.max_buffer_size
+    return _DecompressingDelegate(delegate, params.chunk_size, max_body_size)
+
+
+class _StreamView:
+    """``request.connection.stream`` for a request served over HTTP/2.
+
+    What applications read from an HTTP/1 connection's IOStream works:
+    ``socket`` (for ``getpeercert()``, as ``get_ssl_certificate()`` does,
+    or ``getsockname()``), ``closed()``, ``set_nodelay()``.  ``close()``
+    ends this request only: its stream is reset, the connection's other
+    streams go on.  Reading and writing raw bytes, which would corrupt the
+    HTTP/2 framing, raise :class:`RawStreamUnavailableError`.
+    """
+
+    def __init__(self, h2_stream: H2Stream) -> None:
+        self._h2_stream = h2_stream
+
+    @property
+    def socket(self) -> Any:
+        return self._h2_stream.conn.stream.socket
+
+    def closed(self) -> bool:
+        return self._h2_stream._closed
+
+    def close(self, exc_info: Any = False) -> None:
+        self._h2_stream._abort(_core.CANCEL)
+
+    def set_nodelay(self, value: bool) -> None:
+        self._h2_stream.conn.stream.set_nodelay(value)
+
+    def _unavailable(self, *args: Any, **kwargs: Any) -> Any:
+        raise RawStreamUnavailableError(
+            "request.connection.stream cannot be read or written over HTTP/2: "
+            "the connection carries other streams, framed by the protocol; "
+            "write the response with the request's connection instead"
+        )
+
+    write = read_bytes = read_until = read_until_regex = _unavailable
+    read_until_close = read_into = start_tls = set_close_callback = _unavailable
 
 
 class H2ServerConnection:
@@ -384,7 +536,9 @@ class H2ServerConnection:
         h2_stream = H2Stream(self, event.stream_id, self.context)
         self.streams[event.stream_id] = h2_stream
         try:
-            h2_stream.delegate = delegate.start_request(self, h2_stream)
+            h2_stream.delegate = _decoding(
+                delegate.start_request(self, h2_stream), h2_stream, event
+            )
         except Exception:
             app_log.error("Uncaught exception", exc_info=True)
             h2_stream._abort(_core.INTERNAL_ERROR)
