@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 try:
     import h2.config
@@ -130,7 +131,8 @@ class SettingsChanged:
 @dataclass
 class Terminated:
     """The connection is ending: the server sent GOAWAY (``last_stream_id``
-    is the highest stream it may have processed), or broke the protocol
+    is the highest stream it may have processed; the streams up to it go on
+    and may still complete), or broke the protocol
     (``last_stream_id`` is None, and a GOAWAY is waiting in
     :meth:`H2ClientCore.data_to_send`)."""
 
@@ -148,6 +150,23 @@ Event = (
     | SettingsChanged
     | Terminated
 )
+
+
+class _H2Connection(h2.connection.H2Connection):
+    """``h2``'s connection, kept open after a GOAWAY from the server.
+
+    RFC 9113 section 6.8: the streams up to the GOAWAY's last stream id may
+    still complete.  ``h2`` closes its state machine on any GOAWAY
+    (python-hyper/h2#1181) and would then refuse their remaining frames,
+    even those that came in the same read as the GOAWAY; the state is put
+    back to open as the frame is handled.  :class:`H2ClientCore` opens no
+    stream after a GOAWAY, so nothing else changes.
+    """
+
+    def _receive_goaway_frame(self, frame: Any) -> Any:
+        result = super()._receive_goaway_frame(frame)
+        self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        return result
 
 
 class H2ClientCore:
@@ -171,7 +190,7 @@ class H2ClientCore:
             normalize_inbound_headers=True,
             normalize_outbound_headers=True,
         )
-        self._h2 = h2.connection.H2Connection(config=config)
+        self._h2 = _H2Connection(config=config)
         self._h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
@@ -181,7 +200,10 @@ class H2ClientCore:
             },
         )
         self._h2.initiate_connection()
+        #: This side sent GOAWAY, or the server broke the protocol.
         self.terminated = False
+        #: The server sent GOAWAY: no new stream may be opened.
+        self.goaway_received = False
         self._settings_seen = False
 
     # -- requests out ----------------------------------------------------------
@@ -197,7 +219,10 @@ class H2ClientCore:
     ) -> int:
         """Open a stream with this request head; return its id.  Header
         names are lowercased; those in :data:`CONNECTION_SPECIFIC` are
-        dropped, and so is ``te`` unless it is ``trailers``."""
+        dropped, and so is ``te`` unless it is ``trailers``.  Raises
+        RuntimeError once either side has sent GOAWAY."""
+        if self.terminated or self.goaway_received:
+            raise RuntimeError("no new stream after GOAWAY")
         stream_id = self._h2.get_next_available_stream_id()
         block = [
             (b":method", method),
@@ -340,7 +365,7 @@ class H2ClientCore:
                 # even when it does not name one.
                 events.append(SettingsChanged(self.max_streams))
             elif isinstance(ev, h2.events.ConnectionTerminated):
-                self.terminated = True
+                self.goaway_received = True
                 events.append(
                     Terminated(
                         int(ev.error_code or 0),
