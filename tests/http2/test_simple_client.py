@@ -138,6 +138,33 @@ def test_nginx_http2_true_keeps_http_urls_on_http11(nginx_server: NginxH2) -> No
     assert [proto for _, proto, _, _ in nginx_server.log()] == ["HTTP/1.1"]
 
 
+def test_nginx_through_a_proxy_stays_http11(
+    nginx_server: NginxH2, tmp_path: Path
+) -> None:
+    # tinyproxy is a test dependency of the client tests (.ci/run installs it).
+    from tests.client.servers import tinyproxies
+
+    with tinyproxies(tmp_path / "proxy") as factory:
+        proxy = factory.start(connect_ports=[nginx_server.tls_port])
+
+        async def main() -> HTTPResponse:
+            c = client(http2=True)
+            try:
+                return await c.fetch(
+                    nginx_server.https("hello.txt"),
+                    ca_certs=nginx_server.ca_file,
+                    **proxy.options(),
+                )
+            finally:
+                c.close()
+
+        response = run(main)
+    assert (response.code, response.body) == (200, FILES["hello.txt"])
+    # The tunnel's TLS offers no h2: nginx answers over HTTP/1.1.
+    assert response.version == "HTTP/1.1"
+    assert [proto for _, proto, _, _ in nginx_server.log()] == ["HTTP/1.1"]
+
+
 # -- the http2 keyword ---------------------------------------------------------
 
 

@@ -585,12 +585,16 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         )
         self.io_loop.add_callback(callback, response)
 
-    def _tls_context(self, request: HTTPRequest) -> tuple[Hashable, ssl.SSLContext]:
+    def _tls_context(
+        self, request: HTTPRequest, alpn: bool = False
+    ) -> tuple[Hashable, ssl.SSLContext]:
+        """The TLS context for ``request`` and its pool key; with ``alpn``,
+        one that offers ``h2`` (unless the request brings its own)."""
         key, build = _tls_settings(request)
         if isinstance(key, tuple) and key and key[0] == "context":
             # The caller's own context is used as it is, ALPN included.
             return key, build()
-        if self.http2:
+        if alpn:
             key = (key, "h2")
             build = functools.partial(_with_alpn, build)
         context = self._tls_contexts.get(key)
@@ -929,7 +933,14 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         tls = None
         if scheme == "https":
             if isinstance(self.client, SimpleAsyncHTTPClient):
-                tls = self.client._tls_context(request)
+                # HTTP/2 is offered only on a direct connection: a tunnel
+                # through a proxy carries HTTP/1.1.
+                tls = self.client._tls_context(
+                    request,
+                    alpn=bool(self.client.http2)
+                    and not request.proxy_host
+                    and not request.unix_socket,
+                )
             else:
                 key, build = _tls_settings(request)
                 tls = (key, build())
