@@ -10,7 +10,9 @@ Tornado's simple client never had:
   that changes what a connection is, and one safe retry;
 - HTTP proxies (absolute-form requests) and HTTPS through a ``CONNECT``
   tunnel, with basic proxy authentication;
-- unix-domain-socket targets (``HTTPRequest(unix_socket=...)``).
+- unix-domain-socket targets (``HTTPRequest(unix_socket=...)``);
+- HTTP/2 when asked for (``http2=``): fetches to one origin multiplexed over
+  one connection, driven by :mod:`tornado_compat.http2.client`.
 
 The pieces:
 
@@ -22,7 +24,8 @@ The pieces:
   subclasses it for the websocket handshake, so its constructor, its
   delegate methods and the attributes ``io_loop``, ``connection``,
   ``headers``, ``final_callback`` and ``_timeout`` keep Tornado's meaning.
-- :class:`_ConnectionPool` keeps idle connections by key.
+- :class:`_ConnectionPool` keeps idle connections by key, and
+  :class:`_H2Origins` the HTTP/2 connections (one per key).
 
 What it must never do: put a connection back in the pool unless the
 exchange on it ended cleanly (the whole request sent, the whole response
@@ -421,7 +424,28 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         HTTP/1.0 responses, whitespace in chunk extensions), as the server's
         ``strict`` does; see docs/server.md, "Strict framing".
 
-    ``max_idle_connections``, ``idle_timeout`` and ``strict`` are
+    :arg http2: ``False`` (default): HTTP/1.1 only, and ``h2`` is never
+        imported.  ``True``: offer ``h2`` then ``http/1.1`` by ALPN on
+        ``https`` URLs (``http`` URLs stay on HTTP/1.1).
+        ``"prior-knowledge"``: also speak HTTP/2 with prior knowledge on
+        ``http`` URLs.  Anything else raises ValueError; without the ``h2``
+        package, an ImportError names the ``http2`` extra.
+
+    Over HTTP/2 the fetches to one origin share one connection, one stream
+    each, up to the server's ``SETTINGS_MAX_CONCURRENT_STREAMS`` (the others
+    wait for a free stream); ``max_clients`` still counts fetches, so each
+    stream in progress takes one slot.  Bodies, ``body_producer``,
+    ``streaming_callback``, ``header_callback`` (given an ``HTTP/2.0``
+    status line and the header lines, as over HTTP/1.1), decompression,
+    redirects, the size limits and the timeouts behave as over HTTP/1.1,
+    per stream: a stream that times out or passes a limit is reset and the
+    connection goes on.  Streams the server did not process (above a
+    GOAWAY's last stream id, or refused) are sent again on a new
+    connection; after a lost connection only idempotent ones are.  Proxies
+    and unix sockets stay on HTTP/1.1.  Every response's ``version`` says
+    which version answered.  See docs/http2.md, "The simple backend".
+
+    ``max_idle_connections``, ``idle_timeout``, ``strict`` and ``http2`` are
     tornado_compat extensions.
     """
 
