@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import os
 import select
 import signal
@@ -35,6 +36,7 @@ pytest.importorskip("h2")
 
 import h2.config  # noqa: E402
 import h2.connection  # noqa: E402
+import h2.errors  # noqa: E402
 import h2.events  # noqa: E402
 import h2.settings  # noqa: E402
 
@@ -393,11 +395,13 @@ def test_decompress_response(app: App) -> None:
                     decompress_response=False,
                     headers={"Accept-Encoding": "gzip"},
                 ),
+                c.fetch(app.url("/text"), method="HEAD"),
             )
         finally:
             c.close()
 
-    decoded, raw = run(main)
+    decoded, raw, head = run(main)
+    assert (head.code, head.body, head.version) == (200, b"", "HTTP/2.0")
     assert decoded.version == "HTTP/2.0"
     assert decoded.body == expected
     assert decoded.headers.get("X-Consumed-Content-Encoding") == "gzip"
@@ -523,6 +527,8 @@ class ScriptedH2:
         if settings:
             self.h2.update_settings(settings)
         self.requests: dict[int, bytes] = {}
+        self.goaway_seen = False
+        self.closed = asyncio.Event()
         self.open_now = 0
         self.most_open = 0
         self.flush()
@@ -550,8 +556,21 @@ class ScriptedH2:
                     )
                 elif isinstance(event, h2.events.StreamEnded):
                     ended.append(event.stream_id)
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    self.goaway_seen = True
             self.flush()
         return ended
+
+    async def until_closed(self) -> None:
+        """Read until the client closes the connection."""
+        while True:
+            data = await self.reader.read(65536)
+            if not data:
+                self.closed.set()
+                return
+            for event in self.h2.receive_data(data):
+                if isinstance(event, h2.events.ConnectionTerminated):
+                    self.goaway_seen = True
 
     def respond(self, stream_id: int, end: bool = True) -> None:
         body = b"conn %d stream %d" % (self.number, stream_id)
@@ -724,3 +743,138 @@ def test_http10_and_http11_responses_carry_their_version() -> None:
 
     old, new = run(main)
     assert (old.version, new.version) == ("HTTP/1.0", "HTTP/1.1")
+
+
+def test_refused_stream_is_sent_again() -> None:
+    async def refuse_first(conn: ScriptedH2) -> None:
+        (first,) = await conn.requests_ended(1)
+        conn.h2.reset_stream(first, h2.errors.ErrorCodes.REFUSED_STREAM)
+        conn.flush()
+        await answer_everything(conn)
+
+    async def main() -> HTTPResponse:
+        async with scripted_h2(refuse_first) as (base, accepted):
+            c = client(http2="prior-knowledge")
+            try:
+                response = await c.fetch(base + "/", method="POST", body=b"x")
+            finally:
+                c.close()
+            assert len(accepted) == 1
+            return response
+
+    response = run(main)
+    # Refused, so not processed: the POST went again, as stream 3.
+    assert (response.code, response.body) == (200, b"conn 1 stream 3")
+
+
+def test_a_protocol_error_from_the_server_fails_its_streams() -> None:
+    async def garbage(conn: ScriptedH2) -> None:
+        await conn.requests_ended(1)
+        # DATA on stream 0 is a connection error (RFC 9113 6.1).
+        conn.writer.write(b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x")
+        await conn.until_closed()
+
+    async def main() -> tuple[HTTPResponse, list[ScriptedH2]]:
+        async with scripted_h2(garbage) as (base, accepted):
+            c = client(http2="prior-knowledge")
+            try:
+                response = await outcome(c, base + "/")
+            finally:
+                c.close()
+            return response, accepted
+
+    response, accepted = run(main)
+    assert response.code == 599
+    assert str(response.error).startswith("HTTP/2 protocol error from the server")
+    assert len(accepted) == 1
+
+
+@pytest.mark.parametrize("how", ["idle_timeout", "close"])
+def test_the_client_ends_its_connections_with_goaway(how: str) -> None:
+    async def once(conn: ScriptedH2) -> None:
+        (first,) = await conn.requests_ended(1)
+        conn.respond(first)
+        await conn.until_closed()
+
+    async def main() -> list[ScriptedH2]:
+        async with scripted_h2(once) as (base, accepted):
+            c = client(
+                http2="prior-knowledge",
+                idle_timeout=0.2 if how == "idle_timeout" else None,
+            )
+            try:
+                response = await c.fetch(base + "/")
+                assert response.code == 200
+                if how == "close":
+                    c.close()
+                await accepted[0].closed.wait()
+            finally:
+                c.close()
+            return accepted
+
+    (conn,) = run(main, timeout=10)
+    assert conn.goaway_seen
+    assert conn.reader.at_eof()
+
+
+def test_connect_timeout_bounds_the_wait_for_the_first_connection() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        # Takes the TLS ClientHello and never answers.
+        accepted.append(writer)
+
+    async def main() -> list[HTTPResponse]:
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        c = client(http2=True)
+        try:
+            return await fetch_all(
+                c, [f"https://127.0.0.1:{port}/"] * 3, connect_timeout=0.5
+            )
+        finally:
+            c.close()
+            for writer in accepted:
+                writer.close()
+            server.close()
+            await server.wait_closed()
+
+    responses = run(main)
+    assert [r.code for r in responses] == [599] * 3
+    assert all(isinstance(r.error, HTTPTimeoutError) for r in responses)
+    # The two that waited for the first one opened none of their own.
+    assert len(accepted) == 1
+
+
+@pytest.mark.allow_error_logs
+def test_an_exception_in_a_callback_resets_only_its_stream(
+    plain_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing(chunk: bytes) -> None:
+        raise ZeroDivisionError("in the streaming_callback")
+
+    async def main() -> tuple[list[HTTPResponse], dict[str, int], dict[str, int]]:
+        before = await plain_app.stats()
+        c = h2_client(plain_app)
+        try:
+            responses = await asyncio.gather(
+                outcome(
+                    c, plain_app.url("/big?size=100000"), streaming_callback=failing
+                ),
+                outcome(c, plain_app.url("/big?size=100000")),
+            )
+        finally:
+            c.close()
+        return list(responses), before, await plain_app.stats()
+
+    (failed, fine), before, after = run(main)
+    assert failed.code == 599
+    assert str(failed.error) == "in the streaming_callback"
+    assert (fine.code, len(fine.body)) == (200, 100000)
+    assert after["connections"] - before["connections"] - 1 == 1
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in logged] == ["Uncaught exception"]
+    assert logged[0].exc_info is not None
+    assert logged[0].exc_info[0] is ZeroDivisionError

@@ -29,9 +29,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tornado.log import app_log
+
 from tornado_compat import httputil, iostream
 from tornado_compat.http1connection import _DecompressingDelegate
 from tornado_compat.http2 import clientcore as _core
+from tornado_compat.protocol.errors import RemoteProtocolError
 
 __all__ = ["H2ClientConnection", "H2ClientStream", "H2StreamError", "exchange"]
 
@@ -531,6 +534,11 @@ async def exchange(
         raise
     except Exception as e:
         h2_stream.cancel()
+        if not isinstance(e, (RemoteProtocolError, httputil.HTTPInputError)):
+            # An error in the fetch's own callbacks is the application's:
+            # logged with its traceback, as over HTTP/1.1.  A bad body from
+            # the server is not.
+            app_log.error("Uncaught exception", exc_info=True)
         text = str(e) or type(e).__name__
         raise H2StreamError(text) from e
 

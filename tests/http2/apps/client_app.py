@@ -109,6 +109,9 @@ class TextHandler(tornado.web.RequestHandler):
             self.set_header("X-Long", "x" * 500)
         self.write("".join(f"line {i}\n" for i in range(n)))
 
+    def head(self) -> None:
+        self.get()
+
 
 class RedirectHandler(tornado.web.RequestHandler):
     def get(self) -> None:
