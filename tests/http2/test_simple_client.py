@@ -878,3 +878,26 @@ def test_an_exception_in_a_callback_resets_only_its_stream(
     assert [r.getMessage() for r in logged] == ["Uncaught exception"]
     assert logged[0].exc_info is not None
     assert logged[0].exc_info[0] is ZeroDivisionError
+
+
+def test_a_tls_server_without_h2_gets_http11(tmp_path: Path) -> None:
+    from tests.client.servers import TLS, serve_http
+
+    tls = TLS(tmp_path)
+
+    async def main() -> tuple[list[HTTPResponse], list[HTTPResponse], int]:
+        # An HTTP/1.1-only server: ALPN picks nothing, the client falls back.
+        async with serve_http(ssl_options=tls.server_context()) as origin:
+            c = client(http2=True, defaults={"ca_certs": tls.ca_file})
+            try:
+                first = await fetch_all(c, [origin.url("/a")] * 3)
+                # Remembered: later fetches go straight to the keep-alive pool.
+                again = await fetch_all(c, [origin.url("/b")] * 3)
+            finally:
+                c.close()
+            return first, again, origin.log.accepted
+
+    first, again, accepted = run(main)
+    assert [(r.code, r.version) for r in first + again] == [(200, "HTTP/1.1")] * 6
+    # Three connections for the three concurrent first fetches, reused after.
+    assert accepted == 3
