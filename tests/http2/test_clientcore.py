@@ -231,3 +231,26 @@ def test_goaway_from_the_client() -> None:
     goaways = [e for e in events if isinstance(e, h2.events.ConnectionTerminated)]
     assert len(goaways) == 1
     assert goaways[0].error_code == h2.errors.ErrorCodes.NO_ERROR
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        (b":custom", b"x"),
+        (b"x-a", b" lead"),
+        (b"x-a", b"trail\t"),
+        (b"x-a", b"a\x00b"),
+        (b"x-a", b"a\r\nb"),
+        (b"", b"x"),
+    ],
+)
+def test_malformed_fields_are_refused_before_sending(
+    field: tuple[bytes, bytes],
+) -> None:
+    pair = Pair()
+    pair.to_server()
+    with pytest.raises(ValueError, match="not allowed in HTTP/2"):
+        pair.client.send_request(b"GET", b"http", b"h", b"/", [field])
+    assert pair.client.data_to_send() == b""
+    # The stream id was not used up.
+    assert pair.client.send_request(b"GET", b"http", b"h", b"/", []) == 1

@@ -72,6 +72,8 @@ async def outcome(c: SimpleAsyncHTTPClient, url: str, **kwargs: Any) -> HTTPResp
         return await c.fetch(url, raise_error=False, **kwargs)
     except HTTPClientError as e:
         return HTTPResponse(HTTPRequest(url), e.code, error=e)
+    except Exception as e:
+        return HTTPResponse(HTTPRequest(url), 599, error=e)
 
 
 async def fetch_all(
@@ -901,3 +903,28 @@ def test_a_tls_server_without_h2_gets_http11(tmp_path: Path) -> None:
     assert [(r.code, r.version) for r in first + again] == [(200, "HTTP/1.1")] * 6
     # Three connections for the three concurrent first fetches, reused after.
     assert accepted == 3
+
+
+def test_a_header_h2_cannot_send_fails_only_that_fetch() -> None:
+    async def main() -> list[HTTPResponse]:
+        async with scripted_h2(
+            answer_everything,
+            settings={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1},
+        ) as (base, _accepted):
+            c = client(http2="prior-knowledge")
+            try:
+                # The first holds the only stream; the other two wait for
+                # it, and the one that cannot be sent must pass its turn on.
+                return await asyncio.gather(
+                    outcome(c, base + "/first"),
+                    outcome(c, base + "/bad", headers={"X-Bad": " padded"}),
+                    outcome(c, base + "/good"),
+                )
+            finally:
+                c.close()
+
+    first, bad, good = run(main, timeout=10)
+    assert (first.code, first.body) == (200, b"conn 1 stream 1")
+    assert isinstance(bad.error, ValueError)
+    assert str(bad.error) == "header field not allowed in HTTP/2: 'X-Bad'"
+    assert (good.code, good.body) == (200, b"conn 1 stream 3")

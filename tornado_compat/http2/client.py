@@ -317,14 +317,20 @@ class H2ClientConnection:
             (name.encode("latin-1"), value.encode("latin-1"))
             for name, value in headers.get_all()
         ]
-        stream_id = self.core.send_request(
-            method.encode("latin-1"),
-            scheme.encode("latin-1"),
-            authority.encode("latin-1"),
-            path.encode("latin-1"),
-            pairs,
-            end_stream=end_stream,
-        )
+        try:
+            stream_id = self.core.send_request(
+                method.encode("latin-1"),
+                scheme.encode("latin-1"),
+                authority.encode("latin-1"),
+                path.encode("latin-1"),
+                pairs,
+                end_stream=end_stream,
+            )
+        except Exception:
+            # A head h2 refuses to send (a forbidden header value): the
+            # fetch fails with the cause, and its slot goes to the next.
+            self._slot_freed()
+            raise
         h2_stream = H2ClientStream(self, stream_id, self.max_header_size, max_body_size)
         if end_stream:
             h2_stream._finish_requested = h2_stream._request_ended = True

@@ -23,6 +23,7 @@ module without it raises an ImportError that names the extra.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,10 @@ CONNECTION_SPECIFIC = frozenset(
         b"host",
     }
 )
+
+# A field value may hold no NUL, CR or LF, and may not begin or end with a
+# space or a tab (RFC 9113 section 8.2.1).
+_FORBIDDEN_IN_FIELDS = re.compile(rb"[\x00\r\n]|^[ \t]|[ \t]$")
 
 NO_ERROR = h2.errors.ErrorCodes.NO_ERROR
 CANCEL = h2.errors.ErrorCodes.CANCEL
@@ -236,6 +241,12 @@ class H2ClientCore:
                 continue
             if lname == b"te" and value.strip().lower() != b"trailers":
                 continue
+            if not lname or lname[:1] == b":" or _FORBIDDEN_IN_FIELDS.search(value):
+                # RFC 9113 section 8.2.1: a server must treat such a field
+                # as malformed; h2 would send some of them.
+                raise ValueError(
+                    f"header field not allowed in HTTP/2: {name.decode('latin-1')!r}"
+                )
             block.append((lname, value))
         self._h2.send_headers(stream_id, block, end_stream=end_stream)
         return stream_id

@@ -471,9 +471,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self.http2 = http2
         # Imported only when asked for: without http2 the h2 package is
         # never loaded (the import names the extra when it is missing).
-        self._h2: _H2Origins | None = (
-            _H2Origins(self.io_loop, idle_timeout) if http2 else None
-        )
+        self._h2: _H2Origins | None = _H2Origins(idle_timeout) if http2 else None
         self.max_clients = max_clients
         self.queue: collections.deque[
             tuple[object, HTTPRequest, Callable[[HTTPResponse], None]]
@@ -689,11 +687,10 @@ class _H2Origins:
 
     _MAX_HTTP1_ONLY = 256
 
-    def __init__(self, io_loop: IOLoop, idle_timeout: float | None) -> None:
+    def __init__(self, idle_timeout: float | None) -> None:
         from tornado_compat.http2 import client as h2client
 
         self.h2client = h2client
-        self._io_loop = io_loop
         self._idle_timeout = idle_timeout
         self._connections: dict[Hashable, Any] = {}
         self._opening: dict[Hashable, asyncio.Future[None]] = {}
