@@ -10,7 +10,9 @@ Tornado's simple client never had:
   that changes what a connection is, and one safe retry;
 - HTTP proxies (absolute-form requests) and HTTPS through a ``CONNECT``
   tunnel, with basic proxy authentication;
-- unix-domain-socket targets (``HTTPRequest(unix_socket=...)``).
+- unix-domain-socket targets (``HTTPRequest(unix_socket=...)``);
+- HTTP/2 when asked for (``http2=``): fetches to one origin multiplexed over
+  one connection, driven by :mod:`tornado_compat.http2.client`.
 
 The pieces:
 
@@ -22,7 +24,8 @@ The pieces:
   subclasses it for the websocket handshake, so its constructor, its
   delegate methods and the attributes ``io_loop``, ``connection``,
   ``headers``, ``final_callback`` and ``_timeout`` keep Tornado's meaning.
-- :class:`_ConnectionPool` keeps idle connections by key.
+- :class:`_ConnectionPool` keeps idle connections by key, and
+  :class:`_H2Origins` the HTTP/2 connections (one per key).
 
 What it must never do: put a connection back in the pool unless the
 exchange on it ended cleanly (the whole request sent, the whole response
@@ -421,7 +424,28 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         HTTP/1.0 responses, whitespace in chunk extensions), as the server's
         ``strict`` does; see docs/server.md, "Strict framing".
 
-    ``max_idle_connections``, ``idle_timeout`` and ``strict`` are
+    :arg http2: ``False`` (default): HTTP/1.1 only, and ``h2`` is never
+        imported.  ``True``: offer ``h2`` then ``http/1.1`` by ALPN on
+        ``https`` URLs (``http`` URLs stay on HTTP/1.1).
+        ``"prior-knowledge"``: also speak HTTP/2 with prior knowledge on
+        ``http`` URLs.  Anything else raises ValueError; without the ``h2``
+        package, an ImportError names the ``http2`` extra.
+
+    Over HTTP/2 the fetches to one origin share one connection, one stream
+    each, up to the server's ``SETTINGS_MAX_CONCURRENT_STREAMS`` (the others
+    wait for a free stream); ``max_clients`` still counts fetches, so each
+    stream in progress takes one slot.  Bodies, ``body_producer``,
+    ``streaming_callback``, ``header_callback`` (given an ``HTTP/2.0``
+    status line and the header lines, as over HTTP/1.1), decompression,
+    redirects, the size limits and the timeouts behave as over HTTP/1.1,
+    per stream: a stream that times out or passes a limit is reset and the
+    connection goes on.  Streams the server did not process (above a
+    GOAWAY's last stream id, or refused) are sent again on a new
+    connection; after a lost connection only idempotent ones are.  Proxies
+    and unix sockets stay on HTTP/1.1.  Every response's ``version`` says
+    which version answered.  See docs/http2.md, "The simple backend".
+
+    ``max_idle_connections``, ``idle_timeout``, ``strict`` and ``http2`` are
     tornado_compat extensions.
     """
 
@@ -437,8 +461,17 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         max_idle_connections: int = 10,
         idle_timeout: float | None = 15.0,
         strict: bool = False,
+        http2: bool | str = False,
     ) -> None:
+        if not (http2 is False or http2 is True or http2 == "prior-knowledge"):
+            raise ValueError(
+                f"http2 must be False, True or 'prior-knowledge', not {http2!r}"
+            )
         super().initialize(defaults=defaults)
+        self.http2 = http2
+        # Imported only when asked for: without http2 the h2 package is
+        # never loaded (the import names the extra when it is missing).
+        self._h2: _H2Origins | None = _H2Origins(idle_timeout) if http2 else None
         self.max_clients = max_clients
         self.queue: collections.deque[
             tuple[object, HTTPRequest, Callable[[HTTPResponse], None]]
@@ -477,6 +510,8 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         super().close()
         if self._pool is not None:
             self._pool.close()
+        if self._h2 is not None:
+            self._h2.close()
         self._deadlines.close()
         if self.own_resolver:
             self.resolver.close()
@@ -572,10 +607,18 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         )
         self.io_loop.add_callback(callback, response)
 
-    def _tls_context(self, request: HTTPRequest) -> tuple[Hashable, ssl.SSLContext]:
+    def _tls_context(
+        self, request: HTTPRequest, alpn: bool = False
+    ) -> tuple[Hashable, ssl.SSLContext]:
+        """The TLS context for ``request`` and its pool key; with ``alpn``,
+        one that offers ``h2`` (unless the request brings its own)."""
         key, build = _tls_settings(request)
         if isinstance(key, tuple) and key and key[0] == "context":
+            # The caller's own context is used as it is, ALPN included.
             return key, build()
+        if alpn:
+            key = (key, "h2")
+            build = functools.partial(_with_alpn, build)
         context = self._tls_contexts.get(key)
         if context is None:
             context = build()
@@ -620,6 +663,113 @@ def _tls_settings(
     return key, build
 
 
+def _with_alpn(build: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """A context from ``build`` that offers ``h2`` then ``http/1.1``; the
+    shared default context is never changed (a copy of it is made)."""
+    context = build()
+    if context is _client_ssl_defaults():
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        if hasattr(ssl, "OP_NO_COMPRESSION"):
+            context.options |= ssl.OP_NO_COMPRESSION
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    return context
+
+
+class _H2Origins:
+    """The client's HTTP/2 connections: at most one usable per target key,
+    shared by every fetch to that origin.
+
+    While the first connection to a key is being opened, other fetches to
+    it wait for that one instead of opening their own.  A TLS server that
+    answers ALPN with ``http/1.1`` (or nothing) is remembered, and later
+    fetches to it go straight to HTTP/1.1.
+    """
+
+    _MAX_HTTP1_ONLY = 256
+
+    def __init__(self, idle_timeout: float | None) -> None:
+        from tornado_compat.http2 import client as h2client
+
+        self.h2client = h2client
+        self._idle_timeout = idle_timeout
+        self._connections: dict[Hashable, Any] = {}
+        self._opening: dict[Hashable, asyncio.Future[None]] = {}
+        self._http1_only: dict[Hashable, None] = {}
+        self._closed = False
+
+    async def get(
+        self, fetch: _HTTPConnection, target: _Target, timeout: float | None
+    ) -> Any:
+        """An HTTP/2 connection for ``target``; or, when the server chose
+        HTTP/1.1, the new connection (an IOStream) this fetch opened, or
+        None for the fetch to find one itself."""
+        key = target.key
+        while True:
+            conn = self._connections.get(key)
+            if conn is not None and conn.usable:
+                return conn
+            if key in self._http1_only:
+                return None
+            opening = self._opening.get(key)
+            if opening is None:
+                break
+            try:
+                await asyncio.wait_for(asyncio.shield(opening), timeout)
+            except TimeoutError:
+                raise HTTPTimeoutError(
+                    "Timeout while connecting to "
+                    + _authority(target.host, target.port)
+                ) from None
+        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._opening[key] = opened
+        try:
+            try:
+                stream = await fetch._connect(target, timeout)
+            except TimeoutError as e:
+                raise HTTPTimeoutError(str(e) or "Timeout while connecting") from None
+        except Exception as e:
+            # The fetches waiting for this connection fail as this one does.
+            opened.set_exception(e)
+            opened.exception()
+            raise
+        except BaseException:
+            opened.set_result(None)
+            raise
+        finally:
+            del self._opening[key]
+        if target.ssl_context is not None and (
+            stream.socket.selected_alpn_protocol() != "h2"  # type: ignore[attr-defined]
+        ):
+            if len(self._http1_only) >= self._MAX_HTTP1_ONLY:
+                self._http1_only.clear()
+            self._http1_only[key] = None
+            opened.set_result(None)
+            return stream
+        conn = self.h2client.H2ClientConnection(
+            stream,
+            max_header_size=fetch.max_header_size or 65536,
+            idle_timeout=self._idle_timeout,
+            on_close=functools.partial(self._forget, key),
+        )
+        if self._closed:
+            conn.close()
+        else:
+            self._connections[key] = conn
+        opened.set_result(None)
+        return conn
+
+    def _forget(self, key: Hashable, conn: Any) -> None:
+        if self._connections.get(key) is conn:
+            del self._connections[key]
+
+    def close(self) -> None:
+        """Each connection closes once its streams are done."""
+        self._closed = True
+        for conn in list(self._connections.values()):
+            conn.close()
+        self._connections.clear()
+
+
 class _HTTPConnection(httputil.HTTPMessageDelegate):
     """One fetch: a connection from the pool (or a new one), the request
     written on it, the response read from it as its message delegate."""
@@ -635,6 +785,11 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     _redirecting = False
     _body_sent = False
     _completion: Callable[[], None] | None = None
+    # The HTTP version of the response being read, and the HTTP/2 stream
+    # it comes on (None over HTTP/1.x).
+    _version: str | None = None
+    _h2_stream: Any = None
+    _h2_body_error: BaseException | None = None
 
     def __init__(
         self,
@@ -679,20 +834,44 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             request_timeout = self.request.request_timeout
             deadline = queued_at + request_timeout if request_timeout else None
             fresh_only = False
+            h2_tries = 0
             while True:
-                stream, reused = await self._get_stream(target, deadline, fresh_only)
+                opened: iostream.IOStream | None = None
+                if self._h2_wanted(target):
+                    assert isinstance(self.client, SimpleAsyncHTTPClient)
+                    assert self.client._h2 is not None
+                    got = await self.client._h2.get(
+                        self, target, self._connect_timeout(deadline)
+                    )
+                    if isinstance(got, iostream.IOStream):
+                        opened = got
+                    elif got is not None:
+                        if self.final_callback is None:
+                            return
+                        self._arm_timeout(deadline)
+                        try:
+                            await self._h2_exchange(got, target, path)
+                        except self.client._h2.h2client.H2StreamError as e:
+                            if self.final_callback is None:
+                                return
+                            if h2_tries == 0 and self._h2_may_retry(e):
+                                h2_tries += 1
+                                continue
+                            if self._h2_body_error is not None:
+                                raise self._h2_body_error from None
+                            raise HTTPStreamClosedError(str(e)) from None
+                        return
+                if opened is not None:
+                    stream, reused = opened, False
+                else:
+                    stream, reused = await self._get_stream(
+                        target, deadline, fresh_only
+                    )
                 if self.final_callback is None:
                     # Timed out (or taken over) while the connection was made.
                     stream.close()
                     return
-                if self._timeout is None and deadline is not None:
-                    # On the asyncio loop's clock, which is not the IOLoop's.
-                    loop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
-                    self._timeout = self._deadlines.add(
-                        loop.time() + max(0.0, deadline - self.io_loop.time()),
-                        self._on_timeout,
-                        "during request",
-                    )
+                self._arm_timeout(deadline)
                 self.stream = stream
                 try:
                     keep_alive = await self._exchange(stream, target, path)
@@ -710,6 +889,16 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 self.io_loop.asyncio_loop.call_exception_handler(  # type: ignore[attr-defined]
                     {"message": "Exception in a fetch", "exception": e}
                 )
+
+    def _arm_timeout(self, deadline: float | None) -> None:
+        if self._timeout is None and deadline is not None:
+            # On the asyncio loop's clock, which is not the IOLoop's.
+            loop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
+            self._timeout = self._deadlines.add(
+                loop.time() + max(0.0, deadline - self.io_loop.time()),
+                self._on_timeout,
+                "during request",
+            )
 
     def _prepare(self) -> tuple[_Target, str]:
         """Check the request and complete its headers; where it goes and the
@@ -765,7 +954,14 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         tls = None
         if scheme == "https":
             if isinstance(self.client, SimpleAsyncHTTPClient):
-                tls = self.client._tls_context(request)
+                # HTTP/2 is offered only on a direct connection: a tunnel
+                # through a proxy carries HTTP/1.1.
+                tls = self.client._tls_context(
+                    request,
+                    alpn=bool(self.client.http2)
+                    and not request.proxy_host
+                    and not request.unix_socket,
+                )
             else:
                 key, build = _tls_settings(request)
                 tls = (key, build())
@@ -795,6 +991,13 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
 
     # -- connections ---------------------------------------------------------------
 
+    def _connect_timeout(self, deadline: float | None) -> float | None:
+        timeout = self.request.connect_timeout or None
+        if deadline is not None:
+            remaining = max(deadline - self.io_loop.time(), 0.0)
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        return timeout
+
     async def _get_stream(
         self, target: _Target, deadline: float | None, fresh_only: bool
     ) -> tuple[iostream.IOStream, bool]:
@@ -803,10 +1006,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             stream = pool.take(target.key)
             if stream is not None:
                 return stream, True
-        timeout = self.request.connect_timeout or None
-        if deadline is not None:
-            remaining = max(deadline - self.io_loop.time(), 0.0)
-            timeout = remaining if timeout is None else min(timeout, remaining)
+        timeout = self._connect_timeout(deadline)
         try:
             return await self._connect(target, timeout), False
         except TimeoutError as e:
@@ -891,6 +1091,97 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             raise HTTPClientError(
                 599, f"The proxy refused a tunnel to {authority}: {code} {reason}"
             )
+
+    # -- HTTP/2 ----------------------------------------------------------------------
+
+    def _h2_wanted(self, target: _Target) -> bool:
+        """Whether this fetch may go over HTTP/2: the client asks for it,
+        and the connection is direct (a proxy or a unix socket carries
+        HTTP/1.1)."""
+        client = self.client
+        if not isinstance(client, SimpleAsyncHTTPClient) or client._h2 is None:
+            return False
+        if target.proxy is not None or target.unix_socket is not None:
+            return False
+        return target.scheme == "https" or client.http2 == "prior-knowledge"
+
+    async def _h2_exchange(self, conn: Any, target: _Target, path: str) -> None:
+        """The request on a stream of ``conn``, its response into this
+        delegate; then the fetch ends (or follows its redirect)."""
+        request = self.request
+        self.code = self.reason = self.headers = None
+        self.chunks = []
+        self._redirecting = False
+        self._completion = None
+        self._h2_body_error = None
+        await conn.acquire()
+        if self.final_callback is None:
+            conn.release()
+            return
+        headers = httputil.HTTPHeaders(request.headers)
+        # The body goes at once: there is no Expect: 100-continue here.
+        headers.pop("Expect", None)
+        authority = headers.get("Host") or _authority(target.host, target.port)
+        body = request.body
+        producer = request.body_producer
+        no_body = body is None and producer is None
+        max_body_size = self.max_body_size or self.max_buffer_size
+        h2_stream = conn.request(
+            request.method,
+            target.scheme,
+            authority,
+            path,
+            headers,
+            no_body,
+            max_body_size,
+        )
+        self._h2_stream = h2_stream
+        sender = None
+        if not no_body:
+            sender = asyncio.ensure_future(self._h2_send_body(h2_stream))
+        try:
+            assert isinstance(self.client, SimpleAsyncHTTPClient)
+            assert self.client._h2 is not None
+            await self.client._h2.h2client.exchange(
+                h2_stream, self, bool(request.decompress_response)
+            )
+        finally:
+            self._h2_stream = None
+            if sender is not None and not sender.done():
+                sender.cancel()
+        completion, self._completion = self._completion, None
+        if completion is not None:
+            completion()
+
+    async def _h2_send_body(self, h2_stream: Any) -> None:
+        request = self.request
+        try:
+            if request.body is not None:
+                await h2_stream.write(request.body)
+            elif request.body_producer is not None:
+                produced = request.body_producer(h2_stream.write)
+                if produced is not None:
+                    await produced
+            h2_stream.finish()
+        except iostream.StreamClosedError:
+            pass  # the stream ended first; the response says how
+        except Exception as e:
+            # The body cannot be completed: the fetch fails with the
+            # producer's error, and the stream is reset.
+            self._h2_body_error = e
+            h2_stream.cancel()
+
+    def _h2_may_retry(self, error: Any) -> bool:
+        """Whether a stream that failed may be sent again on a new
+        connection: the server certainly did not act on it, or the
+        connection was lost and sending it again cannot change its
+        outcome.  A body_producer cannot be replayed."""
+        request = self.request
+        if self.code is not None or request.body_producer is not None:
+            return False
+        if error.unprocessed:
+            return True
+        return bool(error.lost) and request.method in _shared.IDEMPOTENT_METHODS
 
     # -- the exchange ----------------------------------------------------------------
 
@@ -991,6 +1282,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self.code = first_line.code
         self.reason = first_line.reason
         self.headers = headers
+        self._version = first_line.version
         self._redirecting = self._should_follow_redirect()
         if self._redirecting:
             return
@@ -1042,6 +1334,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             buffer=BytesIO(b"".join(self.chunks)),
             effective_url=self.request.url,
             time_info={"queue": self.start_time - queued_at},
+            version=self._version,
         )
         self.chunks = []
         self._completion = functools.partial(self._run_callback, response)
@@ -1143,6 +1436,10 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             # abandoned fetch ends, anything else is a real error.
             return isinstance(value, iostream.StreamClosedError)
         self._remove_timeout()
+        h2_stream, self._h2_stream = self._h2_stream, None
+        if h2_stream is not None:
+            # Only this stream ends; the connection goes on for the others.
+            h2_stream.cancel()
         if isinstance(value, iostream.StreamClosedError):
             if value.real_error is not None:
                 value = value.real_error

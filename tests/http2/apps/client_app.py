@@ -1,0 +1,169 @@
+"""A ``tornado.web`` application served with ``HTTPServer(app, http2=True)``
+for the simple client's HTTP/2 tests (tests/http2/test_simple_client.py).
+
+Usage: ``python client_app.py [CERTFILE KEYFILE]``.  ``tornado_compat.install()``
+runs before ``tornado.web`` is imported.  With a certificate it serves TLS
+(ALPN chooses the version), else cleartext (the client preface chooses).
+It prints one JSON line, ``{"port": N}``, and serves until SIGTERM, after
+which it closes every connection and exits with status 0.
+
+``/stats`` says how many connections the server accepted and how many
+``/hold`` requests saw their stream close under them, so that a test can
+count connections and see a stream cancelled by the client.
+
+What it must never do: run on Tornado's own HTTP modules.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import tornado_compat
+
+tornado_compat.install()
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+import ssl  # noqa: E402
+from typing import Any  # noqa: E402
+
+import tornado.httpserver  # noqa: E402
+import tornado.web  # noqa: E402
+from tornado.netutil import bind_sockets  # noqa: E402
+
+STATS = {"connections": 0, "held_closed": 0}
+
+
+class CountingServer(tornado.httpserver.HTTPServer):
+    def handle_stream(self, stream: Any, address: Any) -> None:
+        STATS["connections"] += 1
+        super().handle_stream(stream, address)
+
+
+class EchoHandler(tornado.web.RequestHandler):
+    """The request as seen: version, method, body (as its length and its
+    first bytes), and a few headers."""
+
+    def get(self) -> None:
+        self.answer()
+
+    def post(self) -> None:
+        self.answer()
+
+    def put(self) -> None:
+        self.answer()
+
+    def answer(self) -> None:
+        body = self.request.body
+        self.write(
+            {
+                "version": self.request.version,
+                "method": self.request.method,
+                "host": self.request.host,
+                "length": len(body),
+                "sum": sum(body) % 65521,
+                "head": body[:32].decode("latin-1"),
+                "content_type": self.request.headers.get("Content-Type"),
+            }
+        )
+
+
+class BigHandler(tornado.web.RequestHandler):
+    """``size`` bytes, flushed in pieces of 16 KiB."""
+
+    async def get(self) -> None:
+        size = int(self.get_argument("size"))
+        piece = bytes(range(256)) * 64
+        sent = 0
+        while sent < size:
+            part = piece[: min(len(piece), size - sent)]
+            self.write(part)
+            sent += len(part)
+            await self.flush()
+
+
+class HoldHandler(tornado.web.RequestHandler):
+    """Answers only once its stream is closed under it (so never, to the
+    client); counts those streams."""
+
+    async def get(self) -> None:
+        self.closed = asyncio.Event()
+        await self.closed.wait()
+
+    def on_connection_close(self) -> None:
+        STATS["held_closed"] += 1
+        self.closed.set()
+
+
+class TextHandler(tornado.web.RequestHandler):
+    """A compressible text, ``n`` lines."""
+
+    def get(self) -> None:
+        n = int(self.get_argument("n", "1000"))
+        self.set_header("Content-Type", "text/plain")
+        self.set_header("X-Many", "one")
+        self.add_header("X-Many", "two")
+        if self.get_argument("long", None):
+            self.set_header("X-Long", "x" * 500)
+        self.write("".join(f"line {i}\n" for i in range(n)))
+
+    def head(self) -> None:
+        self.get()
+
+
+class RedirectHandler(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.redirect(self.get_argument("to"), status=int(self.get_argument("code")))
+
+    def post(self) -> None:
+        self.get()
+
+
+class StatsHandler(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write(STATS)
+
+
+def make_app() -> tornado.web.Application:
+    return tornado.web.Application(
+        [
+            (r"/echo", EchoHandler),
+            (r"/big", BigHandler),
+            (r"/hold", HoldHandler),
+            (r"/text", TextHandler),
+            (r"/redirect", RedirectHandler),
+            (r"/stats", StatsHandler),
+        ],
+        compress_response=True,
+    )
+
+
+async def serve(argv: list[str]) -> None:
+    ssl_options = None
+    if len(argv) == 2:
+        ssl_options = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_options.load_cert_chain(argv[0], argv[1])
+    server = CountingServer(make_app(), http2=True, ssl_options=ssl_options)
+    sockets = bind_sockets(0, address="127.0.0.1")
+    server.add_sockets(sockets)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print(json.dumps({"port": sockets[0].getsockname()[1]}), flush=True)
+    await stop.wait()
+    server.stop()
+    await server.close_all_connections()
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s %(message)s",
+    )
+    asyncio.run(serve(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
