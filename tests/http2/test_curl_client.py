@@ -309,3 +309,35 @@ def test_configure_passes_http2() -> None:
             AsyncHTTPClient.configure(None)
 
     run(test)
+
+
+# -- HTTPResponse.version over HTTP/1.x
+
+
+def test_version_of_an_http10_answer_and_of_no_answer() -> None:
+    async def answer(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async def test() -> None:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = CurlAsyncHTTPClient(force_instance=True)
+        try:
+            response = await client.fetch(f"http://127.0.0.1:{port}/")
+            assert (response.body, response.version) == (b"ok", "HTTP/1.0")
+            server.close()
+            await server.wait_closed()
+            with pytest.raises(CurlError) as caught:
+                await client.fetch(f"http://127.0.0.1:{port}/")
+            assert caught.value.response is not None
+            assert caught.value.response.version is None
+        finally:
+            client.close()
+            server.close()
+
+    run(test)
