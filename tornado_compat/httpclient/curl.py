@@ -393,7 +393,14 @@ class _BodyProducerFeed:
         if self.closed:
             return
         try:
-            produced = gen.convert_yielded(self.producer(self.write))
+            result = self.producer(self.write)
+            if result is None:
+                # A plain function that returned nothing: what it wrote is
+                # the whole body, as with Tornado's simple client.
+                self.eof = True
+                self._resume()
+                return
+            produced = gen.convert_yielded(result)
         except Exception as e:
             self.error = e
             self._resume()
