@@ -233,6 +233,22 @@ class H2Stream(httputil.HTTPConnection):
             )
             self._abort(_core.CANCEL)
             return
+        data = event.data
+        if not data:
+            # An empty DATA frame (often the one that ends the stream) is
+            # no body for the application, as an empty chunk is not over
+            # HTTP/1.1; its padding, if any, is still given back.
+            self.conn.core.acknowledge(self.stream_id, event.flow_length)
+            self.conn._flush()
+            return
+        # At most chunk_size bytes per data_received, as over HTTP/1.1; the
+        # window opens once the frame's last piece is taken.
+        size = self.conn.chunk_size
+        for start in range(0, len(data) - size, size):
+            self._post(_core.Body(self.stream_id, data[start : start + size], 0))
+        if len(data) > size:
+            tail = data[(len(data) - 1) // size * size :]
+            event = _core.Body(self.stream_id, tail, event.flow_length)
         self._post(event)
 
     # -- ending --------------------------------------------------------------
@@ -279,7 +295,7 @@ class H2ServerConnection:
     """Serves one HTTP/2 connection (prior knowledge or ALPN ``h2``).
 
     ``params`` is the server's ``HTTP1ConnectionParameters`` (only
-    ``max_body_size`` applies to streams so far); ``context`` is the
+    ``max_body_size`` and ``chunk_size`` apply to streams so far); ``context`` is the
     request context that each stream copies.
     """
 
@@ -293,6 +309,8 @@ class H2ServerConnection:
         self.params = params
         self.context = context
         self.max_body_size: int | None = getattr(params, "max_body_size", None)
+        #: The most body bytes passed to a delegate at once.
+        self.chunk_size: int = getattr(params, "chunk_size", None) or 65536  # as HTTP/1
         self.core = _core.H2ServerCore()
         self.streams: dict[int, H2Stream] = {}
         self._delegate: httputil.HTTPServerConnectionDelegate | None = None
