@@ -26,6 +26,8 @@ from tornado.log import app_log, gen_log
 
 from tornado_compat import httputil, iostream
 from tornado_compat.http2 import core as _core
+from tornado_compat.protocol import framing as _framing
+from tornado_compat.protocol.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["H2ServerConnection", "H2Stream"]
 
@@ -76,6 +78,9 @@ class H2Stream(httputil.HTTPConnection):
         self._method = ""
         self._received = 0
         self._max_body_size = conn.max_body_size
+        # Body bytes the response's Content-Length still promises, if it
+        # has one.
+        self._content_remaining: int | None = None
 
     # -- HTTPConnection ------------------------------------------------------
 
@@ -90,6 +95,14 @@ class H2Stream(httputil.HTTPConnection):
             return _closed_future()
         code = start_line.code
         self._no_body = self._method == "HEAD" or code in (204, 304) or code < 200
+        if not self._no_body:
+            try:
+                self._content_remaining = _framing.parse_content_length(
+                    headers.get_list("Content-Length")
+                )
+            except RemoteProtocolError as e:
+                # Ours to send, so the mistake is the application's.
+                raise LocalProtocolError(str(e)) from None
         pairs = [
             (name.encode("latin-1"), value.encode("latin-1"))
             for name, value in headers.get_all()
@@ -108,6 +121,15 @@ class H2Stream(httputil.HTTPConnection):
         if self._no_body or not chunk:
             future.set_result(None)
             return future
+        if self._content_remaining is not None:
+            self._content_remaining -= len(chunk)
+            if self._content_remaining < 0:
+                # The peer would see a malformed response (RFC 9113 section
+                # 8.1.1): end the stream rather than mislead it further.
+                self._abort(_core.INTERNAL_ERROR)
+                raise httputil.HTTPOutputError(
+                    "Tried to write more data than Content-Length"
+                )
         self._pending.append([bytes(chunk), 0, future])
         self._send_pending()
         return future
@@ -115,6 +137,12 @@ class H2Stream(httputil.HTTPConnection):
     def finish(self) -> None:
         if self._closed or self._finish_requested:
             return
+        remaining = self._content_remaining
+        if remaining:
+            self._abort(_core.INTERNAL_ERROR)
+            raise httputil.HTTPOutputError(
+                "Tried to write %d bytes less than Content-Length" % remaining
+            )
         self._finish_requested = True
         self._send_pending()
 
