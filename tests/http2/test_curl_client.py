@@ -104,6 +104,42 @@ def test_nginx_prior_knowledge_ten_fetches_share_one_connection(
     assert len(nginx_server.connections()) == 1
 
 
+def test_nginx_streaming_and_header_callbacks_over_http2(
+    nginx_server: NginxH2,
+) -> None:
+    async def test() -> None:
+        client = CurlAsyncHTTPClient(force_instance=True, http2=True)
+        chunks: list[list[bytes]] = [[], [], []]
+        lines: list[list[str]] = [[], [], []]
+        try:
+            responses = await asyncio.gather(
+                *(
+                    client.fetch(
+                        nginx_server.https("big.bin"),
+                        ca_certs=nginx_server.ca_file,
+                        streaming_callback=chunks[i].append,
+                        header_callback=lines[i].append,
+                    )
+                    for i in range(3)
+                )
+            )
+        finally:
+            client.close()
+        for i, response in enumerate(responses):
+            assert (response.code, response.version, response.body) == (
+                200,
+                "HTTP/2.0",
+                b"",
+            )
+            assert b"".join(chunks[i]) == FILES["big.bin"]
+            assert lines[i][0].startswith("HTTP/2 200")
+            assert lines[i][-1] == "\r\n"
+            assert response.headers["Content-Length"] == str(len(FILES["big.bin"]))
+
+    run(test)
+    assert len(nginx_server.connections()) == 1
+
+
 def test_nginx_without_http2_stays_on_http1(nginx_server: NginxH2) -> None:
     # The server offers h2 by ALPN; the default client must not take it.
     async def test() -> None:
