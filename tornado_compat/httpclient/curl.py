@@ -1257,9 +1257,9 @@ class CurlAsyncHTTPClient(AsyncHTTPClient):
     :arg http2: which HTTP versions libcurl may speak.  ``False`` (the
         default): HTTP/1.1 only, even where the server offers h2.  ``True``:
         on ``https`` URLs offer ``h2`` then ``http/1.1`` by ALPN; ``http``
-        URLs stay HTTP/1.1.  ``"prior-knowledge"``: HTTP/2 on ``http`` URLs
-        too, without asking first (the server must speak it; an HTTP/1.1-only
-        server fails the fetch).  Any other value is a ValueError.  With
+        URLs stay HTTP/1.1.  ``"prior-knowledge"``: HTTP/2 only, on ``http``
+        URLs too, without asking first (the server must speak it; on
+        ``https`` ALPN offers ``h2`` alone).  Any other value is a ValueError.  With
         HTTP/2 the fetches to one origin are multiplexed over one connection:
         a fetch that starts while another one is connecting waits for that
         connection (``CURLOPT_PIPEWAIT``) instead of opening its own.
