@@ -10,6 +10,9 @@ weaken the runner's verdict: it asserts exactly what the runner decides.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.conformance import run
@@ -82,3 +85,40 @@ def test_a_changed_outcome_fails(change: dict[str, str]) -> None:
 def test_a_run_not_on_http2_fails(versions: dict[str, int]) -> None:
     report = run.evaluate_http2("m", SPEC, side(AS_LISTED, versions))
     assert any("HTTP/2" in reason for reason in report.reasons)
+
+
+def test_command_line_http2_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The sample module's tests make no HTTP request, so with every failure
+    # listed the run still fails: nothing came over HTTP/2.
+    samples = "tests.conformance.samples"
+    listed = {
+        "Outcomes.test_fails": "failed",
+        "Outcomes.test_errors": "error",
+        "Outcomes.test_skipped": "skipped",
+        "Outcomes.test_subtest_fails": "failed",
+    }
+    entries = "".join(
+        f'[[modules."{samples}".expected]]\ntest = "{samples}.{test}"\n'
+        f'outcome = "{outcome}"\nkind = "not applicable"\nreason = "sample"\n'
+        for test, outcome in listed.items()
+    )
+    expectations = tmp_path / "http2.toml"
+    expectations.write_text(
+        f'[modules."{samples}"]\npassed = 3\nskipped = 2\n' + entries
+    )
+    status = run.main(
+        [samples, "--http2", "--expectations", str(expectations), "--json"]
+    )
+    (module,) = json.loads(capsys.readouterr().out)["modules"]
+    assert status == 1
+    assert module["tornado"] is None
+    assert module["regressions"] == []
+    assert "no response came over HTTP/2" in module["reasons"]
+    assert module["tornado_compat"]["counts"] == {
+        "passed": 3,
+        "failed": 2,
+        "errors": 1,
+        "skipped": 2,
+    }
