@@ -644,6 +644,23 @@ def test_body_producer_with_content_length_is_sent_sized() -> None:
     run(main)
 
 
+def test_body_producer_that_returns_none_ends_the_body() -> None:
+    # A plain function that writes without waiting and returns nothing, as
+    # Tornado's own tests write them: the body is what it wrote.
+    def producer(write: Callable[[bytes], Future[None]]) -> None:
+        write(b"first, ")
+        write(b"second")
+
+    async def main() -> None:
+        async with serving() as origin, curl_client() as client:
+            response = await client.fetch(
+                origin.url("/"), method="POST", body_producer=producer
+            )
+            assert echoed(response)["body"] == "first, second"
+
+    run(main)
+
+
 def test_body_producer_write_resolves_only_once_the_data_is_taken() -> None:
     """The Future of write() is the producer's back-pressure: a chunk far
     larger than the socket buffers is not taken while the server reads

@@ -5,6 +5,7 @@ Usage (from the repository root)::
     python -m tests.conformance                      # every module in targets.toml
     python -m tests.conformance iostream_test        # chosen modules
     python -m tests.conformance --compat-only --json # no baseline run, JSON out
+    python -m tests.conformance --http2              # web_test etc. over HTTP/2
 
 Each chosen ``tornado.test`` module runs twice, each time in a fresh
 subprocess (:mod:`tests.conformance.worker`) with a time limit: once on
@@ -22,6 +23,15 @@ A module fails when tornado_compat
 - logs or writes to stderr while Tornado's run of the module is silent
   (Tornado's own runner fails such a run);
 - times out, crashes, or is not really running on tornado_compat.
+
+With ``--http2`` the modules of ``http2_expectations.toml`` run on
+tornado_compat only, with every ``AsyncHTTPTestCase``'s server on
+``http2=True`` and its client forced onto HTTP/2
+(:mod:`tests.conformance.http2_mode`).  Each test that does not pass is
+listed there with its outcome and why; a module fails when a test's outcome
+differs from the list (unlisted tests must pass or skip), when its skip
+count changes, when the run is noisy or broken, or when its client got any
+response that was not HTTP/2.
 
 The exit status is 0 when every module is fine, 1 otherwise, 2 on bad usage.
 This module must never special-case a test: the verdict comes from counts and
@@ -52,6 +62,7 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 INSTALL_HOOK_DIR = HERE / "install_hook"
 TARGETS_FILE = HERE / "targets.toml"
+HTTP2_EXPECTATIONS_FILE = HERE / "http2_expectations.toml"
 DEFAULT_TIME_LIMIT = 300.0
 TORNADO = "tornado"
 COMPAT = "tornado_compat"
@@ -66,6 +77,29 @@ class Target:
     #: What unmodified Tornado skips on the reference machine; informational.
     skipped: int | None = None
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A test that does not pass in ``--http2`` mode, and why."""
+
+    test: str
+    outcome: str
+    #: "not applicable" (the test cannot apply to HTTP/2), "not yet" (a
+    #: feature that HTTP/2 streams do not have yet) or "skips itself"
+    #: (Tornado's test skips when it sees HTTP/2).
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Http2Module:
+    """What one module must show in ``--http2`` mode."""
+
+    module: str
+    passed: int
+    skipped: int
+    expected: dict[str, Expectation]
 
 
 @dataclass
@@ -85,6 +119,8 @@ class Outcome:
     outcome: str
     detail: str = ""
     abstract: bool = False
+    #: HTTP/2 responses the test's client got (``--http2`` runs only).
+    http2_responses: int | None = None
 
 
 @dataclass
@@ -177,6 +213,33 @@ def load_targets(path: Path = TARGETS_FILE) -> dict[str, Target]:
     return targets
 
 
+_EXPECTATION_KINDS = ("not applicable", "not yet", "skips itself")
+_OUTCOMES = ("failed", "error", "skipped")
+
+
+def load_http2_expectations(
+    path: Path = HTTP2_EXPECTATIONS_FILE,
+) -> dict[str, Http2Module]:
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    modules = {}
+    for module, entry in data.get("modules", {}).items():
+        expected = {}
+        for item in entry.get("expected", []):
+            known = item["outcome"] in _OUTCOMES and item["kind"] in _EXPECTATION_KINDS
+            if not known:
+                raise ValueError(f"{path}: bad outcome or kind for {item['test']}")
+            if not item["test"].startswith(module + "."):
+                raise ValueError(f"{path}: {item['test']} is not in {module}")
+            expected[item["test"]] = Expectation(
+                item["test"], item["outcome"], item["kind"], item["reason"]
+            )
+        modules[module] = Http2Module(
+            module, int(entry["passed"]), int(entry["skipped"]), expected
+        )
+    return modules
+
+
 def _environment(compat: bool, install: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("TORNADO_COMPAT_INSTALL", None)
@@ -227,6 +290,7 @@ def _read_results(path: Path, result: SideResult) -> str | None:
                 event["outcome"],
                 event.get("detail", ""),
                 event.get("abstract", False),
+                event.get("http2_responses"),
             )
         elif kind == "log":
             result.logs.append(event)
@@ -240,8 +304,10 @@ def run_side(
     compat: bool,
     time_limit: float = DEFAULT_TIME_LIMIT,
     install: str = "1",
+    http2: bool = False,
 ) -> SideResult:
-    """Runs ``module`` in a subprocess on Tornado or on tornado_compat."""
+    """Runs ``module`` in a subprocess on Tornado or on tornado_compat
+    (with ``http2``, forced onto HTTP/2)."""
     result = SideResult(side=COMPAT if compat else TORNADO, module=module)
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
         results_path = Path(tmp) / "results.jsonl"
@@ -258,6 +324,8 @@ def run_side(
         ]
         if compat:
             cmd.append("--compat")
+        if http2:
+            cmd.append("--http2")
         started = time.monotonic()
         proc = subprocess.Popen(
             cmd,
@@ -351,6 +419,101 @@ def evaluate(
     return report
 
 
+def evaluate_http2(module: str, spec: Http2Module, compat: SideResult) -> ModuleReport:
+    """The verdict on a ``--http2`` run of ``module`` against ``spec``."""
+    report = ModuleReport(module, None, None, compat)
+    if compat.problem:
+        report.reasons.append(f"{COMPAT} run: {compat.problem}")
+    for test, outcome in compat.outcomes.items():
+        wanted = spec.expected.get(test)
+        if wanted is not None:
+            if outcome.outcome != wanted.outcome:
+                report.regressions.append(outcome)
+                report.reasons.append(
+                    f"{test}: {outcome.outcome}, listed as {wanted.outcome} "
+                    f"({wanted.kind}); update http2_expectations.toml"
+                )
+        elif outcome.outcome in ("failed", "error"):
+            report.regressions.append(outcome)
+            report.reasons.append(f"{test}: {outcome.outcome}, and not listed")
+    for test in spec.expected:
+        if test not in compat.outcomes and not compat.problem:
+            report.reasons.append(f"{test} is listed but did not run")
+    counts = compat.counts
+    if counts.skipped != spec.skipped:
+        report.reasons.append(f"{counts.skipped} skipped, {spec.skipped} expected")
+    if counts.passed < spec.passed:
+        report.reasons.append(f"passes {counts.passed}, below {spec.passed}")
+    elif counts.passed > spec.passed:
+        report.gains.append(f"passes {counts.passed}, above {spec.passed}")
+    versions = _http2_versions(compat)
+    if not versions.get("HTTP/2.0"):
+        report.reasons.append("no response came over HTTP/2")
+    other = {v: n for v, n in versions.items() if v not in ("HTTP/2.0", "none")}
+    if other:
+        report.reasons.append(f"responses not over HTTP/2: {other}")
+    records, stderr_bytes = compat.noise
+    if records or stderr_bytes:
+        report.reasons.append(
+            f"{COMPAT} run logged {records} record(s) at INFO or above and wrote "
+            f"{stderr_bytes} byte(s) to stderr"
+        )
+    return report
+
+
+def fetched_over_http2(side: SideResult) -> list[str]:
+    """The passed tests whose client got at least one HTTP/2 response (the
+    others passed on raw sockets, their own clients, or no HTTP at all)."""
+    return [
+        test
+        for test, o in side.outcomes.items()
+        if o.outcome == "passed" and o.http2_responses
+    ]
+
+
+def _http2_versions(side: SideResult) -> dict[str, int]:
+    return dict((side.summary or {}).get("http2_versions") or {})
+
+
+def run_http2_modules(
+    modules: Sequence[str],
+    specs: dict[str, Http2Module],
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    install: str = "1",
+    progress: bool = True,
+) -> list[ModuleReport]:
+    reports = []
+    for module in modules:
+        compat = _run_with_progress(module, True, time_limit, install, progress, True)
+        spec = specs.get(module, Http2Module(module, 0, 0, {}))
+        reports.append(evaluate_http2(module, spec, compat))
+    return reports
+
+
+def format_http2_table(
+    reports: Sequence[ModuleReport], specs: dict[str, Http2Module]
+) -> str:
+    lines = [
+        f"| module | {COMPAT} on HTTP/2 passed/failed/errors/skipped "
+        "| expected passed | listed not passing | passed with HTTP/2 fetches "
+        "| responses by version | status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        spec = specs.get(r.module)
+        versions = ", ".join(
+            f"{v} {n}" for v, n in sorted(_http2_versions(r.compat).items())
+        )
+        lines.append(
+            f"| {short_name(r.module)} | {r.compat.counts} "
+            f"| {spec.passed if spec else 'none'} "
+            f"| {len(spec.expected) if spec else 0} "
+            f"| {len(fetched_over_http2(r.compat))} "
+            f"| {versions or 'none'} | {'ok' if r.ok else 'FAIL'} |"
+        )
+    return "\n".join(lines)
+
+
 def run_modules(
     modules: Sequence[str],
     targets: dict[str, Target],
@@ -370,13 +533,20 @@ def run_modules(
 
 
 def _run_with_progress(
-    module: str, compat: bool, time_limit: float, install: str, progress: bool
+    module: str,
+    compat: bool,
+    time_limit: float,
+    install: str,
+    progress: bool,
+    http2: bool = False,
 ) -> SideResult:
     side = COMPAT if compat else TORNADO
+    if http2:
+        side += " over HTTP/2"
     if progress:
         print(f"running {short_name(module)} on {side} ...", end="", file=sys.stderr)
         sys.stderr.flush()
-    result = run_side(module, compat, time_limit, install)
+    result = run_side(module, compat, time_limit, install, http2)
     if progress:
         print(
             f" {result.counts} in {result.duration:.1f}s"
@@ -524,7 +694,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--targets", type=Path, default=TARGETS_FILE, help="targets file (TOML)"
     )
+    parser.add_argument(
+        "--http2",
+        action="store_true",
+        help="run on tornado_compat only, each test's server and client on "
+        "HTTP/2, against http2_expectations.toml (default modules: those in it)",
+    )
+    parser.add_argument(
+        "--expectations",
+        type=Path,
+        default=HTTP2_EXPECTATIONS_FILE,
+        help="the --http2 expectations file (TOML)",
+    )
     args = parser.parse_args(argv)
+
+    if args.http2:
+        specs = load_http2_expectations(args.expectations)
+        modules = [full_name(m) for m in args.modules] or list(specs)
+        if not modules:
+            parser.error("no modules given and none in the expectations file")
+        reports = run_http2_modules(
+            modules, specs, args.timeout, args.install, progress=True
+        )
+        if args.json:
+            print(json.dumps(to_json(reports, args.verbose), indent=2))
+        else:
+            print(format_http2_table(reports, specs))
+            details = format_details(reports, args.verbose)
+            if details:
+                print(details)
+        return 0 if all(r.ok for r in reports) else 1
 
     targets = load_targets(args.targets)
     modules = [full_name(m) for m in args.modules] or list(targets)

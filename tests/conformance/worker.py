@@ -14,7 +14,8 @@ Lines written (``event`` field):
 - ``start``: ``{"test"}``, a test began;
 - ``result``: ``{"test", "outcome", "detail"}`` with outcome one of
   ``passed``, ``failed``, ``error``, ``skipped``; ``abstract`` is true for the
-  skips of Tornado's abstract base test classes;
+  skips of Tornado's abstract base test classes; with ``--http2``,
+  ``http2_responses`` counts the HTTP/2 responses the test's client got;
 - ``log``: ``{"test", "level", "logger", "message"}`` for each record at INFO
   or above that reached the root handler (Tornado's runner counts these as
   a failure of the whole run);
@@ -22,7 +23,9 @@ Lines written (``event`` field):
   exit status of Tornado's runner.
 
 This module must never change what a test sees: it patches nothing that the
-tests use, and it checks, instead of assuming, which implementation is loaded.
+tests use (except, with ``--http2``, the two hooks of
+``AsyncHTTPTestCase`` that :mod:`tests.conformance.http2_mode` forces onto
+HTTP/2), and it checks, instead of assuming, which implementation is loaded.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import os
 import sys
 import traceback
 import unittest
+from collections.abc import Callable
 from types import TracebackType
 from typing import IO, Any
 
@@ -120,8 +124,16 @@ class _CountingStream(io.TextIOBase):
         self.real.flush()
 
 
-def _make_runner_factory(recorder: _Recorder, abstract_reason: str) -> Any:
-    """Builds the ``test_runner_factory`` that Tornado's runtests calls."""
+def _make_runner_factory(
+    recorder: _Recorder,
+    abstract_reason: str,
+    http2_responses: Callable[[], int] | None = None,
+) -> Any:
+    """Builds the ``test_runner_factory`` that Tornado's runtests calls.
+
+    With ``http2_responses`` (a count of the responses the forced HTTP/2
+    clients got so far), each result says how many came during its test.
+    """
 
     class RecordingResult(unittest.TextTestResult):
         # The outcome of the test between startTest and stopTest; subtests can
@@ -130,6 +142,8 @@ def _make_runner_factory(recorder: _Recorder, abstract_reason: str) -> Any:
 
         def startTest(self, test: unittest.TestCase) -> None:
             self._pending = {}
+            if http2_responses is not None:
+                self._responses_before = http2_responses()
             recorder.current_test = test.id()
             recorder.write(event="start", test=test.id())
             super().startTest(test)
@@ -137,8 +151,11 @@ def _make_runner_factory(recorder: _Recorder, abstract_reason: str) -> Any:
         def stopTest(self, test: unittest.TestCase) -> None:
             super().stopTest(test)
             outcome, detail = self._pending.pop(test.id(), ("passed", ""))
+            extra = {}
+            if http2_responses is not None:
+                extra["http2_responses"] = http2_responses() - self._responses_before
             recorder.write(
-                event="result", test=test.id(), outcome=outcome, detail=detail
+                event="result", test=test.id(), outcome=outcome, detail=detail, **extra
             )
             recorder.current_test = None
 
@@ -262,6 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", required=True, help="JSON-lines file to write")
     parser.add_argument("--compat", action="store_true", help="expect tornado_compat")
     parser.add_argument(
+        "--http2",
+        action="store_true",
+        help="serve and fetch over HTTP/2 (tornado_compat only)",
+    )
+    parser.add_argument(
         "--dump-after",
         type=float,
         default=0,
@@ -277,6 +299,18 @@ def main(argv: list[str] | None = None) -> int:
                 event="summary", setup_error=problem, modules=_loaded_modules()
             )
             return 3
+        http2_mode = None
+        if args.http2:
+            if not args.compat:
+                recorder.write(
+                    event="summary",
+                    setup_error="--http2 needs --compat",
+                    modules=_loaded_modules(),
+                )
+                return 3
+            from tests.conformance import http2_mode
+
+            http2_mode.force_http2()
         if args.dump_after > 0:
             # Shows where a run that hit its time limit was stuck.
             faulthandler.dump_traceback_later(args.dump_after, exit=False)
@@ -285,8 +319,12 @@ def main(argv: list[str] | None = None) -> int:
         import tornado.test.runtests as runtests
         from tornado.test.util import ABT_SKIP_MESSAGE
 
+        counter = None
+        if http2_mode is not None:
+            versions = http2_mode.versions
+            counter = lambda: versions["HTTP/2.0"]  # noqa: E731
         runtests.test_runner_factory = _make_runner_factory(  # type: ignore[attr-defined]
-            recorder, ABT_SKIP_MESSAGE
+            recorder, ABT_SKIP_MESSAGE, counter
         )
         tap = _LogTap(recorder)
         # Tornado's runner counts what reaches the root handler that
@@ -311,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
             log_counts=recorder.log_counts,
             stderr_bytes=counting.byte_count,
             runner_status=status,
+            **(
+                {"http2_versions": dict(http2_mode.versions)}
+                if http2_mode is not None
+                else {}
+            ),
         )
     return 0
 

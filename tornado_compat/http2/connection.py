@@ -27,6 +27,8 @@ from tornado.log import app_log, gen_log
 from tornado_compat import httputil, iostream
 from tornado_compat.http1connection import _MALFORMED, _DecompressingDelegate
 from tornado_compat.http2 import core as _core
+from tornado_compat.protocol import framing as _framing
+from tornado_compat.protocol.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["H2ServerConnection", "H2Stream", "RawStreamUnavailableError"]
 
@@ -97,6 +99,9 @@ class H2Stream(httputil.HTTPConnection):
         self._method = ""
         self._received = 0
         self._max_body_size = conn.max_body_size
+        # Body bytes the response's Content-Length still promises, if it
+        # has one.
+        self._content_remaining: int | None = None
 
     # -- HTTPConnection ------------------------------------------------------
 
@@ -111,6 +116,14 @@ class H2Stream(httputil.HTTPConnection):
             return _closed_future()
         code = start_line.code
         self._no_body = self._method == "HEAD" or code in (204, 304) or code < 200
+        if not self._no_body:
+            try:
+                self._content_remaining = _framing.parse_content_length(
+                    headers.get_list("Content-Length")
+                )
+            except RemoteProtocolError as e:
+                # Ours to send, so the mistake is the application's.
+                raise LocalProtocolError(str(e)) from None
         pairs = [
             (name.encode("latin-1"), value.encode("latin-1"))
             for name, value in headers.get_all()
@@ -135,6 +148,15 @@ class H2Stream(httputil.HTTPConnection):
         if self._no_body or not chunk:
             future.set_result(None)
             return future
+        if self._content_remaining is not None:
+            self._content_remaining -= len(chunk)
+            if self._content_remaining < 0:
+                # The peer would see a malformed response (RFC 9113 section
+                # 8.1.1): end the stream rather than mislead it further.
+                self._abort(_core.INTERNAL_ERROR)
+                raise httputil.HTTPOutputError(
+                    "Tried to write more data than Content-Length"
+                )
         self._pending.append([bytes(chunk), 0, future])
         self._send_pending()
         return future
@@ -142,6 +164,12 @@ class H2Stream(httputil.HTTPConnection):
     def finish(self) -> None:
         if self._closed or self._finish_requested:
             return
+        remaining = self._content_remaining
+        if remaining:
+            self._abort(_core.INTERNAL_ERROR)
+            raise httputil.HTTPOutputError(
+                "Tried to write %d bytes less than Content-Length" % remaining
+            )
         self._finish_requested = True
         self._send_pending()
 
@@ -288,6 +316,22 @@ class H2Stream(httputil.HTTPConnection):
             )
             self._abort(_core.CANCEL)
             return
+        data = event.data
+        if not data:
+            # An empty DATA frame (often the one that ends the stream) is
+            # no body for the application, as an empty chunk is not over
+            # HTTP/1.1; its padding, if any, is still given back.
+            self.conn.core.acknowledge(self.stream_id, event.flow_length)
+            self.conn._flush()
+            return
+        # At most chunk_size bytes per data_received, as over HTTP/1.1; the
+        # window opens once the frame's last piece is taken.
+        size = self.conn.chunk_size
+        for start in range(0, len(data) - size, size):
+            self._post(_core.Body(self.stream_id, data[start : start + size], 0))
+        if len(data) > size:
+            tail = data[(len(data) - 1) // size * size :]
+            event = _core.Body(self.stream_id, tail, event.flow_length)
         self._post(event)
 
     # -- ending --------------------------------------------------------------
@@ -431,7 +475,7 @@ class H2ServerConnection:
     """Serves one HTTP/2 connection (prior knowledge or ALPN ``h2``).
 
     ``params`` is the server's ``HTTP1ConnectionParameters`` (only
-    ``max_body_size`` applies to streams so far); ``context`` is the
+    ``max_body_size`` and ``chunk_size`` apply to streams so far); ``context`` is the
     request context that each stream copies.
     """
 
@@ -445,6 +489,8 @@ class H2ServerConnection:
         self.params = params
         self.context = context
         self.max_body_size: int | None = getattr(params, "max_body_size", None)
+        #: The most body bytes passed to a delegate at once.
+        self.chunk_size: int = getattr(params, "chunk_size", None) or 65536  # as HTTP/1
         self.core = _core.H2ServerCore()
         self.streams: dict[int, H2Stream] = {}
         self._delegate: httputil.HTTPServerConnectionDelegate | None = None

@@ -30,7 +30,9 @@ How a fetch goes:
    client's baseline options), so nothing of one request (credentials,
    client certificates, proxies, callbacks) is left for the next one, and the
    response goes to the caller.  The connection stays in the multi handle's
-   connection cache, for the next request to the same place.
+   connection cache, for the next request to the same place; over HTTP/2
+   (the ``http2`` keyword) the fetches in flight to one origin share it, one
+   stream each.
 
 What it must never do: run application code from inside a libcurl callback,
 let an exception escape into libcurl (pycurl would print it and abort the
@@ -103,6 +105,22 @@ _LINE_BREAKERS = frozenset("\r\n\0")
 # a transfer is paused, outgrew libcurl's limit.  libcurl leaves its error
 # text empty for it.
 _E_TOO_LARGE = 100
+# What the ``http2`` keyword asks of libcurl (CURLOPT_HTTP_VERSION).
+_HTTP_VERSION_OPTIONS: dict[bool | str, int] = {
+    False: pycurl.CURL_HTTP_VERSION_1_1,
+    True: pycurl.CURL_HTTP_VERSION_2TLS,
+    "prior-knowledge": pycurl.CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE,
+}
+# CURLINFO_HTTP_VERSION's answers, as HTTPResponse.version names them.  0
+# (no response) is missing on purpose: such a response has no version.
+_VERSION_NAMES = {
+    pycurl.CURL_HTTP_VERSION_1_0: "HTTP/1.0",
+    pycurl.CURL_HTTP_VERSION_1_1: "HTTP/1.1",
+    pycurl.CURL_HTTP_VERSION_2_0: "HTTP/2.0",
+    pycurl.CURL_HTTP_VERSION_3: "HTTP/3",
+}
+# The status line libcurl writes for an HTTP/2 or HTTP/3 response.
+_MAJOR_ONLY_STATUS = re.compile(rb"HTTP/[23] ([0-9]{3}) ?")
 # The keys of a dict ``ssl_options`` (those of ``ssl.wrap_socket``).
 _SSL_DICT_KEYS = frozenset(
     ("ssl_version", "certfile", "keyfile", "cert_reqs", "ca_certs", "ciphers")
@@ -375,7 +393,14 @@ class _BodyProducerFeed:
         if self.closed:
             return
         try:
-            produced = gen.convert_yielded(self.producer(self.write))
+            result = self.producer(self.write)
+            if result is None:
+                # A plain function that returned nothing: what it wrote is
+                # the whole body, as with Tornado's simple client.
+                self.eof = True
+                self._resume()
+                return
+            produced = gen.convert_yielded(result)
         except Exception as e:
             self.error = e
             self._resume()
@@ -467,12 +492,15 @@ class _ResponseHead:
         if line.startswith(b"HTTP/"):
             self.fields = []
             self.complete = False
+            code: int | None
             try:
                 _, code, reason = _head.parse_status_line(line)
             except ProtocolError:
-                # libcurl accepted it (HTTP/2's "HTTP/2 200", say); the code
-                # comes from libcurl and the reason is the standard one.
-                code, reason = None, ""
+                # libcurl accepted it.  HTTP/2 and 3 have no reason phrase,
+                # and libcurl writes their status as "HTTP/2 200".
+                match = _MAJOR_ONLY_STATUS.fullmatch(line)
+                code = int(match.group(1)) if match else None
+                reason = ""
             self.code = code
             self.reason = reason or None
             return True
@@ -515,6 +543,8 @@ def _failure_message(errno: int, message: str, head: _ResponseHead) -> str:
         if not head.complete:
             return "Response header too large for libcurl (CURLE_TOO_LARGE)"
         return "Response data too large for libcurl's buffers (CURLE_TOO_LARGE)"
+    if errno == pycurl.E_HTTP2:
+        return "HTTP/2 error in libcurl's framing layer (CURLE_HTTP2)"
     return f"libcurl error {errno}"
 
 
@@ -1224,6 +1254,22 @@ class CurlAsyncHTTPClient(AsyncHTTPClient):
         100 MiB).  A body past it fails the fetch with a :class:`CurlError`
         (code 599) saying so; none of it past the limit reaches the
         ``streaming_callback``.
+    :arg http2: which HTTP versions libcurl may speak.  ``False`` (the
+        default): HTTP/1.1 only, even where the server offers h2.  ``True``:
+        on ``https`` URLs offer ``h2`` then ``http/1.1`` by ALPN; ``http``
+        URLs stay HTTP/1.1.  ``"prior-knowledge"``: HTTP/2 only, on ``http``
+        URLs too, without asking first (the server must speak it; on
+        ``https`` ALPN offers ``h2`` alone).  Any other value is a ValueError.  With
+        HTTP/2 the fetches to one origin are multiplexed over one connection:
+        a fetch that starts while another one is connecting waits for that
+        connection (``CURLOPT_PIPEWAIT``) instead of opening its own.
+        ``max_clients`` still bounds the fetches in flight, which is then
+        the number of streams on that connection (nginx allows 128 by
+        default, tornado_compat's server 100; libcurl opens another
+        connection past the server's limit).
+
+    Every response that came from a server says which version carried it, in
+    ``HTTPResponse.version`` (``"HTTP/1.1"``, ``"HTTP/2.0"``...).
 
     It accepts every option of :class:`~tornado_compat.httpclient.HTTPRequest`,
     including those Tornado's curl client lacks: ``body_producer``,
@@ -1238,17 +1284,31 @@ class CurlAsyncHTTPClient(AsyncHTTPClient):
         max_clients: int = 10,
         defaults: dict[str, Any] | None = None,
         max_body_size: int | None = None,
+        http2: bool | str = False,
     ) -> None:
         super().initialize(defaults=defaults)
         if max_clients < 1:
             raise ValueError("max_clients must be at least 1")
+        # bool is checked by type so that 0, 1 or "true" are refused, not
+        # taken for False or True.
+        if not (isinstance(http2, bool) or http2 == "prior-knowledge"):
+            raise ValueError(
+                f"http2 must be False, True or 'prior-knowledge', not {http2!r}"
+            )
+        if http2 and not pycurl.version_info()[4] & pycurl.VERSION_HTTP2:
+            raise ValueError(f"http2={http2!r}: this libcurl has no HTTP/2 support")
         self.max_clients = max_clients
+        self.http2 = http2
+        self._http_version = _HTTP_VERSION_OPTIONS[http2]
         self.max_body_size = (
             _DEFAULT_MAX_BODY_SIZE if max_body_size is None else max_body_size
         )
         self._multi: Any = pycurl.CurlMulti()
         self._multi.setopt(pycurl.M_TIMERFUNCTION, self._set_timeout)
         self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        # libcurl's default since 7.62, set so that an older one multiplexes
+        # too.
+        self._multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
         # Easy handles: all those made, and those not in use.
         self._handles: list[Any] = []
         self._free: list[Any] = []
@@ -1375,6 +1435,9 @@ class CurlAsyncHTTPClient(AsyncHTTPClient):
         curl.setopt(pycurl.NOSIGNAL, 1)
         curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
         curl.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        curl.setopt(pycurl.HTTP_VERSION, self._http_version)
+        if self.http2:
+            curl.setopt(pycurl.PIPEWAIT, 1)
         if curl_log.isEnabledFor(logging.DEBUG):
             curl.setopt(pycurl.VERBOSE, 1)
             curl.setopt(pycurl.DEBUGFUNCTION, _curl_debug)
@@ -1528,6 +1591,7 @@ class CurlAsyncHTTPClient(AsyncHTTPClient):
         self._multi.remove_handle(curl)
         now = self.io_loop.time()
         code = 0 if errno else curl.getinfo(pycurl.RESPONSE_CODE)
+        version = _VERSION_NAMES.get(curl.getinfo(pycurl.INFO_HTTP_VERSION))
         effective_url = curl.getinfo(pycurl.EFFECTIVE_URL) or transfer.request.url
         time_info = {
             "queue": transfer.started_at - transfer.queued_at,
@@ -1605,6 +1669,7 @@ class CurlAsyncHTTPClient(AsyncHTTPClient):
             request_time=now - transfer.started_at,
             start_time=transfer.start_wall,
             time_info=time_info,
+            version=version,
         )
         if isinstance(error, CurlError) and error.response is None:
             error.response = response
