@@ -141,9 +141,9 @@ def test_nginx_streaming_and_header_callbacks_over_http2(
 
 
 def test_nginx_without_http2_stays_on_http1(nginx_server: NginxH2) -> None:
-    # The server offers h2 by ALPN; the default client must not take it.
+    # The server offers h2 by ALPN; http2=False must not take it.
     async def test() -> None:
-        client = CurlAsyncHTTPClient(force_instance=True)
+        client = CurlAsyncHTTPClient(force_instance=True, http2=False)
         try:
             tls = await fetch_all(
                 client, nginx_server.https("big.bin"), ca_certs=nginx_server.ca_file
@@ -157,6 +157,24 @@ def test_nginx_without_http2_stays_on_http1(nginx_server: NginxH2) -> None:
 
     run(test)
     assert {proto for _, proto, _, _ in nginx_server.log()} == {"HTTP/1.1"}
+
+
+def test_nginx_default_is_libcurls_choice(nginx_server: NginxH2) -> None:
+    # Without the keyword the client does what Tornado's curl client does:
+    # it leaves the version to libcurl, which takes h2 where TLS offers it.
+    async def test() -> None:
+        client = CurlAsyncHTTPClient(force_instance=True)
+        try:
+            tls = await client.fetch(
+                nginx_server.https("hello.txt"), ca_certs=nginx_server.ca_file
+            )
+            plain = await client.fetch(nginx_server.http1("hello.txt"))
+        finally:
+            client.close()
+        assert (tls.body, tls.version) == (FILES["hello.txt"], "HTTP/2.0")
+        assert (plain.body, plain.version) == (FILES["hello.txt"], "HTTP/1.1")
+
+    run(test)
 
 
 def test_nginx_http2_true_keeps_http_urls_on_http1(nginx_server: NginxH2) -> None:
@@ -305,7 +323,7 @@ def test_own_server_without_http2(tls_app: tuple[int, str], plain_app: int) -> N
     port, ca_file = tls_app
 
     async def test() -> None:
-        client = CurlAsyncHTTPClient(force_instance=True)
+        client = CurlAsyncHTTPClient(force_instance=True, http2=False)
         try:
             tls = await client.fetch(f"https://localhost:{port}/big", ca_certs=ca_file)
             plain = await client.fetch(f"http://127.0.0.1:{plain_app}/big")
@@ -322,10 +340,10 @@ def test_own_server_without_http2(tls_app: tuple[int, str], plain_app: int) -> N
 # -- the keyword
 
 
-@pytest.mark.parametrize("value", [None, 0, 1, "yes", "h2c", "prior_knowledge"])
+@pytest.mark.parametrize("value", [0, 1, "yes", "h2c", "prior_knowledge"])
 def test_http2_keyword_is_checked(value: Any) -> None:
     async def test() -> None:
-        with pytest.raises(ValueError, match="http2 must be False, True or"):
+        with pytest.raises(ValueError, match="http2 must be None, False, True or"):
             CurlAsyncHTTPClient(force_instance=True, http2=value)
 
     run(test)

@@ -105,8 +105,10 @@ _LINE_BREAKERS = frozenset("\r\n\0")
 # a transfer is paused, outgrew libcurl's limit.  libcurl leaves its error
 # text empty for it.
 _E_TOO_LARGE = 100
-# What the ``http2`` keyword asks of libcurl (CURLOPT_HTTP_VERSION).
-_HTTP_VERSION_OPTIONS: dict[bool | str, int] = {
+# What the ``http2`` keyword asks of libcurl (CURLOPT_HTTP_VERSION); None
+# leaves libcurl's own default, as Tornado's curl client does.
+_HTTP_VERSION_OPTIONS: dict[bool | str | None, int | None] = {
+    None: None,
     False: pycurl.CURL_HTTP_VERSION_1_1,
     True: pycurl.CURL_HTTP_VERSION_2TLS,
     "prior-knowledge": pycurl.CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE,
@@ -1254,8 +1256,11 @@ class CurlAsyncHTTPClient(AsyncHTTPClient):
         100 MiB).  A body past it fails the fetch with a :class:`CurlError`
         (code 599) saying so; none of it past the limit reaches the
         ``streaming_callback``.
-    :arg http2: which HTTP versions libcurl may speak.  ``False`` (the
-        default): HTTP/1.1 only, even where the server offers h2.  ``True``:
+    :arg http2: which HTTP versions libcurl may speak.  None (the
+        default): libcurl's own choice, as with Tornado's curl client (the
+        libcurl of pycurl's wheels offers ``h2`` by ALPN on ``https`` URLs
+        and speaks HTTP/1.1 on ``http``).  ``False``: HTTP/1.1 only, even
+        where the server offers h2.  ``True``:
         on ``https`` URLs offer ``h2`` then ``http/1.1`` by ALPN; ``http``
         URLs stay HTTP/1.1.  ``"prior-knowledge"``: HTTP/2 only, on ``http``
         URLs too, without asking first (the server must speak it; on
@@ -1284,16 +1289,16 @@ class CurlAsyncHTTPClient(AsyncHTTPClient):
         max_clients: int = 10,
         defaults: dict[str, Any] | None = None,
         max_body_size: int | None = None,
-        http2: bool | str = False,
+        http2: bool | str | None = None,
     ) -> None:
         super().initialize(defaults=defaults)
         if max_clients < 1:
             raise ValueError("max_clients must be at least 1")
         # bool is checked by type so that 0, 1 or "true" are refused, not
         # taken for False or True.
-        if not (isinstance(http2, bool) or http2 == "prior-knowledge"):
+        if not (http2 is None or isinstance(http2, bool) or http2 == "prior-knowledge"):
             raise ValueError(
-                f"http2 must be False, True or 'prior-knowledge', not {http2!r}"
+                f"http2 must be None, False, True or 'prior-knowledge', not {http2!r}"
             )
         if http2 and not pycurl.version_info()[4] & pycurl.VERSION_HTTP2:
             raise ValueError(f"http2={http2!r}: this libcurl has no HTTP/2 support")
@@ -1435,7 +1440,8 @@ class CurlAsyncHTTPClient(AsyncHTTPClient):
         curl.setopt(pycurl.NOSIGNAL, 1)
         curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
         curl.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-        curl.setopt(pycurl.HTTP_VERSION, self._http_version)
+        if self._http_version is not None:
+            curl.setopt(pycurl.HTTP_VERSION, self._http_version)
         if self.http2:
             curl.setopt(pycurl.PIPEWAIT, 1)
         if curl_log.isEnabledFor(logging.DEBUG):
