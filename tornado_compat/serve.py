@@ -71,8 +71,9 @@ SERVE_MAX_BODY_SIZE = 100 * 1024 * 1024
 SERVE_UNIX_SOCKET_MODE = 0o660
 
 #: The protocols offered by ALPN on a TLS listener, in order of preference.
-#: HTTP/2 adds ``"h2"`` in front, here and nowhere else.
+#: ``--http2`` adds :data:`ALPN_HTTP2` in front, and nothing else does.
 ALPN_PROTOCOLS = ("http/1.1",)
+ALPN_HTTP2 = "h2"
 
 #: systemd passes socket-activated descriptors from this number on
 #: (``SD_LISTEN_FDS_START``).
@@ -334,6 +335,16 @@ OPTIONS: tuple[Option, ...] = (
         "OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's)",
         metavar="CIPHERS",
         shown="Python's",
+    ),
+    Option(
+        "--http2",
+        "HTTP/2",
+        "also serve HTTP/2: chosen by ALPN over TLS, by prior knowledge in"
+        " cleartext (needs the h2 package)",
+        default=False,
+        action="store_true",
+        server_keyword="http2",
+        shown="off",
     ),
     Option(
         "--loop",
@@ -834,7 +845,10 @@ def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot set up TLS: {exc}") from exc
     context.verify_mode = _CERT_REQS[args.cert_reqs]
-    context.set_alpn_protocols(list(ALPN_PROTOCOLS))
+    protocols = list(ALPN_PROTOCOLS)
+    if args.http2:
+        protocols.insert(0, ALPN_HTTP2)
+    context.set_alpn_protocols(protocols)
     return context
 
 
@@ -1003,7 +1017,8 @@ async def serve_forever(plan: Plan, listeners: Listeners, prefix: str = "") -> i
             for sock in listeners.sockets:
                 say(f"serving {plan.args.target} on {show(sock, plan.scheme)}")
             say(
-                f"try:  {_try_command(listeners.sockets[0], plan.scheme)}"
+                "try:  "
+                f"{_try_command(listeners.sockets[0], plan.scheme, plan.args.http2)}"
                 "   (Ctrl-C stops the server)"
             )
         await signals.first.wait()
@@ -1038,12 +1053,23 @@ async def serve_forever(plan: Plan, listeners: Listeners, prefix: str = "") -> i
     return cut
 
 
-def _try_command(sock: socket.socket, scheme: str) -> str:
+def _try_command(sock: socket.socket, scheme: str, http2: bool = False) -> str:
     where = show(sock, scheme)
-    insecure = "-k " if scheme == "https" else ""
+    options = "-k " if scheme == "https" else ""
+    if http2:
+        options += "--http2 " if scheme == "https" else "--http2-prior-knowledge "
     if where.startswith("unix:"):
-        return f"curl {insecure}--unix-socket {where[5:]} {scheme}://localhost/"
-    return f"curl {insecure}{where}"
+        return f"curl {options}--unix-socket {where[5:]} {scheme}://localhost/"
+    return f"curl {options}{where}"
+
+
+def _check_http2() -> None:
+    """Raise :class:`UsageError` if HTTP/2 cannot be served here (no ``h2``),
+    before anything is bound rather than on the first client."""
+    try:
+        importlib.import_module("tornado_compat.http2.connection")
+    except ImportError as exc:
+        raise UsageError(f"--http2: {exc}") from None
 
 
 def _start_reload(plan: Plan, listeners: Listeners) -> None:
@@ -1161,6 +1187,8 @@ def run(args: argparse.Namespace) -> int:
     listeners: Listeners | None = None
     try:
         check_arguments(args)
+        if args.http2:
+            _check_http2()
         loop_name, factory = loop_factory(args.loop)
         context = tls_context(args)
         try:

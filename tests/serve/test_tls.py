@@ -4,7 +4,6 @@ certificates, the cipher list, ALPN."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 
+from tests.client_tools import tool
 from tests.serve.support import TARGETS, refused, serve, stop
 
 PASSWORD = "correct horse"
@@ -171,9 +171,7 @@ def test_client_certificates_required(files: Files) -> None:
 
 
 def test_curl_with_a_client_certificate(files: Files) -> None:
-    curl = shutil.which("curl")
-    if curl is None:
-        pytest.skip("curl is not installed")
+    curl = tool("curl")
     with serve(
         "--certfile",
         str(files.cert),
