@@ -339,8 +339,9 @@ class H2Stream(httputil.HTTPConnection):
     def _failed(self, error: BaseException) -> None:
         """A delegate raised: a malformed request (what HTTP/1 answers with
         400: a broken gzip body, an invalid form) is the peer's mistake,
-        anything else the application's."""
-        if isinstance(error, _MALFORMED):
+        anything else the application's, a response it framed wrongly
+        (LocalProtocolError) included."""
+        if isinstance(error, _MALFORMED) and not isinstance(error, LocalProtocolError):
             self._refuse(error)
             return
         app_log.error("Uncaught exception", exc_info=error)
