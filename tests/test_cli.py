@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve_process import ServeProcess
+from tests.serve_process import TORNADO_COMPAT, ServeProcess
 from tests.server.client import RawConnection
 from tests.server.client import request as client_request
 from tornado_compat.__main__ import MAX_LINE
@@ -161,7 +161,9 @@ DRAIN_APP_LINE = (
 
 
 def serve_drain_app(*options: str) -> ServeProcess:
-    return ServeProcess(["serve", DRAIN_APP, "--port", "0", *options], DRAIN_APP_LINE)
+    return ServeProcess(
+        [*TORNADO_COMPAT, "serve", DRAIN_APP, "--port", "0", *options], DRAIN_APP_LINE
+    )
 
 
 def assert_no_error_lines(err: str) -> None:

@@ -12,7 +12,7 @@ import re
 import signal
 from pathlib import Path
 
-from tests.serve_process import ServeProcess
+from tests.serve_process import TORNADO_COMPAT, ServeProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -29,7 +29,7 @@ def test_the_pipelining_snippet_runs_against_the_example_app() -> None:
     snippet = _python_block("dugong.HTTPConnection(")
     assert "8888" in snippet
     with ServeProcess(
-        ["serve", "examples/hello.py", "--port", "0"],
+        [*TORNADO_COMPAT, "serve", "examples/hello.py", "--port", "0"],
         r"serving examples/hello\.py on http://127\.0\.0\.1:(\d+)/$",
     ) as server:
         scope: dict[str, object] = {}

@@ -23,7 +23,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from tests.deploy.processes import WAIT
+from tests.serve_process import WAIT
 
 #: The client's own address; nginx listens on 127.0.0.1.
 CLIENT_IP = "127.0.0.3"

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.processes import WAIT
 from tests.deploy.tools import tool
+from tests.serve_process import WAIT
 
 MAIN = """\
 {user}worker_processes 1;

@@ -15,7 +15,7 @@ import pytest
 
 from tests.deploy import docpage
 from tests.deploy.client import Response, request
-from tests.deploy.processes import WAIT, Child
+from tests.serve_process import WAIT, ServeProcess
 
 
 def test_dockerfile_stops_with_sigterm_within_docker_s_timeout() -> None:
@@ -32,7 +32,7 @@ def test_dockerfile_stops_with_sigterm_within_docker_s_timeout() -> None:
     assert f"--stop-timeout {stop_timeout.group(1)}" in docpage.PAGE.read_text()
 
 
-def namespace_init(launcher: Child) -> int:
+def namespace_init(launcher: ServeProcess) -> int:
     """The host pid of the process that unshare started (PID 1 inside)."""
     children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children")
     pids = children.read_text().split()
@@ -49,7 +49,7 @@ def test_dockerfile_cmd_as_pid_1_drains_on_docker_stop(workdir: Path) -> None:
     argv = docpage.runnable(
         docpage.dockerfile_cmd(), {"0.0.0.0": "127.0.0.1", "8000": "0"}
     )
-    with Child([unshare, "--pid", "--fork", "--mount-proc", *argv]) as container:
+    with ServeProcess([unshare, "--pid", "--fork", "--mount-proc", *argv]) as container:
         line = container.wait_for("serving")
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         assert match, line
@@ -75,5 +75,5 @@ def test_dockerfile_cmd_as_pid_1_drains_on_docker_stop(workdir: Path) -> None:
             flag.touch()
             client.join(WAIT)
         assert slow and slow[0].status == 200, container.output()
-        assert container.finish() == 0, container.output()
+        assert container.finish()[0] == 0, container.output()
         assert "server stopped" in container.output()

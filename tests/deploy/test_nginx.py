@@ -15,7 +15,7 @@ from tests.deploy import docpage
 from tests.deploy.client import CLIENT_IP, Response, request, websocket_echo
 from tests.deploy.conftest import Certificates
 from tests.deploy.nginx import fill, free_port, nginx
-from tests.deploy.processes import WAIT, Child
+from tests.serve_process import WAIT, ServeProcess
 
 SOCKET = "/run/myapp/myapp.sock"
 DIRECT = "/etc/nginx/conf.d/myapp.conf"
@@ -25,8 +25,8 @@ LB_ADDRESS = "10.0.0.5"
 LB_HERE = "127.0.0.2"
 
 
-def serve(argv: list[str], sock: Path) -> Child:
-    child = Child(argv)
+def serve(argv: list[str], sock: Path) -> ServeProcess:
+    child = ServeProcess(argv)
     try:
         child.wait_for("serving")
     except BaseException:
@@ -158,7 +158,7 @@ def test_serve_drains_behind_nginx_and_removes_its_socket(
             client.join(WAIT)
         assert slow and slow[0].status == 200, proxy.errors() + app.output()
         assert slow[0].body == b"finished after the release\n"
-        assert app.finish() == 0, app.output()
+        assert app.finish()[0] == 0, app.output()
         assert "Traceback" not in app.output()
         assert not sock.exists()
         # Nothing serves the upstream now: nginx says so.

@@ -15,8 +15,8 @@ from pathlib import Path
 from tests.deploy import docpage
 from tests.deploy.client import Response, request, unix_request
 from tests.deploy.nginx import free_port
-from tests.deploy.processes import WAIT, Child
 from tests.deploy.tools import tool
+from tests.serve_process import WAIT, ServeProcess
 
 SOCKET_UNIT = "/etc/systemd/system/myapp.socket"
 SERVICE_UNIT = "/etc/systemd/system/myapp.service"
@@ -86,7 +86,7 @@ def test_systemd_socket_activate_starts_serve_on_the_units_socket(
     sock = workdir / "myapp.sock"
     listen = docpage.unit_value(docpage.block(SOCKET_UNIT), "ListenStream")
     assert listen == SOCKET
-    with Child(
+    with ServeProcess(
         [tool("systemd-socket-activate"), "-l", str(sock), *exec_start()]
     ) as activator:
         activator.wait_for(f"Listening on {sock}", stream="err")
@@ -97,7 +97,7 @@ def test_systemd_socket_activate_starts_serve_on_the_units_socket(
         assert seen.json()["pid"] == activator.pid
         activator.wait_for("serving")
         activator.send_signal(signal.SIGTERM)
-        assert activator.finish() == 0, activator.output()
+        assert activator.finish()[0] == 0, activator.output()
         assert "server stopped" in activator.output()
         # The socket was not serve's to remove.
         assert sock.exists()
@@ -109,18 +109,18 @@ def test_systemd_socket_activate_command_of_the_page() -> None:
         docpage.command("systemd-socket-activate"), {"8000": str(port)}
     )
     argv[0] = tool("systemd-socket-activate")
-    with Child(argv) as activator:
+    with ServeProcess(argv) as activator:
         activator.wait_for("Listening on", stream="err")
         seen = request(port, source="127.0.0.1")
         assert seen.status == 200, activator.output()
         assert seen.json()["pid"] == activator.pid
         activator.send_signal(signal.SIGTERM)
-        assert activator.finish() == 0, activator.output()
+        assert activator.finish()[0] == 0, activator.output()
 
 
-def launch(listener: socket.socket, argv: list[str]) -> Child:
+def launch(listener: socket.socket, argv: list[str]) -> ServeProcess:
     fd = listener.fileno()
-    return Child([sys.executable, "-c", LAUNCHER, str(fd), *argv], pass_fds=[fd])
+    return ServeProcess([sys.executable, "-c", LAUNCHER, str(fd), *argv], pass_fds=[fd])
 
 
 def test_activated_socket_outlives_a_restart(workdir: Path) -> None:
@@ -137,7 +137,7 @@ def test_activated_socket_outlives_a_restart(workdir: Path) -> None:
             assert seen.status == 200, first.output()
             assert seen.json()["pid"] == first.pid
             first.send_signal(signal.SIGTERM)
-            assert first.finish() == 0, first.output()
+            assert first.finish()[0] == 0, first.output()
         assert path.exists()
 
         # No serve runs now: the connection waits in the socket's queue.
@@ -149,7 +149,7 @@ def test_activated_socket_outlives_a_restart(workdir: Path) -> None:
                 assert answer.status == 200, second.output()
                 assert answer.json()["pid"] == second.pid
                 second.send_signal(signal.SIGTERM)
-                assert second.finish() == 0, second.output()
+                assert second.finish()[0] == 0, second.output()
 
 
 def test_workers_share_the_activated_socket_and_drain(workdir: Path) -> None:
@@ -181,5 +181,5 @@ def test_workers_share_the_activated_socket_and_drain(workdir: Path) -> None:
             flag.touch()
             client.join(WAIT)
         assert slow and slow[0].status == 200, app.output()
-        assert app.finish() == 0, app.output()
+        assert app.finish()[0] == 0, app.output()
         assert path.exists()

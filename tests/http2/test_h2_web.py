@@ -7,6 +7,9 @@ with ``--http2-prior-knowledge`` over cleartext and ``--http2`` over TLS
 (ALPN), and an ``h2`` client over a raw socket for concurrent streams.
 The same port still serves HTTP/1.1.  When stopped, the server must exit
 with status 0 and have logged nothing at ERROR.
+
+A missing curl skips its tests, and fails them under CI; see
+tests/client_tools.py.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,12 +32,11 @@ import h2.config  # noqa: E402
 import h2.connection  # noqa: E402
 import h2.events  # noqa: E402
 
+from tests.client_tools import tool  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = Path(__file__).with_name("apps") / "h2_app.py"
 PROCESS_TIMEOUT = 60.0
-CURL = shutil.which("curl")
-
-needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
 
 
 def start(args: list[str]) -> tuple[subprocess.Popen[str], int]:
@@ -95,9 +96,15 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
 
 def curl(*args: str) -> tuple[str, str]:
     """Run curl; return (body, what ``-w`` wrote after the marker)."""
-    assert CURL is not None
     out = subprocess.run(
-        [CURL, "-sS", "--max-time", "30", "-w", "\n@@%{http_code} %{http_version}"]
+        [
+            tool("curl"),
+            "-sS",
+            "--max-time",
+            "30",
+            "-w",
+            "\n@@%{http_code} %{http_version}",
+        ]
         + list(args),
         capture_output=True,
         text=True,
@@ -108,7 +115,6 @@ def curl(*args: str) -> tuple[str, str]:
     return body, written
 
 
-@needs_curl
 def test_curl_prior_knowledge_get(plain_port: int) -> None:
     body, written = curl(
         "--http2-prior-knowledge", f"http://127.0.0.1:{plain_port}/info?x=1"
@@ -122,14 +128,12 @@ def test_curl_prior_knowledge_get(plain_port: int) -> None:
     assert info["protocol"] == "http"
 
 
-@needs_curl
 def test_same_port_still_serves_http1(plain_port: int) -> None:
     body, written = curl("--http1.1", f"http://127.0.0.1:{plain_port}/info")
     assert written == "200 1.1"
     assert json.loads(body)["version"] == "HTTP/1.1"
 
 
-@needs_curl
 def test_curl_alpn_over_tls(tls: tuple[int, Path]) -> None:
     port, cafile = tls
     body, written = curl(
@@ -141,7 +145,6 @@ def test_curl_alpn_over_tls(tls: tuple[int, Path]) -> None:
     assert info["protocol"] == "https"
 
 
-@needs_curl
 def test_tls_client_without_h2_gets_http1(tls: tuple[int, Path]) -> None:
     port, cafile = tls
     body, written = curl(
@@ -151,7 +154,6 @@ def test_tls_client_without_h2_gets_http1(tls: tuple[int, Path]) -> None:
     assert json.loads(body)["version"] == "HTTP/1.1"
 
 
-@needs_curl
 def test_curl_post_form_body(plain_port: int) -> None:
     body, written = curl(
         "--http2-prior-knowledge",
@@ -166,7 +168,6 @@ def test_curl_post_form_body(plain_port: int) -> None:
     assert info["arguments"] == {"a": ["1"], "b": ["two"]}
 
 
-@needs_curl
 def test_curl_large_post_body_past_the_window(plain_port: int, tmp_path: Path) -> None:
     data = tmp_path / "body"
     data.write_bytes(b"z" * 300_000)
@@ -182,7 +183,6 @@ def test_curl_large_post_body_past_the_window(plain_port: int, tmp_path: Path) -
     assert json.loads(body)["body"] == "z" * 300_000
 
 
-@needs_curl
 def test_curl_stream_request_body(plain_port: int, tmp_path: Path) -> None:
     data = tmp_path / "body"
     data.write_bytes(b"u" * 500_000)
@@ -196,7 +196,6 @@ def test_curl_stream_request_body(plain_port: int, tmp_path: Path) -> None:
     assert json.loads(body) == {"size": 500_000, "version": "HTTP/2.0"}
 
 
-@needs_curl
 def test_curl_head_has_no_body(plain_port: int) -> None:
     body, written = curl(
         "--http2-prior-knowledge", "-I", f"http://127.0.0.1:{plain_port}/info"
@@ -205,7 +204,6 @@ def test_curl_head_has_no_body(plain_port: int) -> None:
     assert "content-length: " in body.lower()
 
 
-@needs_curl
 def test_curl_flushed_response_past_the_window(plain_port: int) -> None:
     # 5 x 30000 bytes: more than the default 64 KiB windows, so the server
     # must wait for WINDOW_UPDATE between flushes.
@@ -216,15 +214,13 @@ def test_curl_flushed_response_past_the_window(plain_port: int) -> None:
     assert body == "".join(str(i) * 30000 for i in range(5))
 
 
-@needs_curl
 def test_curl_parallel_streams(tls: tuple[int, Path]) -> None:
     # Over TLS: curl 7.88 cannot reuse a prior-knowledge connection for a
     # second transfer (curl/curl#10634, fixed in 8.0).
     port, cafile = tls
     urls = [f"https://localhost:{port}/info?n={i}" for i in range(6)]
-    assert CURL is not None
     out = subprocess.run(
-        [CURL, "-sS", "--http2", "--cacert", str(cafile), "--parallel"]
+        [tool("curl"), "-sS", "--http2", "--cacert", str(cafile), "--parallel"]
         + ["-w", "\n@@%{http_version} %{num_connects}\n"]
         + urls,
         capture_output=True,

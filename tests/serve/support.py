@@ -11,9 +11,10 @@ from __future__ import annotations
 import http.client
 import subprocess
 import sys
+from collections.abc import Sequence
 from typing import Any
 
-from tests.serve_process import ROOT, ServeProcess
+from tests.serve_process import ROOT, TORNADO_COMPAT, ServeProcess
 
 TARGETS = "tests/serve/apps/targets.py"
 #: The first line of a server on a port the system picked, with the port as
@@ -22,12 +23,19 @@ TCP_LINE = r"serving \S+ on https?://127\.0\.0\.1:(\d+)/"
 
 
 def serve(
-    *options: str, target: str = TARGETS, first_line: str = TCP_LINE, **kwargs: Any
+    *options: str,
+    target: str = TARGETS,
+    first_line: str = TCP_LINE,
+    prefix: Sequence[str] = (),
+    **kwargs: Any,
 ) -> ServeProcess:
     """``serve TARGET --port 0 OPTIONS`` (``--port`` first, so that an option
-    may override it)."""
+    may override it).  ``prefix`` comes before the Python command (a shell
+    that sets the environment, say)."""
     return ServeProcess(
-        ["serve", target, "--port", "0", *options], first_line, **kwargs
+        [*prefix, *TORNADO_COMPAT, "serve", target, "--port", "0", *options],
+        first_line,
+        **kwargs,
     )
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import trustme
 
-from tests.serve_process import ServeProcess
+from tests.serve_process import TORNADO_COMPAT, ServeProcess
 from tests.server.client import RawConnection, request
 from tests.server.conftest import Served
 from tests.server.support import RecordingApp, respond
@@ -511,7 +511,7 @@ def test_a_failing_callback_is_logged_and_the_drain_goes_on(
 def test_a_tornado_websocket_is_told_and_closes_with_1001() -> None:
     with (
         ServeProcess(
-            ["serve", "tests/server/apps/drain_app.py", "--port", "0"],
+            [*TORNADO_COMPAT, "serve", "tests/server/apps/drain_app.py", "--port", "0"],
             r"serving tests/server/apps/drain_app.py on http://127\.0\.0\.1:(\d+)/$",
         ) as server,
         RawConnection(server.port) as ws,
