@@ -165,13 +165,20 @@ class H2Stream(httputil.HTTPConnection):
         core = conn.core
         pending = self._pending
         progress = False
+        # What the socket may still queue: past it, the rest waits until
+        # the peer reads (a peer that never reads gets no more than this).
+        room = _HIGH_WATER - conn.stream._unsent_bytes()
         while pending:
-            if conn._write_blocked():
+            if room <= 0:
                 conn._wait_writable()
                 break
             item = pending[0]
             data, offset, future = item
-            sent = core.send_data(self.stream_id, data[offset:] if offset else data)
+            end = offset + room
+            sent = core.send_data(
+                self.stream_id, data[offset:end] if offset or end < len(data) else data
+            )
+            room -= sent
             progress = progress or sent > 0
             item[1] = offset = offset + sent
             if offset < len(data):
