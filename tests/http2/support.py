@@ -201,6 +201,8 @@ class Peer:
         self.auto_ping = True
         self.eof = False
         self.frames: list[F.Frame] = []
+        # Per stream: [status, body, reset code, ended].
+        self.responses: dict[int, list[Any]] = {}
 
     @classmethod
     async def connect(
@@ -219,6 +221,14 @@ class Peer:
             out.append(window_update(0, window))
         peer.writer.write(PREFACE + b"".join(f.serialize() for f in out))
         return peer
+
+    async def handshake(self) -> None:
+        """Read until the server's SETTINGS (acknowledged at once): after
+        it the server sends nothing unasked, and this peer nothing either,
+        so a header block sent next is not interrupted by a SETTINGS ACK."""
+        await self.until(
+            lambda f: isinstance(f, F.SettingsFrame) and "ACK" not in f.flags
+        )
 
     def send(self, *frames: F.Frame | bytes) -> None:
         self.writer.write(
@@ -259,13 +269,14 @@ class Peer:
                     frame.parse_body(memoryview(self._buf[9 : 9 + length]))
                     self._buf = self._buf[9 + length :]
                     self._react(frame)
+                    self._track(frame)
                     self.frames.append(frame)
                     return frame
             if self.eof:
                 return None
             try:
                 data = await asyncio.wait_for(self.reader.read(65536), TIMEOUT)
-            except ConnectionResetError:
+            except ConnectionError:
                 data = b""
             if not data:
                 self.eof = True
@@ -307,27 +318,38 @@ class Peer:
         while await self.next_frame() is not None:
             pass
 
+    def _track(self, frame: F.Frame) -> None:
+        """Keep each stream's response as its frames arrive (HEADERS are
+        decoded in order, as HPACK needs)."""
+        sid = frame.stream_id
+        if not sid:
+            return
+        state = self.responses.setdefault(sid, [None, b"", None, False])
+        if isinstance(frame, F.HeadersFrame):
+            for name, value in self.decoder.decode(frame.data):
+                if name == ":status":
+                    state[0] = int(value)
+        elif isinstance(frame, F.DataFrame):
+            state[1] += frame.data
+        elif isinstance(frame, F.RstStreamFrame):
+            state[2] = frame.error_code
+            state[3] = True
+        if "END_STREAM" in frame.flags:
+            state[3] = True
+
     async def response(self, stream_id: int) -> tuple[int | None, bytes, int | None]:
-        """Read the response on ``stream_id``: (status, body, reset code),
-        until END_STREAM, RST_STREAM or the end of the connection."""
-        status: int | None = None
-        body = b""
+        """The response on ``stream_id``: (status, body, reset code), once
+        it has ended (END_STREAM or RST_STREAM) or the connection has."""
         while True:
-            frame = await self.next_frame()
-            if frame is None:
-                return status, body, None
-            if frame.stream_id != stream_id:
-                continue
-            if isinstance(frame, F.HeadersFrame):
-                for name, value in self.decoder.decode(frame.data):
-                    if name == ":status":
-                        status = int(value)
-            elif isinstance(frame, F.DataFrame):
-                body += frame.data
-            elif isinstance(frame, F.RstStreamFrame):
-                return status, body, frame.error_code
-            if "END_STREAM" in frame.flags:
-                return status, body, None
+            state = self.responses.get(stream_id)
+            if state is not None and state[3]:
+                break
+            if await self.next_frame() is None:
+                break
+        status, body, reset, _ended = self.responses.get(
+            stream_id, [None, b"", None, False]
+        )
+        return status, body, reset
 
     def close(self) -> None:
         self.writer.close()
@@ -362,6 +384,15 @@ async def get_ok(port: int) -> None:
         assert (status, body, reset) == (200, b"ok", None)
     finally:
         peer.close()
+
+
+async def closed_by_server(reader: asyncio.StreamReader) -> bool:
+    """True once the server has closed the connection (a close with data
+    unread may come as a reset)."""
+    try:
+        return await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+    except ConnectionResetError:
+        return True
 
 
 def run(test: Callable[[], Any]) -> None:

@@ -170,6 +170,7 @@ def test_continuation_flood_is_bounded_in_bytes(
         app = App()
         async with serving(app, max_header_size=8192) as served:
             peer = await Peer.connect(served.port)
+            await peer.handshake()
             peer.send(peer.headers(1, end_headers=False))
             # 80 KB of CONTINUATION against an 8 KB header list.
             for _ in range(20):
@@ -201,6 +202,7 @@ def test_many_tiny_continuations_are_ended_by_h2(
         app = App()
         async with serving(app) as served:
             peer = await Peer.connect(served.port)
+            await peer.handshake()
             peer.send(peer.headers(1, end_headers=False))
             # h2 allows 64 frames in a header block; 100 empty ones.
             peer.send(*(F.ContinuationFrame(1) for _ in range(100)))
