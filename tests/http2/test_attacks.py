@@ -411,3 +411,24 @@ def test_declared_body_over_max_body_size_gets_413(
     assert info_lines(caplog, "over max_body_size 1000")
     assert info_lines(caplog, "over 1000 bytes")
     no_warnings(caplog)
+
+
+def test_without_max_body_size_the_buffer_size_bounds_a_body() -> None:
+    async def test() -> None:
+        app = App()
+        async with serving(app, max_buffer_size=1000) as served:
+            peer = await Peer.connect(served.port)
+            peer.send(
+                peer.headers(
+                    1,
+                    "/echo",
+                    method="POST",
+                    end_stream=False,
+                    extra=[("content-length", "5000")],
+                )
+            )
+            assert (await peer.response(1))[0] == 413
+            peer.close()
+            await served.all_closed()
+
+    run(test)

@@ -418,7 +418,11 @@ class H2ServerConnection:
         self.stream = stream
         self.params = params
         self.context = context
-        self.max_body_size: int | None = getattr(params, "max_body_size", None)
+        # As over HTTP/1: without max_body_size, the stream's buffer limit.
+        max_body_size: int | None = getattr(params, "max_body_size", None)
+        self.max_body_size = (
+            max_body_size if max_body_size is not None else stream.max_buffer_size
+        )
         self._idle_timeout: float | None = getattr(params, "header_timeout", None)
         self._head_timeout: float | None = (
             getattr(params, "head_timeout", None) or self._idle_timeout
