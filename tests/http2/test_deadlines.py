@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 
 import pytest
 
@@ -259,5 +260,30 @@ def test_preface_then_http2_keeps_no_http1_deadline() -> None:
             assert await held.response(1) == (200, b"held", None)
             assert not [f for f in held.frames if isinstance(f, F.GoAwayFrame)]
             held.close()
+
+    run(test)
+
+
+@pytest.mark.parametrize("how", ["drain", "idle_connection_timeout"])
+def test_tls_connection_before_its_handshake_is_reached_by(how: str) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+
+    async def test() -> None:
+        app = App()
+        options: dict[str, object] = {"ssl_options": context}
+        if how == "idle_connection_timeout":
+            options[how] = 0.3
+        async with serving(app, **options) as served:
+            # TCP only: no ClientHello, so no ALPN yet.
+            reader, writer = await silent(served.port)
+            await until_counted(served, 1)
+            if how == "drain":
+                assert await asyncio.wait_for(served.server.drain(timeout=30), 30) == 0
+            assert await closed_by_server(reader)
+            await served.all_closed()
+            writer.close()
 
     run(test)

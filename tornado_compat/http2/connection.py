@@ -674,6 +674,8 @@ class H2ServerConnection:
         if stream.closed():
             return
         sock = stream.socket
+        # Closed by LINGER at the latest, even if the peer never reads.
+        self._loop.call_later(LINGER, stream.close)
         if isinstance(stream, iostream.SSLIOStream) or sock is None:
             # TLS has its own close; the GOAWAY goes out first.
             self._writable().add_done_callback(lambda _f: stream.close())
@@ -688,7 +690,6 @@ class H2ServerConnection:
                 stream.close()
 
         self._writable().add_done_callback(shut_write)
-        self._loop.call_later(LINGER, stream.close)
 
     def _stop_timer(self) -> None:
         if self._timer is not None:

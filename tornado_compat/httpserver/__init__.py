@@ -378,24 +378,14 @@ def _choose_version(
                 HTTP1ServerConnection(stream, server.conn_params, context)
             )
 
-    if isinstance(stream, iostream.SSLIOStream):
-
-        def handshaken(future: asyncio.Future[Any]) -> None:
-            if future.cancelled() or future.exception() is not None:
-                # The handshake failed; the stream has closed and logged why.
-                stream.close()
-                return
-            serve(stream.socket.selected_alpn_protocol() == "h2")
-
-        stream.wait_for_handshake().add_done_callback(handshaken)
-        return
-    _PrefaceWait(server, stream, context, serve).start()
+    _VersionWait(server, stream, context, serve).start()
 
 
-class _PrefaceWait:
-    """A cleartext connection whose first bytes have not yet said which
-    version it speaks.  It is one of the server's connections meanwhile,
-    so that :meth:`HTTPServer.drain` and
+class _VersionWait:
+    """A connection that has not yet said which version it speaks: over
+    TLS, until the handshake's ALPN; in cleartext, until its first bytes
+    show the HTTP/2 preface or not.  It is one of the server's connections
+    meanwhile, so that :meth:`HTTPServer.drain` and
     :meth:`~HTTPServer.close_all_connections` close it, and its wait has
     the deadlines of an HTTP/1 connection's wait for its first request
     (``idle_connection_timeout`` until the first byte, then
@@ -420,7 +410,22 @@ class _PrefaceWait:
         self.server._connections.add(self)
         if params.header_timeout is not None:
             _HeadTimeout.arm(self.stream, params.header_timeout)
-        self._readable()
+        stream = self.stream
+        if isinstance(stream, iostream.SSLIOStream):
+            stream.wait_for_handshake().add_done_callback(self._handshaken)
+        else:
+            self._readable()
+
+    def _handshaken(self, future: asyncio.Future[Any]) -> None:
+        if self._done:
+            return
+        stream = self.stream
+        if future.cancelled() or future.exception() is not None:
+            # The handshake failed; the stream has closed and logged why.
+            stream.close()
+            self._closed()
+            return
+        self._choose(stream.socket.selected_alpn_protocol() == "h2")
 
     def _readable(self) -> None:
         if self._done:
@@ -430,11 +435,7 @@ class _PrefaceWait:
         size = min(len(buf), len(_PREFACE))
         matches = buf[:size] == _PREFACE[:size]
         if size and (not matches or size == len(_PREFACE)):
-            self._leave()
-            if matches:
-                # The HTTP/2 connection keeps its own deadlines.
-                _HeadTimeout.drop(stream)
-            self._serve(matches)
+            self._choose(matches)
             return
         if stream.closed():
             self._closed()
@@ -445,14 +446,18 @@ class _PrefaceWait:
         # Nothing yet, or a strict prefix of the preface: wait for more.
         stream._notify_when_readable(self._readable)
 
-    def _leave(self) -> None:
+    def _choose(self, h2: bool) -> None:
         self._done = True
         self.server._connections.discard(self)
+        if h2:
+            # The HTTP/2 connection keeps its own deadlines.
+            _HeadTimeout.drop(self.stream)
+        self._serve(h2)
 
     def _closed(self) -> None:
         if self._done:
             return
-        self._leave()
+        self._done = True
         _HeadTimeout.drop(self.stream)
         self.server.on_close(self)
 
