@@ -420,6 +420,7 @@ class _VersionWait:
         if self._done:
             return
         stream = self.stream
+        assert isinstance(stream, iostream.SSLIOStream)
         if future.cancelled() or future.exception() is not None:
             # The handshake failed; the stream has closed and logged why.
             stream.close()
