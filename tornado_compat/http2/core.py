@@ -377,12 +377,18 @@ class H2ServerCore:
         else:
             # Counted here, not by h2's open_inbound_streams: events come
             # after a whole read, when h2 already counts later streams.
-            streams = self._h2.streams
             admitted = self._admitted
-            for done in [
-                sid for sid in admitted if sid not in streams or streams[sid].closed
-            ]:
-                admitted.discard(done)
+            if len(admitted) >= self.max_concurrent_streams:
+                # Forget the closed ones only when it matters: the check
+                # stays cheap while the connection is under its limit.
+                streams = self._h2.streams
+                admitted.difference_update(
+                    [
+                        sid
+                        for sid in admitted
+                        if sid not in streams or streams[sid].closed
+                    ]
+                )
             refuse = len(admitted) >= self.max_concurrent_streams
         if refuse:
             self.refused += 1
