@@ -131,6 +131,10 @@ class Handler(httputil.HTTPMessageDelegate):
                         self.app.max_unsent, socket_stream._unsent_bytes()
                     )
         except iostream.StreamClosedError:
+            if socket_stream is not None:
+                self.app.max_unsent = max(
+                    self.app.max_unsent, socket_stream._unsent_bytes()
+                )
             self.app.cut.set()
             return
         self.conn.finish()
