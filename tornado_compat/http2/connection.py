@@ -478,6 +478,13 @@ class H2ServerConnection:
             return None
         return "%d HTTP/2 stream(s)" % len(self.streams)
 
+    def streams_in_flight(self) -> list[str]:
+        """One description per stream in progress (a drain that cuts them
+        counts each as a request)."""
+        if self._ended:
+            return []
+        return ["HTTP/2 stream %d" % sid for sid in self.streams]
+
     async def _serve(self) -> None:
         stream = self.stream
         try:

@@ -221,12 +221,17 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         while self._connections:
             connection = next(iter(self._connections))
             if drain is not None:
-                what = connection.in_flight()
-                if what is not None:
-                    what = f"{what or 'a request head'} ({connection.context})"
-                    # Counted before the close, which may end the drain.
-                    drain.cut.append(what)
-                    cut.append(what)
+                # An HTTP/2 connection has one request per stream.
+                per_stream = getattr(connection, "streams_in_flight", None)
+                whats = (
+                    per_stream() if per_stream is not None else [connection.in_flight()]
+                )
+                for what in whats:
+                    if what is not None:
+                        what = f"{what or 'a request head'} ({connection.context})"
+                        # Counted before the close, which may end the drain.
+                        drain.cut.append(what)
+                        cut.append(what)
             await connection.close()
             # on_close normally removed it; make sure the loop ends.
             self._connections.discard(connection)
