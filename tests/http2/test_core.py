@@ -10,6 +10,8 @@ pytest.importorskip("h2")
 import h2.config  # noqa: E402
 import h2.connection  # noqa: E402
 import h2.events  # noqa: E402
+import h2.settings  # noqa: E402
+import hyperframe.frame  # noqa: E402
 
 from tornado_compat.http2 import core  # noqa: E402
 
@@ -145,8 +147,9 @@ def test_peer_reset_is_reported() -> None:
     server = core.H2ServerCore()
     peer = client()
     peer.send_headers(1, REQUEST)
+    assert requests(server.receive(peer.data_to_send()))
     peer.reset_stream(1, 8)
-    events = requests(server.receive(peer.data_to_send()))
+    events = server.receive(peer.data_to_send())
     assert events[-1] == core.StreamReset(1, 8)
 
 
@@ -194,3 +197,221 @@ def test_settings_advertised() -> None:
     peer.receive_data(server.data_to_send())
     assert peer.remote_settings.max_concurrent_streams == 7
     assert peer.remote_settings.max_header_list_size == 1000
+
+
+# -- limits and flood counters ------------------------------------------------
+
+
+def connected(**kwargs: int) -> tuple[core.H2ServerCore, h2.connection.H2Connection]:
+    """A server core and a peer that have exchanged prefaces and SETTINGS."""
+    server = core.H2ServerCore(**kwargs)
+    peer = client()
+    server.receive(peer.data_to_send())
+    peer.receive_data(server.data_to_send())
+    server.receive(peer.data_to_send())
+    server.data_to_send()
+    return server, peer
+
+
+def frames_of(data: bytes) -> list[tuple[int, int, bytes]]:
+    """(type, stream id, payload) of each frame in ``data``."""
+    out = []
+    while data:
+        size = int.from_bytes(data[:3], "big")
+        kind = data[3]
+        stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+        out.append((kind, stream_id, data[9 : 9 + size]))
+        data = data[9 + size :]
+    return out
+
+
+def goaway_code(data: bytes) -> int | None:
+    for kind, _sid, payload in frames_of(data):
+        if kind == 7:
+            return int.from_bytes(payload[4:8], "big")
+    return None
+
+
+def test_streams_past_the_limit_are_refused_not_the_connection() -> None:
+    server = core.H2ServerCore(max_concurrent_streams=2)
+    # A peer that has not read the server's SETTINGS yet, as RFC 9113
+    # allows: it does not know the limit.
+    peer = client()
+    for stream_id in (1, 3, 5):
+        peer.send_headers(stream_id, REQUEST)
+    events = server.receive(peer.data_to_send())
+    assert [e.stream_id for e in events if isinstance(e, core.RequestHead)] == [1, 3]
+    assert server.refused == 1
+    resets = [(k, s, p) for k, s, p in frames_of(server.data_to_send()) if k == 3]
+    assert resets == [(3, 5, int(core.REFUSED_STREAM).to_bytes(4, "big"))]
+    assert not server.terminated
+
+
+def test_stream_opened_and_reset_in_one_read_never_reaches_the_application() -> None:
+    server, peer = connected()
+    peer.send_headers(1, REQUEST)
+    peer.reset_stream(1, 8)
+    peer.send_headers(3, REQUEST, end_stream=True)
+    events = requests(server.receive(peer.data_to_send()))
+    assert [e.stream_id for e in events] == [3, 3]
+    assert server.resets == 1
+
+
+def test_rapid_reset_past_the_bound_gets_enhance_your_calm() -> None:
+    server, peer = connected(max_resets=10)
+    terminated = None
+    for i in range(20):
+        stream_id = 1 + 2 * i
+        peer.send_headers(stream_id, REQUEST)
+        peer.reset_stream(stream_id, 8)
+        events = server.receive(peer.data_to_send(), now=0.0)
+        if events and isinstance(events[-1], core.Terminated):
+            terminated = events[-1]
+            break
+    assert terminated is not None and i == 10
+    assert terminated.error_code == core.ENHANCE_YOUR_CALM
+    assert goaway_code(server.data_to_send()) == core.ENHANCE_YOUR_CALM
+
+
+def test_resets_are_counted_per_window() -> None:
+    server, peer = connected(max_resets=10)
+    for i in range(30):
+        stream_id = 1 + 2 * i
+        peer.send_headers(stream_id, REQUEST)
+        peer.reset_stream(stream_id, 8)
+        # Ten resets per window, never more.
+        now = (i // 10) * core.FLOOD_WINDOW
+        events = server.receive(peer.data_to_send(), now=now)
+        assert not any(isinstance(e, core.Terminated) for e in events)
+    assert server.resets == 10
+
+
+@pytest.mark.parametrize("kind", ["ping", "settings", "empty-data", "window", "prio"])
+def test_control_frame_flood_gets_enhance_your_calm(kind: str) -> None:
+    server, peer = connected(max_control_frames=50)
+    peer.send_headers(1, REQUEST)
+    server.receive(peer.data_to_send())
+    # The peer's SETTINGS and its ACK of the server's count too.
+    base = server.control_frames
+    for i in range(100):
+        if kind == "ping":
+            peer.ping(b"%08d" % i)
+        elif kind == "settings":
+            peer.update_settings({h2.settings.SettingCodes.ENABLE_PUSH: 0})
+        elif kind == "empty-data":
+            peer.send_data(1, b"")
+        elif kind == "window":
+            peer.increment_flow_control_window(1)
+        else:
+            peer.prioritize(1, weight=16)
+        events = server.receive(peer.data_to_send())
+        if events and isinstance(events[-1], core.Terminated):
+            break
+    assert i == 50 - base
+    assert events[-1].error_code == core.ENHANCE_YOUR_CALM
+
+
+def test_a_request_with_priority_is_not_a_control_frame() -> None:
+    server, peer = connected(max_control_frames=5)
+    for i in range(20):
+        peer.send_headers(1 + 2 * i, REQUEST, end_stream=True, priority_weight=16)
+        assert not any(
+            isinstance(e, core.Terminated) for e in server.receive(peer.data_to_send())
+        )
+    assert server.control_frames == 2
+
+
+def test_hpack_bomb_stops_at_the_header_list_limit() -> None:
+    server, peer = connected(max_header_list_size=4096)
+    # One 1000-byte header enters the dynamic table, then is repeated by
+    # its one-byte index: 64 bytes on the wire, 64 KB decoded.
+    big = [(b"x-big", b"a" * 1000)]
+    peer.send_headers(1, REQUEST + big, end_stream=True)
+    server.receive(peer.data_to_send())
+    block = peer.encoder.encode(REQUEST + big * 64)
+    assert len(block) < 200
+    frame = hyperframe.frame.HeadersFrame(3)
+    frame.data = block
+    frame.flags.add("END_HEADERS")
+    frame.flags.add("END_STREAM")
+    events = server.receive(frame.serialize())
+    assert isinstance(events[-1], core.Terminated)
+    assert events[-1].error_code == core.ENHANCE_YOUR_CALM
+
+
+def continuation(stream_id: int, payload: bytes, end: bool = False) -> bytes:
+    frame = hyperframe.frame.ContinuationFrame(stream_id)
+    frame.data = payload
+    if end:
+        frame.flags.add("END_HEADERS")
+    return frame.serialize()
+
+
+def test_header_block_is_bounded_in_bytes_while_it_arrives() -> None:
+    server, peer = connected(max_header_list_size=8192)
+    frame = hyperframe.frame.HeadersFrame(1)
+    frame.data = peer.encoder.encode(REQUEST)
+    events = server.receive(frame.serialize(), now=5.0)
+    assert events == [] and server.header_block_since == 5.0
+    for _ in range(3):
+        events = server.receive(continuation(1, b"\x00" * 4000))
+        if events:
+            break
+    assert server.header_block_size() <= 8192 + 4000
+    assert events[-1].error_code == core.ENHANCE_YOUR_CALM
+
+
+def test_h2_ends_a_block_of_many_tiny_continuations() -> None:
+    server, peer = connected()
+    frame = hyperframe.frame.HeadersFrame(1)
+    frame.data = peer.encoder.encode(REQUEST)
+    server.receive(frame.serialize())
+    sent = 0
+    while sent < 100:
+        events = server.receive(continuation(1, b""))
+        sent += 1
+        if events:
+            break
+    # h2 allows a header block 64 frames in all.
+    assert sent == 64
+    assert events[-1].error_code == core.PROTOCOL_ERROR
+
+
+def test_header_block_since_clears_when_the_block_completes() -> None:
+    server, peer = connected()
+    frame = hyperframe.frame.HeadersFrame(1)
+    block = peer.encoder.encode(REQUEST)
+    frame.data = block[:5]
+    server.receive(frame.serialize(), now=1.0)
+    assert server.header_block_since == 1.0
+    events = server.receive(continuation(1, block[5:], end=True), now=2.0)
+    assert isinstance(events[0], core.RequestHead)
+    assert server.header_block_since is None
+
+
+def test_drain_is_two_goaways_around_a_ping() -> None:
+    server, peer = connected()
+    peer.send_headers(1, REQUEST)
+    server.receive(peer.data_to_send())
+    server.start_drain()
+    out = frames_of(server.data_to_send())
+    assert [k for k, _s, _p in out] == [6, 7]
+    assert int.from_bytes(out[1][2][:4], "big") == 2**31 - 1
+    # A stream started before the peer saw the GOAWAY still runs.
+    peer.send_headers(3, REQUEST, end_stream=True)
+    ping_ack = hyperframe.frame.PingFrame(0)
+    ping_ack.flags.add("ACK")
+    ping_ack.opaque_data = out[0][2]
+    events = server.receive(peer.data_to_send() + ping_ack.serialize())
+    assert [e.stream_id for e in events if isinstance(e, core.RequestHead)] == [3]
+    assert server.drain_step == "final"
+    (final,) = [p for k, _s, p in frames_of(server.data_to_send()) if k == 7]
+    assert int.from_bytes(final[:4], "big") == 3
+    # The streams up to 3 still send and receive; a later one is refused.
+    peer.send_data(1, b"body", end_stream=True)
+    peer.send_headers(5, REQUEST, end_stream=True)
+    events = requests(server.receive(peer.data_to_send()))
+    assert events == [core.Body(1, b"body", 4), core.StreamEnd(1)]
+    assert server.refused == 1
+    server.send_headers(1, 200, [], end_stream=True)
+    assert not server.terminated

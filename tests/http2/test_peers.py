@@ -350,15 +350,6 @@ def hold(number: int) -> bytes:
 HOLDS = (1, 2, 3)
 #: Ample for three 100 KB answers; a drain that stalls is cut after it.
 GRACE = ("--graceful-timeout", "15")
-DRAIN_BROKEN = pytest.mark.xfail(
-    strict=True,
-    reason="h2 closes its connection state on close_connection(): after the"
-    " drain's GOAWAY no frame can be sent, so the streams in progress stall"
-    " until the graceful timeout cuts them (fixed on h/h2limits)",
-)
-
-
-@DRAIN_BROKEN
 def test_sigterm_lets_requests_in_progress_finish_for_curl_over_tls(
     certificate: Certificate, tmp_path: Path
 ) -> None:
@@ -378,7 +369,6 @@ def test_sigterm_lets_requests_in_progress_finish_for_curl_over_tls(
         assert (tmp_path / f"{number}").read_bytes() == hold(number)
 
 
-@DRAIN_BROKEN
 def test_sigterm_lets_requests_in_progress_finish_for_nghttp_in_cleartext() -> None:
     # nghttp rather than curl: curl 7.88's --parallel fails the second
     # transfer on a prior-knowledge connection ("Error in the HTTP2 framing

@@ -7,9 +7,17 @@ each stream to the server's ``HTTPServerConnectionDelegate`` as an
 that ``tornado.web`` sees a request as it would over HTTP/1.1 (with
 ``version`` ``"HTTP/2.0"``).
 
+It also keeps the connection's deadlines, on one loop timer per
+connection re-armed to the earliest: the idle deadline (no stream open),
+the head deadline (a header block begun and not ended), and each stream's
+body deadline and send deadline (a response that the peer's windows or
+socket take nothing of).  And it stops reading while its socket's output
+is backed up, so a peer that does not read cannot make the server queue
+answers (PING and SETTINGS ACKs included) without bound.
+
 What it must never do: frame or parse HTTP/2 itself (the core and ``h2``
 do); let one stream's application error or slowness stop the others; or
-keep a stream, buffer or callback once the connection has ended.
+keep a stream, buffer, timer or callback once the connection has ended.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import math
+import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +44,13 @@ __all__ = ["H2ServerConnection", "H2Stream", "RawStreamUnavailableError"]
 
 # How much to read from the socket at once.
 _READ_SIZE = 65536
+# Output queued on the socket past which streams stop handing it data and
+# the connection stops reading, until the peer has taken it.
+_HIGH_WATER = 262144
+# After the server ends a connection (GOAWAY sent, write side shut), how
+# long it reads and discards what the peer still sends, so that the peer
+# gets the GOAWAY rather than a reset that may destroy it.
+LINGER = 1.0
 
 
 # RFC 9113 section 7: the stream's request must be made again over HTTP/1.1.
@@ -102,6 +119,13 @@ class H2Stream(httputil.HTTPConnection):
         # Body bytes the response's Content-Length still promises, if it
         # has one.
         self._content_remaining: int | None = None
+        # When the head arrived, and when the body must have ended (the
+        # connection's timer checks both).
+        self._head_at = 0.0
+        self._body_deadline: float | None = None
+        # Since when response data waits on a window or a backed-up socket
+        # without any of it taken; None when nothing waits.
+        self._stalled_since: float | None = None
 
     # -- HTTPConnection ------------------------------------------------------
 
@@ -199,8 +223,10 @@ class H2Stream(httputil.HTTPConnection):
         return _StreamView(self)
 
     def set_body_timeout(self, timeout: float) -> None:
-        """Accepted for ``@stream_request_body`` handlers; not enforced on
-        HTTP/2 streams yet."""
+        """Seconds from the head's arrival for the body to end, for this
+        stream; past them it gets 408 (or a reset once the answer began)."""
+        self._body_deadline = self._head_at + timeout
+        self.conn._arm(self._body_deadline)
 
     def set_max_body_size(self, max_body_size: int) -> None:
         """The most request-body bytes this stream accepts."""
@@ -212,17 +238,36 @@ class H2Stream(httputil.HTTPConnection):
         """Hand the queued chunks to h2 as far as the windows allow."""
         if self._closed:
             return
-        core = self.conn.core
+        conn = self.conn
+        core = conn.core
         pending = self._pending
+        progress = False
+        # What the socket may still queue: past it, the rest waits until
+        # the peer reads (a peer that never reads gets no more than this).
+        room = _HIGH_WATER - conn.stream._unsent_bytes()
         while pending:
+            if room <= 0:
+                conn._wait_writable()
+                break
             item = pending[0]
             data, offset, future = item
-            sent = core.send_data(self.stream_id, data[offset:] if offset else data)
+            end = offset + room
+            sent = core.send_data(
+                self.stream_id, data[offset:end] if offset or end < len(data) else data
+            )
+            room -= sent
+            progress = progress or sent > 0
             item[1] = offset = offset + sent
             if offset < len(data):
                 break
             pending.popleft()
             future_set_result_unless_cancelled(future, None)
+        if pending:
+            if progress or self._stalled_since is None:
+                self._stalled_since = conn._now()
+                conn._arm_send(self._stalled_since)
+        else:
+            self._stalled_since = None
         if not pending and self._finish_requested and not self._finished:
             self._finished = True
             if self._held_head is not None:
@@ -261,6 +306,7 @@ class H2Stream(httputil.HTTPConnection):
                 fut = asyncio.ensure_future(result)
                 fut.add_done_callback(functools.partial(self._resume, item=item))
                 return
+            self._delivered(item)
 
     def _resume(self, fut: asyncio.Future[Any], *, item: Any) -> None:
         self._waiting = False
@@ -289,21 +335,92 @@ class H2Stream(httputil.HTTPConnection):
             )
             return delegate.headers_received(start_line, headers)
         if isinstance(item, _core.Body):
-            result = delegate.data_received(item.data)
-            if result is None:
-                self._delivered(item)
-            return result
+            return delegate.data_received(item.data)
         assert isinstance(item, _core.StreamEnd)
         self._message_done = True
         delegate.finish()
         return None
 
     def _delivered(self, item: Any) -> None:
-        if isinstance(item, _core.Body):
+        if isinstance(item, _core.RequestHead):
+            # After headers_received, as over HTTP/1: the application may
+            # have changed the limit there.
+            limit = self._max_body_size
+            if limit is not None and not self._closed:
+                declared = _content_length(item.headers)
+                if declared is not None and declared > limit:
+                    self._refuse_body(declared, limit)
+        elif isinstance(item, _core.Body):
             # The window opens only as the application takes the body: a
             # slow @stream_request_body handler holds the client back.
             self.conn.core.acknowledge(self.stream_id, item.flow_length)
             self.conn._flush()
+
+    def _refuse_body(self, declared: int, limit: int) -> None:
+        """The request says its body is over the limit: answer 413 if the
+        response has not begun, else reset; the application hears of it
+        as a closed connection."""
+        gen_log.info(
+            "HTTP/2 request body of %d bytes over max_body_size %d from %s; "
+            "stream %d refused",
+            declared,
+            limit,
+            self.context,
+            self.stream_id,
+        )
+        self._end_early(413, _core.CANCEL)
+
+    def _end_early(self, status: int, error_code: int) -> None:
+        """End the stream from this side before its request is read: with a
+        bodyless ``status`` answer if none has begun, else a reset with
+        ``error_code``."""
+        if self._closed:
+            return
+        core = self.conn.core
+        if self._head_sent:
+            core.reset(self.stream_id, error_code)
+        else:
+            self._head_sent = True
+            core.send_headers(
+                self.stream_id, status, [(b"content-length", b"0")], end_stream=True
+            )
+            if not self._request_ended:
+                # The answer is complete; the rest of the body is not wanted.
+                core.reset(self.stream_id, _core.NO_ERROR)
+        self._close(notify=True)
+        self.conn._flush()
+
+    def _check_deadlines(self, now: float) -> float:
+        """End the stream if one of its deadlines has passed; else return
+        the next one (``inf`` when none is set)."""
+        conn = self.conn
+        deadline = math.inf
+        body = self._body_deadline
+        if body is not None and not self._request_ended:
+            if now >= body:
+                gen_log.info(
+                    "Timeout reading body from %s (HTTP/2 stream %d)",
+                    self.context,
+                    self.stream_id,
+                )
+                self._end_early(408, _core.CANCEL)
+                return math.inf
+            deadline = body
+        stalled = self._stalled_since
+        if stalled is not None and conn._idle_timeout is not None:
+            send = stalled + conn._idle_timeout
+            if now >= send:
+                gen_log.info(
+                    "HTTP/2 stream %d to %s: the peer took no response data "
+                    "for %g s; stream reset",
+                    self.stream_id,
+                    self.context,
+                    conn._idle_timeout,
+                )
+                self._abort(_core.CANCEL)
+                return math.inf
+            deadline = min(deadline, send)
+        return deadline
 
     def _on_body(self, event: _core.Body) -> None:
         self._received += len(event.data)
@@ -475,9 +592,15 @@ class _StreamView:
 class H2ServerConnection:
     """Serves one HTTP/2 connection (prior knowledge or ALPN ``h2``).
 
-    ``params`` is the server's ``HTTP1ConnectionParameters`` (only
-    ``max_body_size`` and ``chunk_size`` apply to streams so far); ``context`` is the
-    request context that each stream copies.
+    ``params`` is the server's ``HTTP1ConnectionParameters``, read with
+    their HTTP/1 meaning: ``header_timeout`` (``idle_connection_timeout``)
+    bounds a connection with no stream open and a response the peer takes
+    nothing of; ``head_timeout`` a header block (without it,
+    ``header_timeout`` does); ``body_timeout`` each stream's body;
+    ``max_header_size`` the header list; ``max_body_size`` each body;
+    ``chunk_size`` the pieces of a body passed to a delegate.
+    ``context`` is the request context that each stream copies.  The
+    other keywords are the HTTP/2 limits of :class:`~.core.H2ServerCore`.
     """
 
     def __init__(
@@ -485,24 +608,53 @@ class H2ServerConnection:
         stream: iostream.IOStream,
         params: Any = None,
         context: object | None = None,
+        *,
+        max_concurrent_streams: int = 100,
+        max_resets: int = 200,
+        max_control_frames: int = 1000,
     ) -> None:
         self.stream = stream
         self.params = params
         self.context = context
-        self.max_body_size: int | None = getattr(params, "max_body_size", None)
+        # As over HTTP/1: without max_body_size, the stream's buffer limit.
+        max_body_size: int | None = getattr(params, "max_body_size", None)
+        self.max_body_size = (
+            max_body_size if max_body_size is not None else stream.max_buffer_size
+        )
         #: The most body bytes passed to a delegate at once.
         self.chunk_size: int = getattr(params, "chunk_size", None) or 65536  # as HTTP/1
-        self.core = _core.H2ServerCore()
+        self._idle_timeout: float | None = getattr(params, "header_timeout", None)
+        self._head_timeout: float | None = (
+            getattr(params, "head_timeout", None) or self._idle_timeout
+        )
+        self._body_timeout: float | None = getattr(params, "body_timeout", None)
+        self.core = _core.H2ServerCore(
+            max_concurrent_streams=max_concurrent_streams,
+            max_header_list_size=getattr(params, "max_header_size", None) or 65536,
+            max_resets=max_resets,
+            max_control_frames=max_control_frames,
+        )
         self.streams: dict[int, H2Stream] = {}
         self._delegate: httputil.HTTPServerConnectionDelegate | None = None
         self._task: asyncio.Task[None] | None = None
+        # Set once no more frames are processed (the connection is ending).
         self._ended = False
         self._draining = False
+        self._loop = asyncio.get_event_loop()
+        # The one deadline timer, and when it fires.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+        self._idle_since = self._now()
+        # The socket's last write, while its output is backed up.
+        self._last_write: Future[None] | None = None
+        self._write_waiting = False
 
     def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         """Read streams and hand each to ``delegate.start_request(...)``."""
         self._delegate = delegate
         self._task = asyncio.ensure_future(self._serve())
+        if self._idle_timeout is not None:
+            self._arm(self._idle_since + self._idle_timeout)
 
     async def close(self) -> None:
         """Close the connection and wait until it has stopped serving."""
@@ -511,14 +663,14 @@ class H2ServerConnection:
             await asyncio.wait([self._task])
 
     def start_drain(self) -> None:
-        """Send GOAWAY; close once the open streams are done."""
+        """Send GOAWAY (in two steps, see
+        :meth:`~.core.H2ServerCore.start_drain`); close once the final
+        GOAWAY is sent and the streams it lets in are done."""
         if self._draining or self._ended:
             return
         self._draining = True
-        self.core.goaway(_core.NO_ERROR)
+        self.core.start_drain()
         self._flush()
-        if not self.streams:
-            self.stream.close()
 
     def in_flight(self) -> str | None:
         """How many streams are in progress, or None when there are none."""
@@ -526,21 +678,36 @@ class H2ServerConnection:
             return None
         return "%d HTTP/2 stream(s)" % len(self.streams)
 
+    def streams_in_flight(self) -> list[str]:
+        """One description per stream in progress (a drain that cuts them
+        counts each as a request)."""
+        if self._ended:
+            return []
+        return ["HTTP/2 stream %d" % sid for sid in self.streams]
+
     async def _serve(self) -> None:
         stream = self.stream
         try:
             self._flush()
-            while not self._ended:
+            while True:
+                if self._write_blocked() and not self._ended:
+                    # Read no more until the peer takes what is queued.
+                    try:
+                        await self._writable()
+                    except iostream.StreamClosedError:
+                        break
                 try:
                     data = await stream.read_bytes(_READ_SIZE, partial=True)
                 except iostream.StreamClosedError:
                     break
-                self._receive(data)
+                if not self._ended:
+                    self._receive(data)
         finally:
             self._end()
 
     def _receive(self, data: bytes) -> None:
-        for event in self.core.receive(data):
+        core = self.core
+        for event in core.receive(data, self._now()):
             if isinstance(event, _core.RequestHead):
                 self._on_request(event)
                 continue
@@ -549,9 +716,7 @@ class H2ServerConnection:
                     gen_log.info(
                         "HTTP/2 protocol error from %s: %s", self.context, event.reason
                     )
-                self._flush()
-                self.stream.close()
-                self._ended = True
+                self._shut()
                 return
             if isinstance(event, _core.WindowOpened):
                 targets = (
@@ -566,7 +731,7 @@ class H2ServerConnection:
             if h2_stream is None:
                 # A stream already ended on this side: give back the window.
                 if isinstance(event, _core.Body):
-                    self.core.acknowledge(event.stream_id, event.flow_length)
+                    core.acknowledge(event.stream_id, event.flow_length)
                 continue
             if isinstance(event, _core.Body):
                 h2_stream._on_body(event)
@@ -575,13 +740,21 @@ class H2ServerConnection:
                 h2_stream._post(event)
             elif isinstance(event, _core.StreamReset):
                 h2_stream._close(notify=True)
+        since = core.header_block_since
+        if since is not None and self._head_timeout is not None:
+            self._arm(since + self._head_timeout)
         self._flush()
+        self._check_drained()
 
     def _on_request(self, event: _core.RequestHead) -> None:
         delegate = self._delegate
         assert delegate is not None
         h2_stream = H2Stream(self, event.stream_id, self.context)
         self.streams[event.stream_id] = h2_stream
+        h2_stream._head_at = now = self._now()
+        if self._body_timeout is not None:
+            h2_stream._body_deadline = now + self._body_timeout
+            self._arm(h2_stream._body_deadline)
         try:
             h2_stream.delegate = _decoding(
                 delegate.start_request(self, h2_stream), h2_stream, event
@@ -596,24 +769,166 @@ class H2ServerConnection:
         out = self.core.data_to_send()
         if out and not self.stream.closed():
             future = self.stream.write(out)
+            self._last_write = future
             # Nothing waits on it: a write cut by a close is reported by
             # the read loop, not as an unretrieved exception.
             future.add_done_callback(_ignore_result)
 
     def _forget(self, h2_stream: H2Stream) -> None:
         self.streams.pop(h2_stream.stream_id, None)
-        if self._draining and not self.streams:
-            self.stream.close()
+        if not self.streams and not self._ended:
+            self._idle_since = self._now()
+            if self._idle_timeout is not None:
+                self._arm(self._idle_since + self._idle_timeout)
+            self._check_drained()
 
-    def _end(self) -> None:
+    def _check_drained(self) -> None:
+        if self._draining and self.core.drain_step == "final" and not self.streams:
+            self._shut()
+
+    # -- the socket's output -------------------------------------------------
+
+    def _write_blocked(self) -> bool:
+        return self.stream._unsent_bytes() > _HIGH_WATER
+
+    def _writable(self) -> Future[None]:
+        """Resolves once what is queued on the socket now has been sent."""
+        future = self._last_write
+        if future is None or future.done():
+            return _done_future()
+        return future
+
+    def _wait_writable(self) -> None:
+        """Hand the streams' data on again once the socket has taken what
+        is queued."""
+        if self._write_waiting:
+            return
+        self._write_waiting = True
+        self._writable().add_done_callback(self._on_writable)
+
+    def _on_writable(self, future: Future[None]) -> None:
+        self._write_waiting = False
+        if future.cancelled() or future.exception() is not None or self._ended:
+            return
+        for h2_stream in list(self.streams.values()):
+            if h2_stream._pending:
+                h2_stream._send_pending()
+
+    # -- deadlines -----------------------------------------------------------
+
+    def _now(self) -> float:
+        return self._loop.time()
+
+    def _arm(self, deadline: float) -> None:
+        """Make the timer fire by ``deadline``.  Only an earlier deadline
+        moves it; one that fires early finds nothing due and re-arms."""
+        if deadline >= self._timer_at or self._ended:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _arm_send(self, stalled_since: float) -> None:
+        if self._idle_timeout is not None:
+            self._arm(stalled_since + self._idle_timeout)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        if self._ended:
+            return
+        now = self._now()
+        deadline = math.inf
+        since = self.core.header_block_since
+        if since is not None and self._head_timeout is not None:
+            at = since + self._head_timeout
+            if now >= at:
+                gen_log.info(
+                    "Timeout reading HTTP/2 request head from %s (head_timeout %g s)",
+                    self.context,
+                    self._head_timeout,
+                )
+                self.core.expire_header_block()
+                self._shut()
+                return
+            deadline = at
+        if not self.streams and since is None and self._idle_timeout is not None:
+            at = self._idle_since + self._idle_timeout
+            if now >= at:
+                # An idle connection ends as over HTTP/1: no log line.
+                self.core.goaway(_core.NO_ERROR)
+                self._shut()
+                return
+            deadline = min(deadline, at)
+        for h2_stream in list(self.streams.values()):
+            deadline = min(deadline, h2_stream._check_deadlines(now))
+        if deadline < math.inf:
+            self._arm(deadline)
+
+    # -- ending --------------------------------------------------------------
+
+    def _shut(self) -> None:
+        """End the connection from this side, its GOAWAY already queued:
+        the streams are closed, the GOAWAY sent, the write side shut, and
+        what the peer still sends is read and dropped for at most
+        :data:`LINGER` seconds (until it closes too)."""
+        if self._ended:
+            return
         self._ended = True
-        self.stream.close()
+        self._stop_timer()
+        self._close_streams()
+        self._flush()
+        stream = self.stream
+        if stream.closed():
+            return
+        sock = stream.socket
+        # Closed by LINGER at the latest, even if the peer never reads.
+        self._loop.call_later(LINGER, stream.close)
+        if isinstance(stream, iostream.SSLIOStream) or sock is None:
+            # TLS has its own close; the GOAWAY goes out first.
+            self._writable().add_done_callback(lambda _f: stream.close())
+            return
+
+        def shut_write(future: Future[None]) -> None:
+            if stream.closed():
+                return
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                stream.close()
+
+        self._writable().add_done_callback(shut_write)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = math.inf
+
+    def _close_streams(self) -> None:
         for h2_stream in list(self.streams.values()):
             h2_stream._close(notify=True)
         self.streams.clear()
+
+    def _end(self) -> None:
+        self._ended = True
+        self._stop_timer()
+        self.stream.close()
+        self._close_streams()
+        self._last_write = None
         delegate, self._delegate = self._delegate, None
         if delegate is not None:
             delegate.on_close(self)
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The request's Content-Length, if it has one of plain digits (``h2``
+    has checked that the body matches it)."""
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() and len(value) < 19 else None
+    return None
 
 
 def _ignore_result(future: Future[Any]) -> None:

@@ -10,10 +10,19 @@ response is produced by calls (:meth:`~H2ServerCore.send_headers`,
 :meth:`~H2ServerCore.goaway`) whose frames are then taken with
 :meth:`~H2ServerCore.data_to_send`.
 
+It also holds the connection's denial-of-service defences that need
+nothing but counting: streams past ``max_concurrent_streams`` refused,
+resets and useless control frames counted per window (past a bound, GOAWAY
+``ENHANCE_YOUR_CALM``), a header block bounded in bytes while it arrives,
+and the two-step GOAWAY of a graceful drain.  Time comes in as the ``now``
+argument of :meth:`~H2ServerCore.receive`.
+
 What it must never do: touch a socket, an event loop or a clock; frame,
-compress headers or track stream states itself (``h2`` does all three);
-or let an ``h2`` exception escape :meth:`~H2ServerCore.receive` (a peer's
-protocol error becomes a :class:`Terminated` event and a GOAWAY to send).
+compress headers or track stream states itself (``h2`` does all three;
+the one frame built here, the first GOAWAY of a drain, is serialized by
+``hyperframe``); or let an ``h2`` exception escape
+:meth:`~H2ServerCore.receive` (a peer's protocol error becomes a
+:class:`Terminated` event and a GOAWAY to send).
 
 ``h2`` is an optional dependency (the ``http2`` extra); importing this
 module without it raises an ImportError that names the extra.
@@ -31,6 +40,7 @@ try:
     import h2.events
     import h2.exceptions
     import h2.settings
+    import hyperframe.frame
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(
         "HTTP/2 needs the h2 package: pip install 'tornado_compat[http2]'"
@@ -45,6 +55,7 @@ __all__ = [
     "Terminated",
     "WindowOpened",
     "CONNECTION_SPECIFIC",
+    "FLOOD_WINDOW",
     "PREFACE",
 ]
 
@@ -68,6 +79,21 @@ CANCEL = h2.errors.ErrorCodes.CANCEL
 INTERNAL_ERROR = h2.errors.ErrorCodes.INTERNAL_ERROR
 PROTOCOL_ERROR = h2.errors.ErrorCodes.PROTOCOL_ERROR
 REFUSED_STREAM = h2.errors.ErrorCodes.REFUSED_STREAM
+ENHANCE_YOUR_CALM = h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+
+#: Seconds over which resets and control frames are counted against
+#: ``max_resets`` and ``max_control_frames``.
+FLOOD_WINDOW = 10.0
+
+# The largest stream id: the last-stream-id of a drain's first GOAWAY,
+# which refuses nothing yet (RFC 9113 section 6.8).
+_MAX_STREAM_ID = 2**31 - 1
+# The opaque data of the PING sent with a drain's first GOAWAY; its ACK
+# means the peer has seen that GOAWAY.
+_DRAIN_PING = b"h2drain\x00"
+# A WINDOW_UPDATE that opens less than this is counted as a control frame:
+# a real client opens windows in kilobytes; one byte at a time is a flood.
+_SMALL_WINDOW_UPDATE = 1024
 
 
 @dataclass
@@ -136,12 +162,38 @@ class Terminated:
 Event = RequestHead | Body | StreamEnd | StreamReset | WindowOpened | Terminated
 
 
+class _LocalSettings(h2.settings.Settings):
+    """This side's settings, with ``h2``'s own concurrency check switched
+    off: ``h2`` makes a stream past the limit a connection error, where
+    RFC 9113 section 5.1.2 lets the server refuse just that stream, which
+    :class:`H2ServerCore` does.  The value advertised is unchanged."""
+
+    @property
+    def max_concurrent_streams(self) -> int:
+        return 2**32 + 1
+
+    @max_concurrent_streams.setter
+    def max_concurrent_streams(self, value: int) -> None:
+        self[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = value
+
+
 class H2ServerCore:
     """One server-side HTTP/2 connection, without I/O.
 
-    ``max_concurrent_streams`` is advertised in SETTINGS and enforced by
-    ``h2`` (streams past it are refused).  ``max_header_list_size`` is
-    advertised too, and ``h2`` also bounds decoded header blocks by it.
+    ``max_concurrent_streams`` is advertised in SETTINGS; a stream opened
+    past it is reset with ``REFUSED_STREAM``.  ``max_header_list_size`` is
+    advertised too and bounds each header block twice: its encoded bytes
+    while its frames arrive, and its decoded size while HPACK decodes it
+    (an HPACK bomb stops there, with GOAWAY ``ENHANCE_YOUR_CALM``).
+
+    Floods: streams reset by the peer or refused count against
+    ``max_resets``, and frames that ask for work but carry no request
+    (PING, SETTINGS, PRIORITY, WINDOW_UPDATE under 1 KiB, DATA with no
+    data and no END_STREAM, unknown frames) against
+    ``max_control_frames``, each over :data:`FLOOD_WINDOW` seconds of the
+    ``now`` given to :meth:`receive`.  Past either bound the connection
+    ends with GOAWAY ``ENHANCE_YOUR_CALM``.  ``h2`` itself ends a header
+    block of more than 64 CONTINUATION frames with ``PROTOCOL_ERROR``.
     """
 
     def __init__(
@@ -149,6 +201,8 @@ class H2ServerCore:
         max_concurrent_streams: int = 100,
         max_header_list_size: int = 65536,
         initial_window_size: int = 65535,
+        max_resets: int = 200,
+        max_control_frames: int = 1000,
     ) -> None:
         config = h2.config.H2Configuration(
             client_side=False,
@@ -159,7 +213,7 @@ class H2ServerCore:
             normalize_outbound_headers=True,
         )
         self._h2 = h2.connection.H2Connection(config=config)
-        self._h2.local_settings = h2.settings.Settings(
+        self._h2.local_settings = _LocalSettings(
             client=False,
             initial_values={
                 h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_concurrent_streams,
@@ -168,15 +222,46 @@ class H2ServerCore:
             },
         )
         self._h2.max_inbound_frame_size = self._h2.local_settings.max_frame_size
+        # Enforced from the first header block, not only once the peer has
+        # acknowledged the setting: a bomb may come before the ACK.
+        self._h2.decoder.max_header_list_size = max_header_list_size
         self._h2.initiate_connection()
         self.terminated = False
+        self.max_concurrent_streams = max_concurrent_streams
+        self.max_header_list_size = max_header_list_size
+        self.max_resets = max_resets
+        self.max_control_frames = max_control_frames
+        #: Counts in the current flood window, and when it began.
+        self.resets = 0
+        self.control_frames = 0
+        self._window_start: float | None = None
+        #: Streams refused since the connection began (over the limit, or
+        #: opened after the final GOAWAY of a drain).
+        self.refused = 0
+        #: When the header block now arriving began (the ``now`` of the
+        #: receive that brought its first frame), or None.
+        self.header_block_since: float | None = None
+        #: The drain: None, "first" (GOAWAY with the largest stream id and
+        #: a PING sent), then "final" (GOAWAY with the real last stream id).
+        self.drain_step: str | None = None
+        self._last_stream_id = 0
+        # Streams let in and not known to be closed yet.
+        self._admitted: set[int] = set()
+        # Frames this module builds itself, ahead of h2's.
+        self._out = bytearray()
 
     # -- bytes in ------------------------------------------------------------
 
-    def receive(self, data: bytes) -> list[Event]:
-        """Feed received bytes; return what they meant, in order."""
+    def receive(self, data: bytes, now: float = 0.0) -> list[Event]:
+        """Feed received bytes; return what they meant, in order.  ``now``
+        (seconds, any monotonic origin) dates the flood counts and the
+        start of a header block."""
         if self.terminated:
             return []
+        window_start = self._window_start
+        if window_start is None or now - window_start >= FLOOD_WINDOW:
+            self._window_start = now
+            self.resets = self.control_frames = 0
         try:
             raw = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as e:
@@ -190,13 +275,27 @@ class H2ServerCore:
                     pass
             return [Terminated(int(e.error_code), None, str(e) or type(e).__name__)]
         events: list[Event] = []
+        # PRIORITY carried by a request's HEADERS is part of the request.
+        with_request: set[int] = set()
         for ev in raw:
             if isinstance(ev, h2.events.RequestReceived):
+                assert ev.stream_id is not None
+                if ev.priority_updated is not None:
+                    with_request.add(id(ev.priority_updated))
+                if self._refuse(ev.stream_id):
+                    continue
                 events.append(_request_head(ev))
                 if ev.stream_ended is not None:
                     events.append(StreamEnd(ev.stream_id))
             elif isinstance(ev, h2.events.DataReceived):
                 assert ev.stream_id is not None and ev.data is not None
+                if not ev.data and ev.stream_ended is None:
+                    self.control_frames += 1
+                    if ev.flow_controlled_length:
+                        # Padding only: nothing for the application, but
+                        # the window it took is given back.
+                        self.acknowledge(ev.stream_id, ev.flow_controlled_length)
+                    continue
                 events.append(
                     Body(ev.stream_id, ev.data, ev.flow_controlled_length or 0)
                 )
@@ -207,12 +306,34 @@ class H2ServerCore:
                     events.append(StreamEnd(ev.stream_id))
             elif isinstance(ev, h2.events.StreamReset):
                 assert ev.stream_id is not None
+                if ev.remote_reset:
+                    self.resets += 1
                 events.append(StreamReset(ev.stream_id, int(ev.error_code or 0)))
             elif isinstance(ev, h2.events.WindowUpdated):
+                if (ev.delta or 0) < _SMALL_WINDOW_UPDATE:
+                    self.control_frames += 1
                 events.append(WindowOpened(ev.stream_id or 0))
             elif isinstance(ev, h2.events.RemoteSettingsChanged):
+                self.control_frames += 1
                 if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in ev.changed_settings:
                     events.append(WindowOpened(0))
+            elif isinstance(ev, h2.events.PingAckReceived):
+                self.control_frames += 1
+                if ev.ping_data == _DRAIN_PING and self.drain_step == "first":
+                    self._final_goaway()
+            elif isinstance(ev, h2.events.PriorityUpdated):
+                if id(ev) not in with_request:
+                    self.control_frames += 1
+            elif isinstance(
+                ev,
+                (
+                    h2.events.PingReceived,
+                    h2.events.SettingsAcknowledged,
+                    h2.events.UnknownFrameReceived,
+                ),
+            ):
+                # Each asks for work (an ACK to send) or carries nothing.
+                self.control_frames += 1
             elif isinstance(ev, h2.events.ConnectionTerminated):
                 self.terminated = True
                 events.append(
@@ -222,9 +343,73 @@ class H2ServerCore:
                         "the peer sent GOAWAY",
                     )
                 )
-            # Pings and settings are answered by h2 itself; priority and
-            # the rest carry nothing for a server application.
-        return events
+        if self.terminated:
+            return events
+        if self.resets > self.max_resets:
+            return [self._calm("%d streams reset or refused" % self.resets)]
+        if self.control_frames > self.max_control_frames:
+            return [self._calm("%d control frames" % self.control_frames)]
+        pending = self.header_block_size()
+        if pending > self.max_header_list_size:
+            return [self._calm("a header block over %d bytes" % pending)]
+        if not pending and not self._header_block_started():
+            self.header_block_since = None
+        elif self.header_block_since is None:
+            self.header_block_since = now
+        return _drop_reset_in_batch(events)
+
+    def _header_block_started(self) -> bool:
+        return bool(getattr(self._h2.incoming_buffer, "_headers_buffer", None))
+
+    def header_block_size(self) -> int:
+        """Bytes of a header block received without its END_HEADERS yet
+        (``h2`` holds its frames until the block is complete)."""
+        frames = getattr(self._h2.incoming_buffer, "_headers_buffer", None)
+        if not frames:
+            return 0
+        return sum(len(f.data) for f in frames)
+
+    def _refuse(self, stream_id: int) -> bool:
+        """Reset a new stream with REFUSED_STREAM if it is one too many, or
+        comes after the final GOAWAY; say whether it was refused."""
+        if self.drain_step == "final" and stream_id > self._last_stream_id:
+            refuse = True
+        else:
+            # Counted here, not by h2's open_inbound_streams: events come
+            # after a whole read, when h2 already counts later streams.
+            admitted = self._admitted
+            if len(admitted) >= self.max_concurrent_streams:
+                # Forget the closed ones only when it matters: the check
+                # stays cheap while the connection is under its limit.
+                streams = self._h2.streams
+                admitted.difference_update(
+                    [
+                        sid
+                        for sid in admitted
+                        if sid not in streams or streams[sid].closed
+                    ]
+                )
+            refuse = len(admitted) >= self.max_concurrent_streams
+        if refuse:
+            self.refused += 1
+            self.resets += 1
+            self.reset(stream_id, REFUSED_STREAM)
+        else:
+            self._admitted.add(stream_id)
+            self._last_stream_id = max(self._last_stream_id, stream_id)
+        return refuse
+
+    def _calm(self, reason: str) -> Terminated:
+        """End the connection for a flood."""
+        self.terminated = True
+        self.goaway(ENHANCE_YOUR_CALM)
+        return Terminated(int(ENHANCE_YOUR_CALM), None, reason)
+
+    def expire_header_block(self) -> None:
+        """A header block took too long: end the connection (its HPACK
+        state cannot be left half-decoded) with GOAWAY ENHANCE_YOUR_CALM."""
+        if not self.terminated:
+            self._calm("header block timed out")
 
     def acknowledge(self, stream_id: int, flow_length: int) -> None:
         """Give ``flow_length`` bytes of a request body back to the peer's
@@ -242,6 +427,10 @@ class H2ServerCore:
 
     def data_to_send(self) -> bytes:
         """The frames produced so far, taken (empty when none)."""
+        if self._out:
+            out = bytes(self._out) + self._h2.data_to_send()
+            self._out.clear()
+            return out
         return self._h2.data_to_send()
 
     def send_headers(
@@ -314,13 +503,60 @@ class H2ServerCore:
             pass
 
     def goaway(self, error_code: int = NO_ERROR) -> None:
-        """Send GOAWAY naming the last stream this side has seen."""
-        self._h2.close_connection(error_code)
+        """Send GOAWAY naming the last stream this side has seen; the
+        connection takes no more frames."""
+        if self._h2.state_machine.state == h2.connection.ConnectionState.CLOSED:
+            return
+        self._h2.close_connection(error_code, last_stream_id=self._last_stream_id)
+
+    def start_drain(self) -> None:
+        """Begin a graceful drain, in two steps as RFC 9113 section 6.8
+        advises: GOAWAY with the largest stream id (no stream refused, so
+        a request already on its way is not lost) and a PING; once the
+        PING's ACK shows the peer saw it, GOAWAY with the real last
+        stream id.  Streams up to that id run to their end; later ones
+        are refused.  :attr:`drain_step` says how far it went."""
+        if self.drain_step is not None or self.terminated:
+            return
+        self.drain_step = "first"
+        self._h2.ping(_DRAIN_PING)
+        frame = hyperframe.frame.GoAwayFrame(0)
+        frame.last_stream_id = _MAX_STREAM_ID
+        frame.error_code = NO_ERROR
+        # Behind h2's frames so far (the PING among them): this frame
+        # leaves h2's state open, unlike close_connection().
+        self._out += self._h2.data_to_send()
+        self._out += frame.serialize()
+
+    def _final_goaway(self) -> None:
+        self.drain_step = "final"
+        frame = hyperframe.frame.GoAwayFrame(0)
+        frame.last_stream_id = self._last_stream_id
+        frame.error_code = NO_ERROR
+        self._out += self._h2.data_to_send()
+        self._out += frame.serialize()
 
     @property
     def open_streams(self) -> int:
         """Streams the peer opened that are not closed yet."""
         return self._h2.open_inbound_streams
+
+
+def _drop_reset_in_batch(events: list[Event]) -> list[Event]:
+    """Leave out streams opened and reset by the peer in the same read: the
+    application need never see them (a rapid reset costs no handler)."""
+    reset = {e.stream_id for e in events if isinstance(e, StreamReset)}
+    if not reset:
+        return events
+    opened = {e.stream_id for e in events if isinstance(e, RequestHead)}
+    dropped = reset & opened
+    if not dropped:
+        return events
+    return [
+        e
+        for e in events
+        if isinstance(e, Terminated | WindowOpened) or e.stream_id not in dropped
+    ]
 
 
 def _request_head(ev: h2.events.RequestReceived) -> RequestHead:

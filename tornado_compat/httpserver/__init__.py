@@ -31,6 +31,7 @@ from tornado_compat import httputil, iostream, netutil
 from tornado_compat.http1connection import (
     HTTP1ConnectionParameters,
     HTTP1ServerConnection,
+    _HeadTimeout,
 )
 from tornado_compat.tcpserver import TCPServer
 from tornado_compat.util import Configurable
@@ -93,7 +94,20 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
     - ``http2`` (a tornado_compat extension): also serve HTTP/2, chosen
       by ALPN over TLS and by the client preface in cleartext (prior
       knowledge); needs the ``h2`` package (the ``http2`` extra).  Off by
-      default.  See docs/http2.md.
+      default.  See docs/http2.md.  Over HTTP/2 the keywords above keep
+      their meaning per stream (``max_header_size`` bounds the decoded
+      header list, ``body_timeout`` and ``max_body_size`` each stream's
+      body, ``head_timeout`` each header block) and per connection
+      (``idle_connection_timeout``: no stream open, or a response the
+      client takes nothing of).  Three more limits (tornado_compat
+      extensions) apply to HTTP/2 only: ``http2_max_concurrent_streams``
+      (default 100; streams past it are refused with ``REFUSED_STREAM``),
+      ``http2_max_resets`` (default 200 streams reset by the client or
+      refused, per 10 s) and ``http2_max_control_frames`` (default 1000
+      PING, SETTINGS, PRIORITY, small WINDOW_UPDATE and empty DATA frames
+      per 10 s); past either of the last two the connection ends with
+      GOAWAY ``ENHANCE_YOUR_CALM``.  See "Limits and deadlines" in
+      docs/http2.md.
 
     It can be started as a ``TCPServer`` can: ``listen``; ``bind`` and then
     ``start(n)``, which forks; or ``netutil.bind_sockets``,
@@ -136,6 +150,9 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         head_timeout: float | None = None,
         strict: bool = False,
         http2: bool = False,
+        http2_max_concurrent_streams: int = 100,
+        http2_max_resets: int = 200,
+        http2_max_control_frames: int = 1000,
     ) -> None:
         self.request_callback = request_callback
         self.xheaders = xheaders
@@ -160,6 +177,18 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             max_connections=max_connections,
         )
         self.http2 = bool(http2)
+        for name, value in (
+            ("http2_max_concurrent_streams", http2_max_concurrent_streams),
+            ("http2_max_resets", http2_max_resets),
+            ("http2_max_control_frames", http2_max_control_frames),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, not {value!r}")
+        self.http2_limits = {
+            "max_concurrent_streams": http2_max_concurrent_streams,
+            "max_resets": http2_max_resets,
+            "max_control_frames": http2_max_control_frames,
+        }
         if self.http2:
             # Fails here, naming the extra, rather than on the first client.
             importlib.import_module("tornado_compat.http2.connection")
@@ -192,12 +221,17 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
         while self._connections:
             connection = next(iter(self._connections))
             if drain is not None:
-                what = connection.in_flight()
-                if what is not None:
-                    what = f"{what or 'a request head'} ({connection.context})"
-                    # Counted before the close, which may end the drain.
-                    drain.cut.append(what)
-                    cut.append(what)
+                # An HTTP/2 connection has one request per stream.
+                per_stream = getattr(connection, "streams_in_flight", None)
+                whats = (
+                    per_stream() if per_stream is not None else [connection.in_flight()]
+                )
+                for what in whats:
+                    if what is not None:
+                        what = f"{what or 'a request head'} ({connection.context})"
+                        # Counted before the close, which may end the drain.
+                        drain.cut.append(what)
+                        cut.append(what)
             await connection.close()
             # on_close normally removed it; make sure the loop ends.
             self._connections.discard(connection)
@@ -339,52 +373,111 @@ def _choose_version(
 
     def serve(h2: bool) -> None:
         if h2:
-            server._serve_with(H2ServerConnection(stream, server.conn_params, context))
+            server._serve_with(
+                H2ServerConnection(
+                    stream, server.conn_params, context, **server.http2_limits
+                )
+            )
         else:
             server._serve_with(
                 HTTP1ServerConnection(stream, server.conn_params, context)
             )
 
-    if isinstance(stream, iostream.SSLIOStream):
+    _VersionWait(server, stream, context, serve).start()
 
-        def handshaken(future: asyncio.Future[Any]) -> None:
-            if future.cancelled() or future.exception() is not None:
-                # The handshake failed; the stream has closed and logged why.
-                stream.close()
-                return
-            serve(stream.socket.selected_alpn_protocol() == "h2")
 
-        stream.wait_for_handshake().add_done_callback(handshaken)
-        return
+class _VersionWait:
+    """A connection that has not yet said which version it speaks: over
+    TLS, until the handshake's ALPN; in cleartext, until its first bytes
+    show the HTTP/2 preface or not.  It is one of the server's connections
+    meanwhile, so that :meth:`HTTPServer.drain` and
+    :meth:`~HTTPServer.close_all_connections` close it, and its wait has
+    the deadlines of an HTTP/1 connection's wait for its first request
+    (``idle_connection_timeout`` until the first byte, then
+    ``head_timeout`` if set), on the same timer, which an HTTP/1
+    connection then keeps."""
 
-    # A client that sends nothing is closed after the idle timeout, as an
-    # HTTP/1 connection would be.
-    timeout = server.conn_params.header_timeout
-    timer = (
-        asyncio.get_running_loop().call_later(timeout, stream.close)
-        if timeout is not None
-        else None
-    )
+    def __init__(
+        self,
+        server: HTTPServer,
+        stream: iostream.IOStream,
+        context: _HTTPRequestContext,
+        serve: Callable[[bool], None],
+    ) -> None:
+        self.server = server
+        self.stream = stream
+        self.context = context
+        self._serve = serve
+        self._done = False
 
-    def readable() -> None:
+    def start(self) -> None:
+        params = self.server.conn_params
+        self.server._connections.add(self)
+        if params.header_timeout is not None:
+            _HeadTimeout.arm(self.stream, params.header_timeout)
+        stream = self.stream
+        if isinstance(stream, iostream.SSLIOStream):
+            stream.wait_for_handshake().add_done_callback(self._handshaken)
+        else:
+            self._readable()
+
+    def _handshaken(self, future: asyncio.Future[Any]) -> None:
+        if self._done:
+            return
+        stream = self.stream
+        assert isinstance(stream, iostream.SSLIOStream)
+        if future.cancelled() or future.exception() is not None:
+            # The handshake failed; the stream has closed and logged why.
+            stream.close()
+            self._closed()
+            return
+        self._choose(stream.socket.selected_alpn_protocol() == "h2")
+
+    def _readable(self) -> None:
+        if self._done:
+            return
+        stream = self.stream
         buf = stream._read_buffer
         size = min(len(buf), len(_PREFACE))
         matches = buf[:size] == _PREFACE[:size]
-        if not matches or size == len(_PREFACE):
-            if timer is not None:
-                timer.cancel()
-            serve(matches)
-        elif stream.closed():
-            if timer is not None:
-                timer.cancel()
-        else:
-            # A strict prefix of the preface so far: wait for more.
-            stream._notify_when_readable(readable)
+        if size and (not matches or size == len(_PREFACE)):
+            self._choose(matches)
+            return
+        if stream.closed():
+            self._closed()
+            return
+        head_timeout = self.server.conn_params.head_timeout
+        if size and head_timeout is not None:
+            _HeadTimeout.head_started(stream, head_timeout, "request", self.context)
+        # Nothing yet, or a strict prefix of the preface: wait for more.
+        stream._notify_when_readable(self._readable)
 
-    if stream._read_buffer:
-        readable()
-    else:
-        stream._notify_when_readable(readable)
+    def _choose(self, h2: bool) -> None:
+        self._done = True
+        self.server._connections.discard(self)
+        if h2:
+            # The HTTP/2 connection keeps its own deadlines.
+            _HeadTimeout.drop(self.stream)
+        self._serve(h2)
+
+    def _closed(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        _HeadTimeout.drop(self.stream)
+        self.server.on_close(self)
+
+    async def close(self) -> None:
+        self.stream.close()
+        self._closed()
+
+    def start_drain(self) -> None:
+        # No request has begun: closed at once, as an idle connection is.
+        self.stream.close()
+        self._closed()
+
+    def in_flight(self) -> str | None:
+        return None
 
 
 class _Drain:

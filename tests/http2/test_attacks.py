@@ -1,0 +1,435 @@
+"""The HTTP/2 denial-of-service classes, each played at the frame level
+against ``HTTPServer(http2=True)`` on 127.0.0.1: what the attacker gets
+(GOAWAY or RST_STREAM, with which code, or which status), that another
+client is served meanwhile and after, and that the attacked connection
+is closed and leaves the server, with INFO lines only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+pytest.importorskip("h2")
+
+import hyperframe.frame as F  # noqa: E402
+
+from tests.http2.support import (  # noqa: E402
+    CANCEL,
+    ENHANCE_YOUR_CALM,
+    INITIAL_WINDOW_SIZE,
+    NO_ERROR,
+    PROTOCOL_ERROR,
+    REFUSED_STREAM,
+    App,
+    Peer,
+    data,
+    get_ok,
+    rst,
+    run,
+    serving,
+    window_update,
+)
+
+
+async def send(peer: Peer, frames: list[F.Frame]) -> bool:
+    """Send frames; False once the server has cut the connection."""
+    try:
+        peer.send(*frames)
+        await peer.writer.drain()
+    except ConnectionError:
+        return False
+    return True
+
+
+def info_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if text in r.getMessage() and r.levelno == logging.INFO
+    ]
+
+
+def no_warnings(caplog: pytest.LogCaptureFixture) -> None:
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_streams_past_max_concurrent_streams_are_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def test() -> None:
+        app = App()
+        async with serving(app, http2_max_concurrent_streams=3) as served:
+            peer = await Peer.connect(served.port)
+            settings = await peer.until(lambda f: isinstance(f, F.SettingsFrame))
+            assert isinstance(settings, F.SettingsFrame)
+            assert settings.settings[F.SettingsFrame.MAX_CONCURRENT_STREAMS] == 3
+            # Five at once: the peer sends past the limit it was told.
+            peer.send(*(peer.headers(sid, "/hold") for sid in (1, 3, 5, 7, 9)))
+            refused = []
+            while len(refused) < 2:
+                frame = await peer.until(lambda f: isinstance(f, F.RstStreamFrame))
+                assert isinstance(frame, F.RstStreamFrame)
+                assert frame.error_code == REFUSED_STREAM
+                refused.append(frame.stream_id)
+            assert refused == [7, 9]
+            await get_ok(served.port)
+            # The three let in run to their end; the connection goes on.
+            app.release.set()
+            for sid in (1, 3, 5):
+                assert await peer.response(sid) == (200, b"held", None)
+            peer.send(peer.headers(11))
+            assert await peer.response(11) == (200, b"ok", None)
+            # Three held, one after, one from the other client.
+            assert app.started == 5
+            peer.close()
+            await served.all_closed()
+
+    run(test)
+    no_warnings(caplog)
+
+
+def test_hpack_bomb_ends_the_connection_with_enhance_your_calm(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def test() -> None:
+        app = App()
+        async with serving(app, max_header_size=4096) as served:
+            peer = await Peer.connect(served.port)
+            value = "a" * 1000
+            # The header enters both dynamic tables with a first request...
+            peer.send(peer.headers(1, extra=[("x-big", value)]))
+            assert await peer.response(1) == (200, b"ok", None)
+            # ...then a block of about 60 bytes repeats its index: over
+            # 30 KB decoded, against a 4 KB header list (and under the
+            # 64 KB that h2 would refuse by itself).
+            bomb = peer.headers(3, extra=[("x-big", value)] * 30)
+            assert len(bomb.data) < 100
+            peer.send(bomb)
+            goaway = await peer.goaway()
+            assert goaway is not None
+            assert goaway.error_code == ENHANCE_YOUR_CALM
+            await get_ok(served.port)
+            await peer.to_the_end()
+            peer.close()
+            await served.all_closed()
+            # The first request, and the other client's.
+            assert app.started == 2
+
+    run(test)
+    assert info_lines(caplog, "Oversized header block")
+    no_warnings(caplog)
+
+
+def test_rapid_reset_ends_the_connection_and_costs_no_handler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def test() -> None:
+        app = App()
+        async with serving(app, http2_max_resets=100) as served:
+            peer = await Peer.connect(served.port)
+            sid = 1
+            # Ten streams opened and cancelled at once, as CVE-2023-44487
+            # does, 300 in all against a bound of 100.
+            while sid < 600:
+                batch = []
+                for _ in range(10):
+                    batch += [peer.headers(sid, "/hold"), rst(sid)]
+                    sid += 2
+                if not await send(peer, batch):
+                    break
+            goaway = await peer.goaway()
+            assert goaway is not None
+            assert goaway.error_code == ENHANCE_YOUR_CALM
+            await get_ok(served.port)
+            await peer.to_the_end()
+            peer.close()
+            await served.all_closed()
+            # Every handler that started heard of its stream's end.
+            assert app.closed == app.started - 1
+            assert app.started < 110
+
+    run(test)
+    assert info_lines(caplog, "streams reset or refused")
+    no_warnings(caplog)
+
+
+def test_continuation_flood_is_bounded_in_bytes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def test() -> None:
+        app = App()
+        async with serving(app, max_header_size=8192) as served:
+            peer = await Peer.connect(served.port)
+            await peer.handshake()
+            peer.send(peer.headers(1, end_headers=False))
+            # 80 KB of CONTINUATION against an 8 KB header list.
+            for _ in range(20):
+                frame = F.ContinuationFrame(1)
+                frame.data = b"\x00" * 4000
+                if not await send(peer, [frame]):
+                    break
+            goaway = await peer.goaway()
+            assert goaway is not None
+            assert goaway.error_code == ENHANCE_YOUR_CALM
+            await get_ok(served.port)
+            await peer.to_the_end()
+            peer.close()
+            await served.all_closed()
+            # Only the other client's.
+            assert app.started == 1
+
+    run(test)
+    assert info_lines(caplog, "a header block over")
+    no_warnings(caplog)
+
+
+def test_many_tiny_continuations_are_ended_by_h2(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def test() -> None:
+        app = App()
+        async with serving(app) as served:
+            peer = await Peer.connect(served.port)
+            await peer.handshake()
+            peer.send(peer.headers(1, end_headers=False))
+            # h2 allows 64 frames in a header block; 100 empty ones.
+            peer.send(*(F.ContinuationFrame(1) for _ in range(100)))
+            goaway = await peer.goaway()
+            assert goaway is not None
+            assert goaway.error_code == PROTOCOL_ERROR
+            await get_ok(served.port)
+            await peer.to_the_end()
+            peer.close()
+            await served.all_closed()
+
+    run(test)
+    assert info_lines(caplog, "Too many continuation frames")
+    no_warnings(caplog)
+
+
+def ping(i: int) -> F.PingFrame:
+    frame = F.PingFrame(0)
+    frame.opaque_data = i.to_bytes(8, "big")
+    return frame
+
+
+def settings_frame(_i: int) -> F.SettingsFrame:
+    frame = F.SettingsFrame(0)
+    frame.settings = {F.SettingsFrame.ENABLE_PUSH: 0}
+    return frame
+
+
+def priority(i: int) -> F.PriorityFrame:
+    frame = F.PriorityFrame(1001 + 2 * i)
+    frame.depends_on = 0
+    frame.stream_weight = 15
+    return frame
+
+
+FLOODS = {
+    "ping": ping,
+    "settings": settings_frame,
+    "priority": priority,
+    "empty-data": lambda _i: data(1, b""),
+    "tiny-window-update": lambda _i: window_update(1, 1),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FLOODS))
+def test_control_frame_floods_get_enhance_your_calm(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def test() -> None:
+        app = App()
+        async with serving(app, http2_max_control_frames=100) as served:
+            # Default windows, so that a WINDOW_UPDATE is no overflow.
+            peer = await Peer.connect(
+                served.port, settings={INITIAL_WINDOW_SIZE: 65535}, window=0
+            )
+            # A stream for the frames that need one; its body never ends.
+            peer.send(peer.headers(1, "/echo", method="POST", end_stream=False))
+            await asyncio.wait_for(app.started_event.wait(), 30)
+            # The flood is sent without reading anything: the ACKs the
+            # server owes pile up on its side, not without bound.
+            peer.auto_ping = False
+            make = FLOODS[kind]
+            # 1000 frames against a bound of 100.
+            for sent in range(0, 1000, 50):
+                if not await send(peer, [make(sent + i) for i in range(50)]):
+                    break
+            goaway = await peer.goaway()
+            assert goaway is not None
+            assert goaway.error_code == ENHANCE_YOUR_CALM
+            await get_ok(served.port)
+            await peer.to_the_end()
+            peer.close()
+            await served.all_closed()
+            assert app.closed == 1
+
+    run(test)
+    assert info_lines(caplog, "control frames")
+    no_warnings(caplog)
+
+
+def test_zero_window_update_is_a_protocol_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def test() -> None:
+        app = App()
+        async with serving(app) as served:
+            peer = await Peer.connect(served.port)
+            # hyperframe refuses to build it: by hand (RFC 9113 6.9).
+            peer.send(b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+            goaway = await peer.goaway()
+            assert goaway is not None
+            assert goaway.error_code == PROTOCOL_ERROR
+            await get_ok(served.port)
+            await peer.to_the_end()
+            peer.close()
+            await served.all_closed()
+
+    run(test)
+    assert info_lines(caplog, "HTTP/2 protocol error")
+    no_warnings(caplog)
+
+
+def test_a_window_that_never_opens_ends_the_stream_then_the_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def test() -> None:
+        app = App()
+        async with serving(app, idle_connection_timeout=0.5) as served:
+            peer = await Peer.connect(
+                served.port, settings={INITIAL_WINDOW_SIZE: 0}, window=0
+            )
+            peer.send(peer.headers(1, "/big?size=10000000&chunk=65536"))
+            status, body, reset = await peer.response(1)
+            # The head came, no byte of the body, then the deadline.
+            assert (status, body, reset) == (200, b"", CANCEL)
+            assert app.written == 0
+            await asyncio.wait_for(app.cut.wait(), 30)
+            goaway = await peer.goaway()
+            assert goaway is not None and goaway.error_code == NO_ERROR
+            await get_ok(served.port)
+            await peer.to_the_end()
+            peer.close()
+            await served.all_closed()
+
+    run(test)
+    assert info_lines(caplog, "took no response data")
+    no_warnings(caplog)
+
+
+def test_a_client_that_stops_reading_gets_a_bounded_queue(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def test() -> None:
+        app = App()
+        async with serving(app, idle_connection_timeout=0.5) as served:
+            peer = await Peer.connect(served.port)
+            size = 256 * 1024 * 1024
+            peer.send(peer.headers(1, f"/big?size={size}&chunk=65536"))
+            # It never reads: the socket's buffers fill, then the server's
+            # queue, which stops at its high-water mark.
+            await asyncio.wait_for(app.cut.wait(), 30)
+            assert 0 < app.written < size
+            # Measured after each write and when the stream was cut.
+            assert 0 < app.max_unsent <= 262144 + 65536
+            await get_ok(served.port)
+            peer.close()
+            await served.all_closed()
+
+    run(test)
+    assert info_lines(caplog, "took no response data")
+    no_warnings(caplog)
+
+
+def test_declared_body_over_max_body_size_gets_413(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def test() -> None:
+        app = App()
+        async with serving(app, max_body_size=1000) as served:
+            peer = await Peer.connect(served.port)
+            peer.send(
+                peer.headers(
+                    1,
+                    "/echo",
+                    method="POST",
+                    end_stream=False,
+                    extra=[("content-length", "5000")],
+                )
+            )
+            status, body, reset = await peer.response(1)
+            assert (status, body) == (413, b"")
+            # The same connection goes on.
+            peer.send(
+                peer.headers(
+                    3,
+                    "/echo",
+                    method="POST",
+                    end_stream=False,
+                    extra=[("content-length", "3")],
+                ),
+                data(3, b"abc", end_stream=True),
+            )
+            assert await peer.response(3) == (200, b"abc", None)
+            # Without Content-Length, a body that goes past is reset.
+            peer.send(
+                peer.headers(5, "/echo", method="POST", end_stream=False),
+                data(5, b"x" * 1500, end_stream=True),
+            )
+            assert (await peer.response(5))[2] == CANCEL
+            await get_ok(served.port)
+            peer.close()
+            await served.all_closed()
+            assert app.closed == 2
+
+    run(test)
+    assert info_lines(caplog, "over max_body_size 1000")
+    assert info_lines(caplog, "over 1000 bytes")
+    no_warnings(caplog)
+
+
+def test_without_max_body_size_the_buffer_size_bounds_a_body() -> None:
+    async def test() -> None:
+        app = App()
+        async with serving(app, max_buffer_size=1000) as served:
+            peer = await Peer.connect(served.port)
+            peer.send(
+                peer.headers(
+                    1,
+                    "/echo",
+                    method="POST",
+                    end_stream=False,
+                    extra=[("content-length", "5000")],
+                )
+            )
+            assert (await peer.response(1))[0] == 413
+            peer.close()
+            await served.all_closed()
+
+    run(test)
