@@ -350,6 +350,8 @@ def hold(number: int) -> bytes:
 HOLDS = (1, 2, 3)
 #: Ample for three 100 KB answers; a drain that stalls is cut after it.
 GRACE = ("--graceful-timeout", "15")
+
+
 def test_sigterm_lets_requests_in_progress_finish_for_curl_over_tls(
     certificate: Certificate, tmp_path: Path
 ) -> None:
