@@ -365,6 +365,26 @@ def test_a_client_that_stops_reading_gets_a_bounded_queue(
     no_warnings(caplog)
 
 
+def test_one_write_larger_than_the_socket_queue_arrives_whole() -> None:
+    # The counterpart of the bound above: a client that reads everything,
+    # with windows that never need a WINDOW_UPDATE, gets a body written in
+    # one piece four times the high-water mark; what resumes the stream is
+    # the socket draining, since no window will open.
+    async def test() -> None:
+        app = App()
+        async with serving(app) as served:
+            peer = await Peer.connect(served.port)
+            await peer.handshake()
+            size = 4 * 262144
+            peer.send(peer.headers(1, f"/big?size={size}&chunk={size}"))
+            status, body, reset = await asyncio.wait_for(peer.response(1), 30)
+            assert (status, len(body), reset) == (200, size, None)
+            peer.close()
+            await served.all_closed()
+
+    run(test)
+
+
 def test_declared_body_over_max_body_size_gets_413(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

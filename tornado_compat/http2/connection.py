@@ -259,6 +259,10 @@ class H2Stream(httputil.HTTPConnection):
             progress = progress or sent > 0
             item[1] = offset = offset + sent
             if offset < len(data):
+                if room <= 0:
+                    # The socket's share ran out, not the window: no
+                    # WINDOW_UPDATE may come to resume this stream.
+                    conn._wait_writable()
                 break
             pending.popleft()
             future_set_result_unless_cancelled(future, None)
