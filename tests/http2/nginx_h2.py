@@ -15,7 +15,10 @@ through tests/deploy/nginx.py, which stops it when the test ends).
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,6 +53,10 @@ SERVER = """\
         http2_max_concurrent_streams 128;
         keepalive_requests 10000;
         root {files};
+        location = /nginx_status {{
+            stub_status;
+            access_log off;
+        }}
     }}
 """
 
@@ -64,6 +71,7 @@ class NginxH2:
     h2c_port: int
     h1_port: int
     ca_file: str
+    status_fetches: int = 0
 
     def https(self, name: str) -> str:
         return f"https://localhost:{self.tls_port}/{name}"
@@ -74,16 +82,34 @@ class NginxH2:
     def http1(self, name: str) -> str:
         return f"http://127.0.0.1:{self.h1_port}/{name}"
 
-    def log(self) -> list[tuple[str, str, str, str]]:
-        """(connection, protocol, uri, status) of each request logged so far.
+    def requests_started(self) -> int:
+        """How many requests nginx has begun, the fetches of its status page
+        left out (stub_status counts a request when it begins)."""
+        self.status_fetches += 1
+        with urllib.request.urlopen(self.http1("nginx_status"), timeout=10) as page:
+            text = page.read().decode()
+        match = re.search(r"^\s*\d+\s+\d+\s+(\d+)\s*$", text, re.M)
+        assert match, f"unexpected stub_status page: {text!r}"
+        return int(match.group(1)) - self.status_fetches
 
-        nginx writes a request's line when the request ends, which is before
-        the client has the last byte of the response, so a test that has its
-        responses sees every line."""
+    def log(self) -> list[tuple[str, str, str, str]]:
+        """(connection, protocol, uri, status) of each request nginx has
+        begun so far.
+
+        nginx writes a request's line when the request ends, which may be a
+        moment after its client has the last byte: this waits until there
+        is a line for every request nginx has begun."""
         path = self.directory / "access.log"
-        if not path.exists():
-            return []
-        lines = path.read_text().splitlines()
+        deadline = time.monotonic() + 10
+        started = self.requests_started()
+        while True:
+            lines = path.read_text().splitlines() if path.exists() else []
+            if len(lines) >= started or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        assert len(lines) == started, (
+            f"nginx began {started} requests but logged {len(lines)}"
+        )
         return [tuple(line.split(" ", 3)) for line in lines]  # type: ignore[misc]
 
     def connections(self, uri_prefix: str = "/") -> set[str]:

@@ -123,7 +123,9 @@ def test_hpack_bomb_ends_the_connection_with_enhance_your_calm(
             assert app.started == 2
 
     run(test)
-    assert info_lines(caplog, "Oversized header block")
+    assert info_lines(
+        caplog, "Unsatisfiable read, closing connection: HTTP/2 header list over"
+    )
     no_warnings(caplog)
 
 
@@ -190,7 +192,7 @@ def test_continuation_flood_is_bounded_in_bytes(
             assert app.started == 1
 
     run(test)
-    assert info_lines(caplog, "a header block over")
+    assert info_lines(caplog, "HTTP/2 header block over")
     no_warnings(caplog)
 
 
@@ -385,14 +387,17 @@ def test_one_write_larger_than_the_socket_queue_arrives_whole() -> None:
     run(test)
 
 
-def test_declared_body_over_max_body_size_gets_413(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize("precise", [False, True])
+def test_body_over_max_body_size_is_refused_as_over_http1(
+    precise: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # The status HTTP/1.1 gives: Tornado's 400, or 413 with precise_status.
+    status = 413 if precise else 400
     caplog.set_level(logging.INFO)
 
     async def test() -> None:
         app = App()
-        async with serving(app, max_body_size=1000) as served:
+        async with serving(app, max_body_size=1000, precise_status=precise) as served:
             peer = await Peer.connect(served.port)
             peer.send(
                 peer.headers(
@@ -403,8 +408,7 @@ def test_declared_body_over_max_body_size_gets_413(
                     extra=[("content-length", "5000")],
                 )
             )
-            status, body, reset = await peer.response(1)
-            assert (status, body) == (413, b"")
+            assert (await peer.response(1))[:2] == (status, b"")
             # The same connection goes on.
             peer.send(
                 peer.headers(
@@ -417,20 +421,23 @@ def test_declared_body_over_max_body_size_gets_413(
                 data(3, b"abc", end_stream=True),
             )
             assert await peer.response(3) == (200, b"abc", None)
-            # Without Content-Length, a body that goes past is reset.
+            # Without Content-Length, a body that goes past gets the same
+            # answer once it does.
             peer.send(
                 peer.headers(5, "/echo", method="POST", end_stream=False),
                 data(5, b"x" * 1500, end_stream=True),
             )
-            assert (await peer.response(5))[2] == CANCEL
+            assert (await peer.response(5))[:2] == (status, b"")
             await get_ok(served.port)
             peer.close()
             await served.all_closed()
             assert app.closed == 2
 
     run(test)
-    assert info_lines(caplog, "over max_body_size 1000")
-    assert info_lines(caplog, "over 1000 bytes")
+    assert info_lines(
+        caplog, "Content-Length too long: 5000 bytes, over max_body_size 1000"
+    )
+    assert info_lines(caplog, "Body too long: over max_body_size 1000")
     no_warnings(caplog)
 
 
@@ -448,7 +455,7 @@ def test_without_max_body_size_the_buffer_size_bounds_a_body() -> None:
                     extra=[("content-length", "5000")],
                 )
             )
-            assert (await peer.response(1))[0] == 413
+            assert (await peer.response(1))[0] == 400
             peer.close()
             await served.all_closed()
 

@@ -339,6 +339,16 @@ class H2Stream(httputil.HTTPConnection):
             )
             return delegate.headers_received(start_line, headers)
         if isinstance(item, _core.Body):
+            # Counted as the application takes the body, not as it arrives,
+            # so that a limit raised in prepare() (set_max_body_size)
+            # applies to all of it, as over HTTP/1; what arrives first is
+            # bounded by the stream's window.
+            self._received += len(item.data)
+            limit = self._max_body_size
+            if limit is not None and self._received > limit:
+                raise RemoteProtocolError(
+                    f"Body too long: over max_body_size {limit}", status=413
+                )
             return delegate.data_received(item.data)
         assert isinstance(item, _core.StreamEnd)
         self._message_done = True
@@ -353,26 +363,25 @@ class H2Stream(httputil.HTTPConnection):
             if limit is not None and not self._closed:
                 declared = _content_length(item.headers)
                 if declared is not None and declared > limit:
-                    self._refuse_body(declared, limit)
+                    self._refuse(
+                        RemoteProtocolError(
+                            f"Content-Length too long: {declared} bytes, over "
+                            f"max_body_size {limit}",
+                            status=413,
+                        )
+                    )
         elif isinstance(item, _core.Body):
             # The window opens only as the application takes the body: a
             # slow @stream_request_body handler holds the client back.
             self.conn.core.acknowledge(self.stream_id, item.flow_length)
             self.conn._flush()
 
-    def _refuse_body(self, declared: int, limit: int) -> None:
-        """The request says its body is over the limit: answer 413 if the
-        response has not begun, else reset; the application hears of it
-        as a closed connection."""
-        gen_log.info(
-            "HTTP/2 request body of %d bytes over max_body_size %d from %s; "
-            "stream %d refused",
-            declared,
-            limit,
-            self.context,
-            self.stream_id,
-        )
-        self._end_early(413, _core.CANCEL)
+    def _status_for(self, precise: int) -> int:
+        """The status of a refusal: 400, as Tornado answers over HTTP/1.1,
+        or the ``precise`` one with ``precise_status``."""
+        if getattr(self.conn.params, "precise_status", False):
+            return precise
+        return 400
 
     def _end_early(self, status: int, error_code: int) -> None:
         """End the stream from this side before its request is read: with a
@@ -427,16 +436,6 @@ class H2Stream(httputil.HTTPConnection):
         return deadline
 
     def _on_body(self, event: _core.Body) -> None:
-        self._received += len(event.data)
-        if self._max_body_size is not None and self._received > self._max_body_size:
-            gen_log.info(
-                "HTTP/2 request body over %d bytes from %s; stream %d reset",
-                self._max_body_size,
-                self.context,
-                self.stream_id,
-            )
-            self._abort(_core.CANCEL)
-            return
         data = event.data
         if not data:
             # An empty DATA frame (often the one that ends the stream) is
@@ -479,24 +478,12 @@ class H2Stream(httputil.HTTPConnection):
         )
         if self._closed:
             return
-        core = self.conn.core
-        if self._head_sent:
-            core.reset(self.stream_id, _core.PROTOCOL_ERROR)
-        else:
-            status = 400
-            if getattr(self.conn.params, "precise_status", False):
-                status = getattr(error, "status", 400)
-            core.send_headers(
-                self.stream_id, status, [(b"content-length", b"0")], end_stream=True
-            )
-            self._head_sent = True
-            if not self._request_ended:
-                core.reset(self.stream_id, _core.NO_ERROR)
         # The delegate's message ended in error, even if the error came
         # from its finish(): it hears of it as a closed connection.
         self._message_done = False
-        self._close(notify=True)
-        self.conn._flush()
+        self._end_early(
+            self._status_for(getattr(error, "status", 400)), _core.PROTOCOL_ERROR
+        )
 
     def _abort(self, error_code: int) -> None:
         """Reset the stream from this side and tell the application."""
@@ -716,7 +703,14 @@ class H2ServerConnection:
                 self._on_request(event)
                 continue
             if isinstance(event, _core.Terminated):
-                if event.last_stream_id is None:
+                if event.head_too_large:
+                    # Worded as HTTP/1 logs a head over max_header_size.
+                    gen_log.info(
+                        "Unsatisfiable read, closing connection: HTTP/2 %s from %s",
+                        event.reason,
+                        self.context,
+                    )
+                elif event.last_stream_id is None:
                     gen_log.info(
                         "HTTP/2 protocol error from %s: %s", self.context, event.reason
                     )

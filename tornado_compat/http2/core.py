@@ -157,6 +157,9 @@ class Terminated:
     error_code: int
     last_stream_id: int | None
     reason: str = ""
+    #: The peer's header block or list went past ``max_header_list_size``
+    #: (what HTTP/1 calls a head over ``max_header_size``).
+    head_too_large: bool = False
 
 
 Event = RequestHead | Body | StreamEnd | StreamReset | WindowOpened | Terminated
@@ -273,7 +276,14 @@ class H2ServerCore:
                     self._h2.close_connection(e.error_code)
                 except h2.exceptions.ProtocolError:
                     pass
-            return [Terminated(int(e.error_code), None, str(e) or type(e).__name__)]
+            if isinstance(e, h2.exceptions.DenialOfServiceError):
+                # h2 raises it for one thing: an HPACK block that decodes
+                # past the header list limit (an HPACK bomb, or just a
+                # large head).
+                reason = f"header list over {self.max_header_list_size} bytes"
+                return [Terminated(int(e.error_code), None, reason, True)]
+            reason = str(e) or type(e).__name__
+            return [Terminated(int(e.error_code), None, reason)]
         events: list[Event] = []
         # PRIORITY carried by a request's HEADERS is part of the request.
         with_request: set[int] = set()
@@ -351,7 +361,7 @@ class H2ServerCore:
             return [self._calm("%d control frames" % self.control_frames)]
         pending = self.header_block_size()
         if pending > self.max_header_list_size:
-            return [self._calm("a header block over %d bytes" % pending)]
+            return [self._calm("header block over %d bytes" % pending, True)]
         if not pending and not self._header_block_started():
             self.header_block_since = None
         elif self.header_block_since is None:
@@ -399,11 +409,11 @@ class H2ServerCore:
             self._last_stream_id = max(self._last_stream_id, stream_id)
         return refuse
 
-    def _calm(self, reason: str) -> Terminated:
+    def _calm(self, reason: str, head_too_large: bool = False) -> Terminated:
         """End the connection for a flood."""
         self.terminated = True
         self.goaway(ENHANCE_YOUR_CALM)
-        return Terminated(int(ENHANCE_YOUR_CALM), None, reason)
+        return Terminated(int(ENHANCE_YOUR_CALM), None, reason, head_too_large)
 
     def expire_header_block(self) -> None:
         """A header block took too long: end the connection (its HPACK
