@@ -347,6 +347,39 @@ OPTIONS: tuple[Option, ...] = (
         shown="off",
     ),
     Option(
+        "--http2-max-concurrent-streams",
+        "HTTP/2",
+        "streams one HTTP/2 connection may have open at once (advertised);"
+        " more are refused",
+        default=100,
+        type=count,
+        metavar="N",
+        server_keyword="http2_max_concurrent_streams",
+        shown="100",
+    ),
+    Option(
+        "--http2-max-resets",
+        "HTTP/2",
+        "streams an HTTP/2 client may reset (or have refused) per 10 s before"
+        " its connection ends (rapid reset)",
+        default=200,
+        type=count,
+        metavar="N",
+        server_keyword="http2_max_resets",
+        shown="200",
+    ),
+    Option(
+        "--http2-max-control-frames",
+        "HTTP/2",
+        "control frames (PING, SETTINGS, PRIORITY, ...) an HTTP/2 client may"
+        " send per 10 s before its connection ends",
+        default=1000,
+        type=count,
+        metavar="N",
+        server_keyword="http2_max_control_frames",
+        shown="1000",
+    ),
+    Option(
         "--loop",
         "event loop",
         "event loop: auto (uvloop if installed), asyncio or uvloop",

@@ -133,3 +133,46 @@ def test_without_h2_the_flag_is_refused_before_serving(tmp_path: Path) -> None:
     assert done.stderr == (
         "--http2: HTTP/2 needs the h2 package: pip install 'tornado_compat[http2]'\n"
     )
+
+
+def goaway_after_pings(port: int, pings: int) -> int | None:
+    """Send the preface, SETTINGS and ``pings`` PINGs; the error code of the
+    GOAWAY the server answers with, or None if it answers every PING."""
+    from hyperframe.frame import Frame, GoAwayFrame, PingFrame, SettingsFrame
+
+    out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SettingsFrame(0).serialize()
+    out += b"".join(
+        PingFrame(0, opaque_data=bytes(8)).serialize() for _ in range(pings)
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(out)
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    while len(data) >= 9:
+        frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+        frame.parse_body(memoryview(data[9 : 9 + length]))
+        data = data[9 + length :]
+        if isinstance(frame, GoAwayFrame):
+            return int(frame.error_code)
+    return None
+
+
+def test_http2_limits_reach_the_server() -> None:
+    limits = ("--http2-max-concurrent-streams", "7", "--http2-max-control-frames", "5")
+    with serve("--http2", *limits) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        # nghttp prints the server's SETTINGS: the limit is advertised.
+        shown = subprocess.run(
+            [tool("nghttp"), "-nv", url], capture_output=True, text=True, timeout=30
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "SETTINGS_MAX_CONCURRENT_STREAMS(0x03):7" in shown.stdout
+        # Past 5 control frames in 10 s: GOAWAY ENHANCE_YOUR_CALM (0xb).
+        assert goaway_after_pings(server.port, 3) is None
+        assert goaway_after_pings(server.port, 20) == 0xB
+        finished(server)
+    with serve("--http2") as server:
+        assert goaway_after_pings(server.port, 20) is None
+        finished(server)
