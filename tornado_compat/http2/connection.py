@@ -98,7 +98,7 @@ class H2Stream(httputil.HTTPConnection):
         self._head_sent = True
         if chunk:
             return self.write(chunk)
-        self.conn._flush()
+        self.conn._flush_soon()
         return _done_future()
 
     def write(self, chunk: bytes) -> Future[None]:
@@ -154,7 +154,7 @@ class H2Stream(httputil.HTTPConnection):
                 # not wanted (RFC 9113 section 8.1).
                 core.reset(self.stream_id, _core.NO_ERROR)
             self._close(notify=False)
-        self.conn._flush()
+        self.conn._flush_soon()
 
     # -- in ------------------------------------------------------------------
 
@@ -220,7 +220,7 @@ class H2Stream(httputil.HTTPConnection):
             # The window opens only as the application takes the body: a
             # slow @stream_request_body handler holds the client back.
             self.conn.core.acknowledge(self.stream_id, item.flow_length)
-            self.conn._flush()
+            self.conn._flush_soon()
 
     def _on_body(self, event: _core.Body) -> None:
         self._received += len(event.data)
@@ -243,7 +243,7 @@ class H2Stream(httputil.HTTPConnection):
             return
         self.conn.core.reset(self.stream_id, error_code)
         self._close(notify=True)
-        self.conn._flush()
+        self.conn._flush_soon()
 
     def _close(self, notify: bool) -> None:
         """The stream is over; if the response was not finished, the
@@ -299,6 +299,11 @@ class H2ServerConnection:
         self._task: asyncio.Task[None] | None = None
         self._ended = False
         self._draining = False
+        # While received bytes are being handled, frames wait for the one
+        # write at its end; at other times, for one write in the next loop
+        # turn, which takes what every stream answered meanwhile.
+        self._receiving = False
+        self._flush_handle: asyncio.Handle | None = None
 
     def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         """Read streams and hand each to ``delegate.start_request(...)``."""
@@ -341,6 +346,14 @@ class H2ServerConnection:
             self._end()
 
     def _receive(self, data: bytes) -> None:
+        self._receiving = True
+        try:
+            self._handle_events(data)
+        finally:
+            self._receiving = False
+        self._flush()
+
+    def _handle_events(self, data: bytes) -> None:
         for event in self.core.receive(data):
             if isinstance(event, _core.RequestHead):
                 self._on_request(event)
@@ -376,7 +389,6 @@ class H2ServerConnection:
                 h2_stream._post(event)
             elif isinstance(event, _core.StreamReset):
                 h2_stream._close(notify=True)
-        self._flush()
 
     def _on_request(self, event: _core.RequestHead) -> None:
         delegate = self._delegate
@@ -391,7 +403,17 @@ class H2ServerConnection:
             return
         h2_stream._post(event)
 
+    def _flush_soon(self) -> None:
+        """Write the frames produced so far, with those that follow soon:
+        at the end of the bytes being handled, or in the next loop turn."""
+        if self._receiving or self._flush_handle is not None:
+            return
+        self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
     def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         out = self.core.data_to_send()
         if out and not self.stream.closed():
             future = self.stream.write(out)
@@ -406,6 +428,9 @@ class H2ServerConnection:
 
     def _end(self) -> None:
         self._ended = True
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         self.stream.close()
         for h2_stream in list(self.streams.values()):
             h2_stream._close(notify=True)
