@@ -381,6 +381,8 @@ _PACKAGES = (
     ("asyncio/", "asyncio"),
     ("logging/", "logging (debug calls)"),
     ("benchmarks/", "the client and the app"),
+    ("/enum.py", "enum (h2's states, codes and flags)"),
+    ("/copy.py", "copy (each stream's request context)"),
 )
 
 
@@ -389,6 +391,8 @@ def profile(name: str, requests: int) -> None:
     import cProfile
     import pstats
 
+    # A first run imports and warms up, outside the profile.
+    asyncio.run(_loop(name, WARMUP))
     profiler = cProfile.Profile()
     profiler.enable()
     asyncio.run(_loop(name, requests))
