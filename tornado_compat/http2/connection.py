@@ -66,6 +66,10 @@ class H2Stream(httputil.HTTPConnection):
         self._waiting = False
         self._pending: deque[list[Any]] = deque()
         self._close_callback: Callable[[], None] | None = None
+        # Queued with the connection, whose next write hands this stream's
+        # chunks to h2 (so that a finish() right after the last write() ends
+        # the stream on that chunk's DATA frame).
+        self._send_queued = False
         self._head_sent = False
         self._finish_requested = False
         self._finished = False
@@ -109,14 +113,14 @@ class H2Stream(httputil.HTTPConnection):
             future.set_result(None)
             return future
         self._pending.append([bytes(chunk), 0, future])
-        self._send_pending()
+        self.conn._want_send(self)
         return future
 
     def finish(self) -> None:
         if self._closed or self._finish_requested:
             return
         self._finish_requested = True
-        self._send_pending()
+        self.conn._want_send(self)
 
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         self._close_callback = callback
@@ -132,29 +136,35 @@ class H2Stream(httputil.HTTPConnection):
     # -- out -----------------------------------------------------------------
 
     def _send_pending(self) -> None:
-        """Hand the queued chunks to h2 as far as the windows allow."""
+        """Hand the queued chunks to h2 as far as the windows allow (the
+        connection writes the frames)."""
         if self._closed:
             return
         core = self.conn.core
         pending = self._pending
+        ended = False
         while pending:
             item = pending[0]
             data, offset, future = item
-            sent = core.send_data(self.stream_id, data[offset:] if offset else data)
+            last = self._finish_requested and len(pending) == 1
+            sent = core.send_data(
+                self.stream_id, data[offset:] if offset else data, end_stream=last
+            )
             item[1] = offset = offset + sent
             if offset < len(data):
                 break
             pending.popleft()
+            ended = last
             future_set_result_unless_cancelled(future, None)
         if not pending and self._finish_requested and not self._finished:
             self._finished = True
-            core.end_stream(self.stream_id)
+            if not ended:
+                core.end_stream(self.stream_id)
             if not self._request_ended:
                 # The answer is complete; the rest of the request body is
                 # not wanted (RFC 9113 section 8.1).
                 core.reset(self.stream_id, _core.NO_ERROR)
             self._close(notify=False)
-        self.conn._flush_soon()
 
     # -- in ------------------------------------------------------------------
 
@@ -304,6 +314,7 @@ class H2ServerConnection:
         # turn, which takes what every stream answered meanwhile.
         self._receiving = False
         self._flush_handle: asyncio.Handle | None = None
+        self._to_send: list[H2Stream] = []
 
     def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         """Read streams and hand each to ``delegate.start_request(...)``."""
@@ -410,10 +421,21 @@ class H2ServerConnection:
             return
         self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
+    def _want_send(self, h2_stream: H2Stream) -> None:
+        if not h2_stream._send_queued:
+            h2_stream._send_queued = True
+            self._to_send.append(h2_stream)
+            self._flush_soon()
+
     def _flush(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        if self._to_send:
+            queued, self._to_send = self._to_send, []
+            for h2_stream in queued:
+                h2_stream._send_queued = False
+                h2_stream._send_pending()
         out = self.core.data_to_send()
         if out and not self.stream.closed():
             future = self.stream.write(out)
@@ -424,6 +446,8 @@ class H2ServerConnection:
     def _forget(self, h2_stream: H2Stream) -> None:
         self.streams.pop(h2_stream.stream_id, None)
         if self._draining and not self.streams:
+            # The last stream's frames go out before the close.
+            self._flush()
             self.stream.close()
 
     def _end(self) -> None:
