@@ -31,6 +31,8 @@ try:
     import h2.events
     import h2.exceptions
     import h2.settings
+
+    from tornado_compat.http2.hpack_cache import CachingEncoder
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(
         "HTTP/2 needs the h2 package: pip install 'tornado_compat[http2]'"
@@ -159,6 +161,8 @@ class H2ServerCore:
             normalize_outbound_headers=True,
         )
         self._h2 = h2.connection.H2Connection(config=config)
+        # The usual response heads are encoded once per dynamic table state.
+        self._h2.encoder = CachingEncoder()
         self._h2.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
