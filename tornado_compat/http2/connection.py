@@ -42,6 +42,27 @@ def _closed_future() -> Future[None]:
     return future
 
 
+def _copy_context(context: Any) -> Any:
+    """A shallow copy of a request context, as ``copy.copy`` makes it; a
+    plain object (the server's own context) is copied through its
+    ``__dict__``, without ``copy``'s generic protocol, once per stream."""
+    if context is None:
+        return None
+    cls: Any = type(context)
+    if (
+        cls.__new__ is object.__new__
+        and cls.__reduce_ex__ is object.__reduce_ex__
+        and cls.__reduce__ is object.__reduce__
+        and getattr(cls, "__copy__", None) is None
+        and "__slots__" not in cls.__dict__
+        and hasattr(context, "__dict__")
+    ):
+        duplicate = object.__new__(cls)
+        duplicate.__dict__.update(context.__dict__)
+        return duplicate
+    return copy.copy(context)
+
+
 def _done_future() -> Future[None]:
     future: Future[None] = Future()
     future.set_result(None)
@@ -60,7 +81,7 @@ class H2Stream(httputil.HTTPConnection):
     def __init__(self, conn: H2ServerConnection, stream_id: int, context: Any) -> None:
         self.conn = conn
         self.stream_id = stream_id
-        self.context = copy.copy(context) if context is not None else None
+        self.context = _copy_context(context)
         self.delegate: httputil.HTTPMessageDelegate | None = None
         self._inbox: deque[Any] = deque()
         self._waiting = False
