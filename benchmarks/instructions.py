@@ -13,6 +13,19 @@ with no HTTP server code; subtract it from the others to get the server's
 own share.  ``compat`` and ``tornado`` run the raw-callback HTTPServer of
 comparison 1, ``uvicorn`` the bare ASGI application on httptools.
 
+``compat-h2`` and ``compat-h2-web`` are tornado_compat's
+``HTTPServer(http2=True)`` with the raw callback and with the tornado.web
+hello world, and ``hypercorn-h2`` hypercorn with the bare ASGI app: the
+client then speaks HTTP/2 with prior knowledge, 10 streams in flight on each
+of its 10 connections, from frames made once (the request head is HPACK
+without the dynamic table, so every request's block is the same bytes), so
+that the client's own share stays small.  They are not in the default set.
+
+``python -m benchmarks.instructions --profile SERVER [--requests N]`` runs
+the same loop under cProfile and prints where the time went, by package
+(h2, hpack, hyperframe, tornado_compat.http2, ...): the shares, not the
+instruction counts.
+
 For a CLIENT (``compat-simple``, ``tornado-simple``, ``aiohttp``, ...; see
 :mod:`benchmarks.clients`), the client fetches a 12-byte file from an nginx
 of its own, 10 at a time.
@@ -47,6 +60,8 @@ from benchmarks import tools
 from benchmarks.servers import HELLO, responder
 
 SERVERS = ("floor", "compat", "tornado", "uvicorn")
+H2_SERVERS = ("compat-h2", "compat-h2-web", "hypercorn-h2")
+H2_STREAMS = 10
 CLIENTS = ("compat-simple", "tornado-simple", "aiohttp")
 CONNECTIONS = 10
 WARMUP = 200
@@ -84,6 +99,82 @@ class _Client(asyncio.Protocol):
         else:
             self.transport.close()
             self.done.set_result(None)
+
+
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+# SETTINGS (empty), then WINDOW_UPDATE of the connection window to its
+# largest, so that the server never waits for the client to open it.
+_H2_START = (
+    _H2_PREFACE
+    + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    + b"\x00\x00\x04\x08\x00\x00\x00\x00\x00"
+    + (2**31 - 1 - 65535).to_bytes(4, "big")
+)
+# GET / http 127.0.0.1: three static-table indexes and :authority as a literal
+# without indexing (RFC 7541), so that no block depends on the ones before.
+_H2_BLOCK = b"\x82\x86\x84\x01\x09127.0.0.1"
+_H2_HEADERS_PREFIX = len(_H2_BLOCK).to_bytes(3, "big") + b"\x01\x05"
+
+
+class _H2Client(asyncio.Protocol):
+    """HTTP/2 with prior knowledge: keeps H2_STREAMS GETs in flight, and
+    counts a response done at its END_STREAM flag, ``count`` times.  Frames
+    are only walked, not checked: a wrong answer shows as a GOAWAY or
+    RST_STREAM, which fail the run."""
+
+    def __init__(self, count: int, done: asyncio.Future[None]) -> None:
+        self.count = count
+        self.sent = 0
+        self.next_id = 1
+        self.buffer = b""
+        self.done = done
+        self.transport: Any = None
+
+    def _requests(self, n: int) -> bytes:
+        n = min(n, self.count - self.sent)
+        frames = []
+        for _ in range(n):
+            frames.append(
+                _H2_HEADERS_PREFIX + self.next_id.to_bytes(4, "big") + _H2_BLOCK
+            )
+            self.next_id += 2
+        self.sent += n
+        return b"".join(frames)
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.write(_H2_START + self._requests(H2_STREAMS))
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        offset, ended, size = 0, 0, len(buffer)
+        while size - offset >= 9:
+            length = int.from_bytes(buffer[offset : offset + 3], "big")
+            end = offset + 9 + length
+            if end > size:
+                break
+            kind, flags = buffer[offset + 3], buffer[offset + 4]
+            if kind in (0, 1) and flags & 1:
+                ended += 1
+            elif kind in (3, 7):  # RST_STREAM, GOAWAY
+                self.done.set_exception(AssertionError(buffer[offset:end]))
+                self.transport.close()
+                return
+            elif kind == 4 and not flags & 1:  # SETTINGS: acknowledge
+                self.transport.write(b"\x00\x00\x00\x04\x01\x00\x00\x00\x00")
+            offset = end
+        self.buffer = buffer[offset:]
+        if not ended:
+            return
+        self.count -= ended
+        self.sent -= ended
+        if self.count <= 0:
+            self.transport.close()
+            self.done.set_result(None)
+        elif self.sent < self.count:
+            more = self._requests(ended)
+            if more:
+                self.transport.write(more)
 
 
 class _Canned(asyncio.Protocol):
@@ -133,7 +224,33 @@ async def _start_server(name: str, sock: socket.socket) -> Any:
                 task.result()
             await asyncio.sleep(0.01)
         return task
-    if name == "compat":
+    if name == "hypercorn-h2":
+        from hypercorn.asyncio import serve
+        from hypercorn.config import Config
+
+        from benchmarks.apps.hello_asgi import app as asgi_app
+
+        # hypercorn binds the port itself (and closes what it binds).
+        port = sock.getsockname()[1]
+        sock.close()
+        config = Config()
+        config.bind = [f"127.0.0.1:{port}"]
+        config.accesslog = None
+        config.loglevel = "WARNING"
+        config.keep_alive_max_requests = 1 << 40
+        shutdown = asyncio.Event()
+        task = loop.create_task(
+            serve(asgi_app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+        )
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.01)
+        return (task, shutdown)
+    if name.startswith("compat"):
         import tornado_compat
 
         tornado_compat.install()
@@ -144,7 +261,18 @@ async def _start_server(name: str, sock: socket.socket) -> Any:
     def hello(request: Any) -> None:
         respond(request, HELLO)
 
-    http_server = tornado.httpserver.HTTPServer(hello)
+    application: Any = hello
+    if name == "compat-h2-web":
+        import tornado.web
+
+        class Hello(tornado.web.RequestHandler):
+            def get(self) -> None:
+                self.write(HELLO)
+
+        application = tornado.web.Application([(r"/", Hello)])
+    http_server = tornado.httpserver.HTTPServer(
+        application, **({"http2": True} if name.startswith("compat-h2") else {})
+    )
     http_server.add_sockets([sock])
     return http_server
 
@@ -155,16 +283,18 @@ async def _loop(name: str, requests: int) -> float:
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     sock.setblocking(False)
-    server = await _start_server(name, sock)
     port = sock.getsockname()[1]
+    server = await _start_server(name, sock)
     loop = asyncio.get_running_loop()
+
+    client = _H2Client if name in H2_SERVERS else _Client
 
     async def run(total: int) -> None:
         done = []
         for _ in range(CONNECTIONS):
             future: asyncio.Future[None] = loop.create_future()
             await loop.create_connection(
-                functools.partial(_Client, total // CONNECTIONS, future),
+                functools.partial(client, total // CONNECTIONS, future),
                 "127.0.0.1",
                 port,
             )
@@ -177,6 +307,10 @@ async def _loop(name: str, requests: int) -> float:
     rate = requests / (time.perf_counter() - start)
     if isinstance(server, asyncio.Task):
         server.cancel()
+    elif isinstance(server, tuple):
+        task, shutdown = server
+        shutdown.set()
+        await task
     return rate
 
 
@@ -231,6 +365,61 @@ def per_request(argv_for: Callable[[int], list[str]], requests: int) -> int:
     return round((many - few) / (2 * requests))
 
 
+# Where a profiled function's time is counted: the first of these found in
+# its file's path, else "other".
+_PACKAGES = (
+    ("site-packages/h2/", "h2 (state machine, validation)"),
+    ("asyncio/selector_events", "asyncio transports (socket calls)"),
+    ("site-packages/hpack/", "hpack (HPACK)"),
+    ("site-packages/hyperframe/", "hyperframe (frames)"),
+    ("tornado_compat/http2/", "tornado_compat.http2 (the driver)"),
+    ("tornado_compat/httpserver", "tornado_compat.httpserver"),
+    ("tornado_compat/httputil", "tornado_compat.httputil"),
+    ("tornado_compat/iostream", "tornado_compat.iostream"),
+    ("site-packages/tornado/", "tornado (web, the handler)"),
+    ("site-packages/hypercorn/", "hypercorn"),
+    ("asyncio/", "asyncio"),
+    ("logging/", "logging (debug calls)"),
+    ("benchmarks/", "the client and the app"),
+    ("/enum.py", "enum (h2's states, codes and flags)"),
+    ("/copy.py", "copy (each stream's request context)"),
+)
+
+
+def profile(name: str, requests: int) -> None:
+    """The loop of ``name`` under cProfile: own time grouped by package."""
+    import cProfile
+    import pstats
+
+    # A first run imports and warms up, outside the profile.
+    asyncio.run(_loop(name, WARMUP))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    asyncio.run(_loop(name, requests))
+    profiler.disable()
+    stats: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    groups: dict[str, float] = {}
+
+    def group_of(path: str) -> str:
+        return next((g for key, g in _PACKAGES if key in path), "other")
+
+    for (path, _line, _func), (_cc, _nc, own, _cum, callers) in stats.items():
+        if path != "~":
+            groups[group_of(path)] = groups.get(group_of(path), 0.0) + own
+            continue
+        # A built-in (isinstance, bytes.join, socket.send, ...) counts for
+        # the package that called it.
+        for (caller_path, _l, _f), caller_stats in callers.items():
+            group = group_of(caller_path)
+            groups[group] = groups.get(group, 0.0) + caller_stats[2]
+    total = sum(groups.values())
+    print(f"{name}, {requests:,} requests under cProfile ({total:.2f} s)\n")
+    print("| where | share of the time |")
+    print("|---|--:|")
+    for group, own in sorted(groups.items(), key=lambda item: -item[1]):
+        print(f"| {group} | {own / total:.1%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.instructions", description=__doc__.split("\n")[0]
@@ -241,11 +430,19 @@ def main() -> None:
     parser.add_argument(
         "--loop", nargs=2, metavar=("SERVER", "N"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--profile",
+        metavar="SERVER",
+        help="run SERVER's loop under cProfile; print the time by package",
+    )
     args = parser.parse_args()
     if args.loop:
         name, count = args.loop
         rate = asyncio.run(_loop(name, int(count)))
         print(f"{name}: {rate:,.0f} requests/s")
+        return
+    if args.profile:
+        profile(args.profile, args.requests)
         return
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")

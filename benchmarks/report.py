@@ -73,7 +73,11 @@ def comparison_table(comparison: dict[str, Any]) -> list[str]:
             f"{number(min(samples))}–{number(max(samples))}",
             ratio_text(contender["ratio"]),
         ]
-        row += [number(contender["median"][extra]) for extra in extras]
+        # A contender may lack an extra metric (Granian's CPU time).
+        row += [
+            number(contender["median"][extra]) if extra in contender["median"] else "–"
+            for extra in extras
+        ]
         row.append("; ".join(targets))
         lines.append("| " + " | ".join(row) + " |")
     return lines

@@ -42,6 +42,10 @@ class Settings:
     idle_connections: int = 10000
     churn_cycles: int = 200_000
     drain_plan: drain.Plan = field(default_factory=drain.Plan)
+    # h2load -n REQUESTS -c CLIENTS -m STREAMS, for the HTTP/2 comparisons.
+    h2_requests: int = 200_000
+    h2_clients: int = 10
+    h2_streams: int = 10
     smoke: bool = False
 
 
@@ -142,6 +146,55 @@ def wrk_server(
         return metrics
 
     return measure
+
+
+def h2load_server(
+    impl: str,
+    app: str,
+    tls: bool = False,
+    h1: bool = False,
+) -> Measure:
+    """A server from benchmarks.servers under h2load: HTTP/2 over TLS (ALPN
+    h2) or in cleartext (prior knowledge), or HTTP/1.1 with ``h1``.  Also
+    the server process's CPU time per request (user and system, from
+    /proc), which for Granian misses its worker process and is left out."""
+
+    def measure(env: Env) -> dict[str, float]:
+        settings = env.settings
+        argv = [impl, app]
+        if impl == "compat":
+            argv.append("--http2")
+        if tls:
+            certfile, keyfile = tools.tls_files(env.workdir)
+            argv += ["--certfile", certfile, "--keyfile", keyfile]
+        with tools.server(argv, env.workdir) as server:
+            if h1:
+                if tls:
+                    raise BenchmarkError("HTTP/1.1 is measured in cleartext only")
+                tools.verify(server.port, HELLO, times=200)
+            else:
+                tools.verify_h2(server.port, HELLO, tls, times=200)
+            scheme = "https" if tls else "http"
+            before = tools.cpu_seconds(server.pid)
+            rate = tools.run_h2load(
+                f"{scheme}://127.0.0.1:{server.port}/",
+                settings.h2_requests,
+                settings.h2_clients,
+                settings.h2_streams,
+                h1=h1,
+            )
+            cpu = tools.cpu_seconds(server.pid) - before
+            server.check_alive()
+            server.check_log()
+        metrics = {"req/s": rate}
+        if impl != "granian":
+            metrics[CPU_METRIC] = cpu / settings.h2_requests * 1e6
+        return metrics
+
+    return measure
+
+
+CPU_METRIC = "server CPU (µs/req)"
 
 
 def run_client(client: str, argv: list[str], timeout: float) -> dict[str, Any]:
@@ -272,6 +325,10 @@ def comparisons(settings: Settings) -> list[Comparison]:
     gets = settings.gets
     stream = report.size_text(settings.stream_bytes)
     idle = settings.idle_connections
+    h2load = (
+        f"h2load -n {settings.h2_requests} -c {settings.h2_clients} "
+        f"-m {settings.h2_streams} -t 1"
+    )
     cycles = settings.churn_cycles
     plan = settings.drain_plan
 
@@ -287,6 +344,28 @@ def comparisons(settings: Settings) -> list[Comparison]:
             ]
         return result
 
+    def h2_servers(tls: bool) -> list[Contender]:
+        return [
+            Contender("hypercorn", h2load_server("hypercorn", "hello", tls)),
+            Contender("Granian", h2load_server("granian", "hello", tls)),
+            Contender("tornado_compat, raw", h2load_server("compat", "hello", tls)),
+            Contender(
+                "tornado_compat, tornado.web", h2load_server("compat", "web", tls)
+            ),
+        ]
+
+    h2_how = (
+        f"{hello} tornado_compat's HTTPServer(http2=True) with the raw "
+        "callback of comparison 1 and with the tornado.web app of comparison 3; "
+        "hypercorn (in-process, asyncio loop) and Granian (`--http 2 "
+        "--interface asgi`, one worker, one runtime thread, asyncio loop) with a "
+        "bare ASGI app (benchmarks/apps/hello_asgi.py); every server on one "
+        f"core, `{h2load}` on the other"
+    )
+    h2_targets = [
+        Target("tornado_compat, raw", "ratio", 2.0, "hypercorn"),
+        Target("tornado_compat, tornado.web", "ratio", 2.0, "hypercorn"),
+    ]
     clients = [
         ("tornado simple", "tornado-simple"),
         ("tornado curl", "tornado-curl"),
@@ -457,6 +536,46 @@ def comparisons(settings: Settings) -> list[Comparison]:
             rounds=3,
             ratios=False,
         ),
+        Comparison(
+            11,
+            "HTTP/2 hello world, cleartext (prior knowledge)",
+            f"{h2_how}; h2c by prior knowledge.",
+            "req/s",
+            h2_servers(tls=False),
+            h2_targets,
+            extra_metrics=[CPU_METRIC],
+        ),
+        Comparison(
+            12,
+            "HTTP/2 hello world, TLS (ALPN h2)",
+            f"{h2_how}; over TLS 1.3 with a self-signed certificate, h2 chosen "
+            "by ALPN.",
+            "req/s",
+            h2_servers(tls=True),
+            h2_targets,
+            extra_metrics=[CPU_METRIC],
+        ),
+        Comparison(
+            13,
+            "HTTP/1.1 and HTTP/2, CPU per request",
+            f"tornado_compat's HTTPServer(http2=True), raw callback and "
+            f"tornado.web app, in cleartext, under the same `{h2load}`: with "
+            "`--h1` (HTTP/1.1 keep-alive, 10 requests pipelined per "
+            "connection) and without (h2c, 10 streams per connection). The "
+            "server process's CPU time (utime + stime from /proc) over the "
+            "run, per request.",
+            CPU_METRIC,
+            [
+                Contender("raw, HTTP/1.1", h2load_server("compat", "hello", h1=True)),
+                Contender("raw, HTTP/2", h2load_server("compat", "hello")),
+                Contender(
+                    "tornado.web, HTTP/1.1", h2load_server("compat", "web", h1=True)
+                ),
+                Contender("tornado.web, HTTP/2", h2load_server("compat", "web")),
+            ],
+            extra_metrics=["req/s"],
+            higher_is_better=False,
+        ),
     ]
 
 
@@ -623,6 +742,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "comparison (default 200000; smoke 2000)",
     )
     parser.add_argument(
+        "--h2-requests",
+        type=int,
+        metavar="N",
+        help="requests per h2load run in the HTTP/2 comparisons "
+        "(default 200000; smoke 2000)",
+    )
+    parser.add_argument(
         "--only",
         metavar="TEXT",
         help="run only the comparisons whose name contains TEXT (any case)",
@@ -643,7 +769,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--list", action="store_true", help="list the comparisons and exit"
     )
     args = parser.parse_args(argv)
-    for name in ("rounds", "seconds", "churn_cycles"):
+    for name in ("rounds", "seconds", "churn_cycles", "h2_requests"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -661,6 +787,7 @@ def make_settings(args: argparse.Namespace) -> Settings:
             idle_connections=500,
             churn_cycles=2000,
             drain_plan=drain.Plan(requests=10, slow_seconds=1.0, interval=0.2),
+            h2_requests=2000,
             smoke=True,
         )
     else:
@@ -671,6 +798,8 @@ def make_settings(args: argparse.Namespace) -> Settings:
         settings.seconds = args.seconds
     if args.churn_cycles is not None:
         settings.churn_cycles = args.churn_cycles
+    if args.h2_requests is not None:
+        settings.h2_requests = args.h2_requests
     return settings
 
 
@@ -736,6 +865,11 @@ def main(argv: list[str] | None = None) -> int:
             "idle_connections": settings.idle_connections,
             "churn_cycles": settings.churn_cycles,
             "drain": dataclasses.asdict(settings.drain_plan),
+            "h2load": {
+                "requests": settings.h2_requests,
+                "clients": settings.h2_clients,
+                "streams": settings.h2_streams,
+            },
             "smoke": settings.smoke,
         },
         "comparisons": results,

@@ -1,10 +1,13 @@
 """The servers under test, one per process (started by ``python -m benchmarks``).
 
-    python -m benchmarks.servers IMPL APP [--loop asyncio|uvloop]
+    python -m benchmarks.servers IMPL APP [--loop asyncio|uvloop] [--http2]
+        [--certfile PEM --keyfile PEM]
 
 IMPL is ``tornado`` (Tornado's own HTTPServer), ``compat`` (the same code after
-``tornado_compat.install()``), ``uvicorn`` (a bare ASGI app on httptools) or
-``aiohttp`` (aiohttp.web).  APP is what the server answers:
+``tornado_compat.install()``), ``uvicorn`` (a bare ASGI app on httptools),
+``aiohttp`` (aiohttp.web), ``hypercorn`` or ``granian`` (the bare ASGI app of
+``benchmarks/apps/hello_asgi.py``, HTTP/2 and hello only; Granian runs as a
+child process with one worker).  APP is what the server answers:
 
 - ``hello``: the 12-byte body ``Hello world!`` (a raw request callback for
   tornado and compat);
@@ -13,6 +16,10 @@ IMPL is ``tornado`` (Tornado's own HTTPServer), ``compat`` (the same code after
 - ``big``: a 102400-byte body;
 - ``upload``: reads the whole request body and answers with its length in
   decimal.
+
+``--http2`` turns on tornado_compat's HTTP/2 (``HTTPServer(app, http2=True)``:
+prior knowledge in cleartext, ALPN ``h2`` over TLS); ``--certfile`` and
+``--keyfile`` serve over TLS.
 
 The server listens on 127.0.0.1, on a port the kernel picks, prints
 ``ready PORT SERVER`` once it accepts connections (SERVER: the module of the
@@ -24,9 +31,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
+import signal
 import socket
+import ssl
+import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -102,7 +114,24 @@ def responder() -> Callable[[Any, bytes], None]:
     return respond
 
 
-def serve_tornado(impl: str, app_name: str, loop: str, sock: socket.socket) -> None:
+def server_tls(tls: tuple[str, str] | None) -> ssl.SSLContext | None:
+    if tls is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls)
+    return context
+
+
+def serve_tornado(
+    impl: str,
+    app_name: str,
+    loop: str,
+    sock: socket.socket,
+    http2: bool = False,
+    tls: tuple[str, str] | None = None,
+) -> None:
+    if http2 and impl != "compat":
+        sys.exit("only tornado_compat's HTTPServer speaks HTTP/2")
     if impl == "compat":
         import tornado_compat
 
@@ -137,7 +166,10 @@ def serve_tornado(impl: str, app_name: str, loop: str, sock: socket.socket) -> N
     app = apps[app_name]
 
     async def main() -> None:
-        server = tornado.httpserver.HTTPServer(app)
+        kwargs: dict[str, Any] = {"ssl_options": server_tls(tls)}
+        if http2:
+            kwargs["http2"] = True
+        server = tornado.httpserver.HTTPServer(app, **kwargs)
         server.add_sockets([sock])
         announce(sock, type(server).__module__)
         await asyncio.Event().wait()
@@ -213,16 +245,118 @@ def serve_aiohttp(app_name: str, loop: str, sock: socket.socket) -> None:
     run(main, loop)
 
 
+def serve_hypercorn(
+    loop: str, sock: socket.socket, tls: tuple[str, str] | None
+) -> None:
+    """hypercorn in this process (one worker), on the given socket: HTTP/2 by
+    ALPN over TLS, by prior knowledge in cleartext, and HTTP/1.1."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from benchmarks.apps.hello_asgi import app
+
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    if tls is not None:
+        config.certfile, config.keyfile = tls
+    config.accesslog = None
+    config.loglevel = "WARNING"
+    config.keep_alive_timeout = 3600
+    # Its default closes a connection after 1,000 requests; the others
+    # serve a connection's requests without a limit.
+    config.keep_alive_max_requests = 1 << 40
+    config.backlog = BACKLOG
+
+    async def main() -> None:
+        announce(sock, "hypercorn")
+        await serve(app, config)  # type: ignore[arg-type]
+
+    run(main, loop)
+
+
+def serve_granian(loop: str, sock: socket.socket, tls: tuple[str, str] | None) -> None:
+    """Granian (``--http 2``, one worker, one runtime thread) as a child
+    process, on the port of the given socket: Granian binds its own, so the
+    socket is closed first.  SIGTERM is passed on to it."""
+    port = sock.getsockname()[1]
+    sock.close()
+    argv = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--http",
+        "2",
+        "--workers",
+        "1",
+        "--runtime-mode",
+        "st",
+        "--runtime-threads",
+        "1",
+        "--loop",
+        loop,
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--backlog",
+        str(BACKLOG),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--working-dir",
+        os.getcwd(),
+    ]
+    if tls is not None:
+        argv += ["--ssl-certificate", tls[0], "--ssl-keyfile", tls[1]]
+    child = subprocess.Popen([*argv, "benchmarks.apps.hello_asgi:app"])
+
+    def forward(signum: int, frame: object) -> None:
+        child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    deadline = time.monotonic() + 30
+    while True:
+        if child.poll() is not None:
+            sys.exit(f"granian exited with {child.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                child.kill()
+                sys.exit("granian did not start listening")
+            time.sleep(0.05)
+    print(f"ready {port} granian", flush=True)
+    sys.exit(child.wait())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("impl", choices=["tornado", "compat", "uvicorn", "aiohttp"])
+    parser.add_argument(
+        "impl",
+        choices=["tornado", "compat", "uvicorn", "aiohttp", "hypercorn", "granian"],
+    )
     parser.add_argument("app", choices=["hello", "web", "big", "upload"])
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--http2", action="store_true")
+    parser.add_argument("--certfile")
+    parser.add_argument("--keyfile")
     args = parser.parse_args()
+    tls = (args.certfile, args.keyfile) if args.certfile else None
     raise_fd_limit()
     sock = listening_socket()
     if args.impl in ("tornado", "compat"):
-        serve_tornado(args.impl, args.app, args.loop, sock)
+        serve_tornado(args.impl, args.app, args.loop, sock, args.http2, tls)
+    elif args.impl in ("hypercorn", "granian"):
+        if args.app != "hello":
+            sys.exit(f"{args.impl} serves only the hello app here")
+        if args.impl == "hypercorn":
+            serve_hypercorn(args.loop, sock, tls)
+        else:
+            serve_granian(args.loop, sock, tls)
     elif args.app == "web":
         sys.exit(f"{args.impl} has no tornado.web app")
     elif args.impl == "uvicorn":

@@ -66,33 +66,39 @@ def find_nginx() -> str | None:
     return None
 
 
+# The system tools the benchmark runs, and the Debian package of each.
+SYSTEM_TOOLS = {"wrk": "wrk", "nginx": "nginx", "h2load": "nghttp2-client"}
+
+
+def find_tool(name: str) -> str | None:
+    return find_nginx() if name == "nginx" else shutil.which(name)
+
+
 def ensure_system_tools() -> None:
-    """Install wrk and nginx with apt-get when they are missing (as root on
-    Debian); elsewhere, say what to install."""
-    missing = []
-    if shutil.which("wrk") is None:
-        missing.append("wrk")
-    if find_nginx() is None:
-        missing.append("nginx")
+    """Install wrk, nginx and h2load with apt-get when they are missing (as
+    root on Debian); elsewhere, say what to install."""
+    missing = [name for name in SYSTEM_TOOLS if find_tool(name) is None]
     if not missing:
         return
+    packages = [SYSTEM_TOOLS[name] for name in missing]
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise BenchmarkError(
             f"the benchmark needs {' and '.join(missing)}; install "
             f"{'them' if len(missing) > 1 else 'it'} first (on Debian: "
-            f"apt-get install {' '.join(missing)}), or run as root on Debian "
+            f"apt-get install {' '.join(packages)}), or run as root on Debian "
             "and the benchmark installs them itself"
         )
-    print(f"installing {' '.join(missing)} with apt-get", flush=True)
+    print(f"installing {' '.join(packages)} with apt-get", flush=True)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update"], check=True, env=env)
     subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", *missing],
+        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
         check=True,
         env=env,
     )
-    if shutil.which("wrk") is None or find_nginx() is None:
-        raise BenchmarkError(f"apt-get did not install {' and '.join(missing)}")
+    still = [name for name in missing if find_tool(name) is None]
+    if still:
+        raise BenchmarkError(f"apt-get did not install {' and '.join(still)}")
 
 
 def proc_status_kib(pid: int, field: str) -> int:
@@ -339,6 +345,175 @@ def run_wrk(
         )
     assert match is not None
     return float(match.group(1))
+
+
+# -- HTTP/2: a certificate, h2load and one checked request ---------------------
+
+
+def tls_files(workdir: Path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key (PKCS#8, as
+    Granian wants), written to workdir: (certfile, keyfile)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    cert_path, key_path = workdir / "server.pem", workdir / "server.key"
+    if cert_path.exists() and key_path.exists():
+        return str(cert_path), str(key_path)
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def h2_get(port: int, tls: bool, times: int = 1) -> tuple[int, bytes]:
+    """GET / times over one HTTP/2 connection (ALPN ``h2`` over TLS, prior
+    knowledge in cleartext), one stream after the other; return the last
+    response's status and body.  A connection that does not speak HTTP/2 is
+    an error."""
+    import ssl
+
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    sock: socket.socket = socket.create_connection(("127.0.0.1", port), timeout=30)
+    try:
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            context.set_alpn_protocols(["h2"])
+            sock = context.wrap_socket(sock)
+            if sock.selected_alpn_protocol() != "h2":
+                raise BenchmarkError("the server did not choose h2 by ALPN")
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        status, body = 0, b""
+        scheme = b"https" if tls else b"http"
+        for _ in range(times):
+            stream_id = conn.get_next_available_stream_id()
+            conn.send_headers(
+                stream_id,
+                [
+                    (b":method", b"GET"),
+                    (b":path", b"/"),
+                    (b":scheme", scheme),
+                    (b":authority", b"127.0.0.1"),
+                ],
+                end_stream=True,
+            )
+            status, chunks, ended = 0, [], False
+            while not ended:
+                sock.sendall(conn.data_to_send())
+                data = sock.recv(65536)
+                if not data:
+                    raise BenchmarkError("the server closed the HTTP/2 connection")
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        status = int(dict(event.headers)[b":status"])
+                    elif isinstance(event, h2.events.DataReceived):
+                        chunks.append(event.data)
+                        conn.acknowledge_received_data(
+                            event.flow_controlled_length, stream_id
+                        )
+                    elif isinstance(event, h2.events.StreamEnded):
+                        ended = event.stream_id == stream_id
+                    elif isinstance(event, h2.events.ConnectionTerminated):
+                        raise BenchmarkError(f"the server sent GOAWAY: {event}")
+            body = b"".join(chunks)
+            if status != 200:
+                break
+        sock.sendall(conn.data_to_send())
+        return status, body
+    finally:
+        sock.close()
+
+
+def verify_h2(port: int, expected: bytes, tls: bool, times: int = 1) -> None:
+    status, data = h2_get(port, tls, times)
+    if status != 200 or data != expected:
+        raise BenchmarkError(
+            f"wrong HTTP/2 answer to GET /: status {status}, {data[:40]!r} "
+            f"(expected 200 and {len(expected)} bytes)"
+        )
+
+
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time a process has used so far (utime + stime
+    of /proc/PID/stat), children not included."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name, in parentheses, may hold spaces: split after it.
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_h2load(
+    url: str, requests: int, clients: int, streams: int, h1: bool = False
+) -> float:
+    """Run h2load (pinned to the load CPU, one thread); return requests/s.
+    Every request must succeed with a 2xx, over the protocol meant: h2 (or
+    h2c in cleartext), or HTTP/1.1 with ``h1``."""
+    argv = ["h2load", "-n", str(requests), "-c", str(clients), "-m", str(streams)]
+    argv += ["-t", "1"]
+    if h1:
+        argv.append("--h1")
+    argv.append(url)
+    proc = subprocess.run(
+        pinned(LOAD_CPU, argv), capture_output=True, text=True, timeout=600
+    )
+    out = proc.stdout
+    problems = []
+    rate = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    if proc.returncode != 0 or rate is None:
+        problems.append(f"exit status {proc.returncode}")
+    done = re.search(
+        r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out
+    )
+    if done is None or int(done.group(1)) != requests:
+        problems.append("failed requests")
+    codes = re.search(r"status codes: (\d+) 2xx", out)
+    if codes is None or int(codes.group(1)) != requests:
+        problems.append("non-2xx answers")
+    protocol = re.search(r"Application protocol: (\S+)", out)
+    wanted = ("http/1.1",) if h1 else ("h2", "h2c")
+    if protocol is None or protocol.group(1) not in wanted:
+        problems.append(f"protocol {protocol.group(1) if protocol else 'unknown'}")
+    if problems:
+        raise BenchmarkError(
+            f"h2load reported {', '.join(problems)}:\n{out}{proc.stderr}".rstrip()
+        )
+    assert rate is not None
+    return float(rate.group(1))
 
 
 # -- nginx -------------------------------------------------------------------------
@@ -594,6 +769,10 @@ def versions() -> dict[str, str]:
         "pycurl": curl,
         "wrk": _first_line(["wrk", "-v"]),
         "nginx": _first_line([nginx_binary, "-v"]) if nginx_binary else "not found",
+        "h2": _package("h2"),
+        "hypercorn": _package("hypercorn"),
+        "granian": _package("granian"),
+        "h2load": _first_line(["h2load", "--version"]),
     }
 
 

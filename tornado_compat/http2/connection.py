@@ -79,6 +79,27 @@ def _closed_future() -> Future[None]:
     return future
 
 
+def _copy_context(context: Any) -> Any:
+    """A shallow copy of a request context, as ``copy.copy`` makes it; a
+    plain object (the server's own context) is copied through its
+    ``__dict__``, without ``copy``'s generic protocol, once per stream."""
+    if context is None:
+        return None
+    cls: Any = type(context)
+    if (
+        cls.__new__ is object.__new__
+        and cls.__reduce_ex__ is object.__reduce_ex__
+        and cls.__reduce__ is object.__reduce__
+        and getattr(cls, "__copy__", None) is None
+        and "__slots__" not in cls.__dict__
+        and hasattr(context, "__dict__")
+    ):
+        duplicate = object.__new__(cls)
+        duplicate.__dict__.update(context.__dict__)
+        return duplicate
+    return copy.copy(context)
+
+
 def _done_future() -> Future[None]:
     future: Future[None] = Future()
     future.set_result(None)
@@ -97,12 +118,16 @@ class H2Stream(httputil.HTTPConnection):
     def __init__(self, conn: H2ServerConnection, stream_id: int, context: Any) -> None:
         self.conn = conn
         self.stream_id = stream_id
-        self.context = copy.copy(context) if context is not None else None
+        self.context = _copy_context(context)
         self.delegate: httputil.HTTPMessageDelegate | None = None
         self._inbox: deque[Any] = deque()
         self._waiting = False
         self._pending: deque[list[Any]] = deque()
         self._close_callback: Callable[[], None] | None = None
+        # Queued with the connection, whose next write hands this stream's
+        # chunks to h2 (so that a finish() right after the last write() ends
+        # the stream on that chunk's DATA frame).
+        self._send_queued = False
         self._head_sent = False
         # A response that can have no body (HEAD, 204, 304): its head, kept
         # until finish() so that it ends the stream with no empty DATA frame.
@@ -162,7 +187,7 @@ class H2Stream(httputil.HTTPConnection):
         self.conn.core.send_headers(self.stream_id, code, pairs)
         if chunk:
             return self.write(chunk)
-        self.conn._flush()
+        self.conn._flush_soon()
         return _done_future()
 
     def write(self, chunk: bytes) -> Future[None]:
@@ -182,7 +207,7 @@ class H2Stream(httputil.HTTPConnection):
                     "Tried to write more data than Content-Length"
                 )
         self._pending.append([bytes(chunk), 0, future])
-        self._send_pending()
+        self.conn._want_send(self)
         return future
 
     def finish(self) -> None:
@@ -195,7 +220,7 @@ class H2Stream(httputil.HTTPConnection):
                 "Tried to write %d bytes less than Content-Length" % remaining
             )
         self._finish_requested = True
-        self._send_pending()
+        self.conn._want_send(self)
 
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         self._close_callback = callback
@@ -235,16 +260,19 @@ class H2Stream(httputil.HTTPConnection):
     # -- out -----------------------------------------------------------------
 
     def _send_pending(self) -> None:
-        """Hand the queued chunks to h2 as far as the windows allow."""
+        """Hand the queued chunks to h2 as far as the windows allow (the
+        connection writes the frames)."""
         if self._closed:
             return
         conn = self.conn
         core = conn.core
         pending = self._pending
         progress = False
-        # What the socket may still queue: past it, the rest waits until
-        # the peer reads (a peer that never reads gets no more than this).
-        room = _HIGH_WATER - conn.stream._unsent_bytes()
+        ended = False
+        # What the socket may still queue (with the frames not yet written
+        # to it): past it, the rest waits until the peer reads (a peer that
+        # never reads gets no more than this).
+        room = _HIGH_WATER - conn.stream._unsent_bytes() - core.pending_output()
         while pending:
             if room <= 0:
                 conn._wait_writable()
@@ -252,8 +280,13 @@ class H2Stream(httputil.HTTPConnection):
             item = pending[0]
             data, offset, future = item
             end = offset + room
+            # The last chunk's last frame ends the stream, when the whole
+            # of it fits.
+            last = self._finish_requested and len(pending) == 1 and end >= len(data)
             sent = core.send_data(
-                self.stream_id, data[offset:end] if offset or end < len(data) else data
+                self.stream_id,
+                data[offset:end] if offset or end < len(data) else data,
+                end_stream=last,
             )
             room -= sent
             progress = progress or sent > 0
@@ -265,6 +298,7 @@ class H2Stream(httputil.HTTPConnection):
                     conn._wait_writable()
                 break
             pending.popleft()
+            ended = last
             future_set_result_unless_cancelled(future, None)
         if pending:
             if progress or self._stalled_since is None:
@@ -278,14 +312,13 @@ class H2Stream(httputil.HTTPConnection):
                 code, pairs = self._held_head
                 self._held_head = None
                 core.send_headers(self.stream_id, code, pairs, end_stream=True)
-            else:
+            elif not ended:
                 core.end_stream(self.stream_id)
             if not self._request_ended:
                 # The answer is complete; the rest of the request body is
                 # not wanted (RFC 9113 section 8.1).
                 core.reset(self.stream_id, _core.NO_ERROR)
             self._close(notify=False)
-        self.conn._flush()
 
     # -- in ------------------------------------------------------------------
 
@@ -374,7 +407,7 @@ class H2Stream(httputil.HTTPConnection):
             # The window opens only as the application takes the body: a
             # slow @stream_request_body handler holds the client back.
             self.conn.core.acknowledge(self.stream_id, item.flow_length)
-            self.conn._flush()
+            self.conn._flush_soon()
 
     def _status_for(self, precise: int) -> int:
         """The status of a refusal: 400, as Tornado answers over HTTP/1.1,
@@ -491,7 +524,7 @@ class H2Stream(httputil.HTTPConnection):
             return
         self.conn.core.reset(self.stream_id, error_code)
         self._close(notify=True)
-        self.conn._flush()
+        self.conn._flush_soon()
 
     def _close(self, notify: bool) -> None:
         """The stream is over; if the response was not finished, the
@@ -639,6 +672,12 @@ class H2ServerConnection:
         # The socket's last write, while its output is backed up.
         self._last_write: Future[None] | None = None
         self._write_waiting = False
+        # While received bytes are being handled, frames wait for the one
+        # write at its end; at other times, for one write in the next loop
+        # turn, which takes what every stream answered meanwhile.
+        self._receiving = False
+        self._flush_handle: asyncio.Handle | None = None
+        self._to_send: list[H2Stream] = []
 
     def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         """Read streams and hand each to ``delegate.start_request(...)``."""
@@ -697,6 +736,18 @@ class H2ServerConnection:
             self._end()
 
     def _receive(self, data: bytes) -> None:
+        self._receiving = True
+        try:
+            self._handle_events(data)
+        finally:
+            self._receiving = False
+        since = self.core.header_block_since
+        if since is not None and self._head_timeout is not None:
+            self._arm(since + self._head_timeout)
+        self._flush()
+        self._check_drained()
+
+    def _handle_events(self, data: bytes) -> None:
         core = self.core
         for event in core.receive(data, self._now()):
             if isinstance(event, _core.RequestHead):
@@ -738,11 +789,6 @@ class H2ServerConnection:
                 h2_stream._post(event)
             elif isinstance(event, _core.StreamReset):
                 h2_stream._close(notify=True)
-        since = core.header_block_since
-        if since is not None and self._head_timeout is not None:
-            self._arm(since + self._head_timeout)
-        self._flush()
-        self._check_drained()
 
     def _on_request(self, event: _core.RequestHead) -> None:
         delegate = self._delegate
@@ -763,7 +809,28 @@ class H2ServerConnection:
             return
         h2_stream._post(event)
 
+    def _flush_soon(self) -> None:
+        """Write the frames produced so far, with those that follow soon:
+        at the end of the bytes being handled, or in the next loop turn."""
+        if self._receiving or self._flush_handle is not None or self._ended:
+            return
+        self._flush_handle = self._loop.call_soon(self._flush)
+
+    def _want_send(self, h2_stream: H2Stream) -> None:
+        if not h2_stream._send_queued:
+            h2_stream._send_queued = True
+            self._to_send.append(h2_stream)
+            self._flush_soon()
+
     def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._to_send:
+            queued, self._to_send = self._to_send, []
+            for h2_stream in queued:
+                h2_stream._send_queued = False
+                h2_stream._send_pending()
         out = self.core.data_to_send()
         if out and not self.stream.closed():
             future = self.stream.write(out)
@@ -811,6 +878,7 @@ class H2ServerConnection:
         for h2_stream in list(self.streams.values()):
             if h2_stream._pending:
                 h2_stream._send_pending()
+        self._flush()
 
     # -- deadlines -----------------------------------------------------------
 
@@ -903,6 +971,9 @@ class H2ServerConnection:
             self._timer.cancel()
             self._timer = None
         self._timer_at = math.inf
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
 
     def _close_streams(self) -> None:
         for h2_stream in list(self.streams.values()):

@@ -41,6 +41,9 @@ try:
     import h2.exceptions
     import h2.settings
     import hyperframe.frame
+    from hpack import NeverIndexedHeaderTuple
+
+    from tornado_compat.http2.hpack_cache import CachingEncoder
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(
         "HTTP/2 needs the h2 package: pip install 'tornado_compat[http2]'"
@@ -211,11 +214,15 @@ class H2ServerCore:
             client_side=False,
             header_encoding=None,
             validate_inbound_headers=True,
-            validate_outbound_headers=True,
             normalize_inbound_headers=True,
-            normalize_outbound_headers=True,
+            # Outbound fields are normalized and checked by _outbound_fields,
+            # in one pass, instead of by h2's generator chains.
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
         )
         self._h2 = h2.connection.H2Connection(config=config)
+        # The usual response heads are encoded once per dynamic table state.
+        self._h2.encoder = CachingEncoder()
         self._h2.local_settings = _LocalSettings(
             client=False,
             initial_values={
@@ -435,6 +442,11 @@ class H2ServerCore:
 
     # -- bytes out -----------------------------------------------------------
 
+    def pending_output(self) -> int:
+        """Bytes of frames produced and not yet taken by
+        :meth:`data_to_send`."""
+        return len(self._out) + len(self._h2._data_to_send)
+
     def data_to_send(self) -> bytes:
         """The frames produced so far, taken (empty when none)."""
         if self._out:
@@ -452,25 +464,16 @@ class H2ServerCore:
     ) -> None:
         """Send a response head.  Header names are lowercased and those in
         :data:`CONNECTION_SPECIFIC` are dropped."""
-        block = [(b":status", b"%d" % status)]
-        for name, value in headers:
-            lname = name.lower()
-            if lname in CONNECTION_SPECIFIC:
-                continue
-            if lname == b"te" and value.strip().lower() != b"trailers":
-                continue
-            block.append((lname, value))
+        block: list[tuple[bytes, bytes]] = [(b":status", b"%d" % status)]
+        _outbound_fields(headers, block)
         self._h2.send_headers(stream_id, block, end_stream=end_stream)
 
     def send_trailers(
         self, stream_id: int, headers: Iterable[tuple[bytes, bytes]]
     ) -> None:
         """End the stream with a trailer block."""
-        block = [
-            (name.lower(), value)
-            for name, value in headers
-            if name.lower() not in CONNECTION_SPECIFIC
-        ]
+        block: list[tuple[bytes, bytes]] = []
+        _outbound_fields(headers, block)
         self._h2.send_headers(stream_id, block, end_stream=True)
 
     def window(self, stream_id: int) -> int:
@@ -488,6 +491,10 @@ class H2ServerCore:
         window = self.window(stream_id)
         size = min(window, len(data))
         frame_max = self._h2.max_outbound_frame_size
+        if size == len(data) <= frame_max and data:
+            # The usual case, one frame: no copy through a memoryview.
+            self._h2.send_data(stream_id, data, end_stream=end_stream)
+            return size
         sent = 0
         view = memoryview(data)
         while sent < size:
@@ -567,6 +574,36 @@ def _drop_reset_in_batch(events: list[Event]) -> list[Event]:
         for e in events
         if isinstance(e, Terminated | WindowOpened) or e.stream_id not in dropped
     ]
+
+
+# Sent as HPACK never-indexed fields, as h2's own normalization does: kept
+# out of the compression context, where they could be guessed at.
+_SECRET = frozenset({b"authorization", b"proxy-authorization"})
+
+
+def _outbound_fields(
+    headers: Iterable[tuple[bytes, bytes]], block: list[tuple[bytes, bytes]]
+) -> None:
+    """Append the application's fields to ``block`` as h2's outbound
+    normalization and validation would have them, in one pass: names
+    lowercased, names and values stripped, connection-specific fields and a
+    TE other than ``trailers`` dropped, secrets never indexed; a
+    pseudo-header field raises ``h2.exceptions.ProtocolError``."""
+    for name, value in headers:
+        name = name.strip().lower()
+        value = value.strip()
+        if name in CONNECTION_SPECIFIC:
+            continue
+        if name[:1] == b":":
+            raise h2.exceptions.ProtocolError(
+                f"pseudo-header field {name!r} among the application's headers"
+            )
+        if name == b"te" and value.lower() != b"trailers":
+            continue
+        if name in _SECRET or (name == b"cookie" and len(value) < 20):
+            block.append(NeverIndexedHeaderTuple(name, value))
+        else:
+            block.append((name, value))
 
 
 def _request_head(ev: h2.events.RequestReceived) -> RequestHead:

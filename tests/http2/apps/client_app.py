@@ -30,6 +30,7 @@ import ssl  # noqa: E402
 from typing import Any  # noqa: E402
 
 import tornado.httpserver  # noqa: E402
+import tornado.iostream  # noqa: E402
 import tornado.web  # noqa: E402
 from tornado.netutil import bind_sockets  # noqa: E402
 
@@ -81,7 +82,12 @@ class BigHandler(tornado.web.RequestHandler):
             part = piece[: min(len(piece), size - sent)]
             self.write(part)
             sent += len(part)
-            await self.flush()
+            try:
+                await self.flush()
+            except tornado.iostream.StreamClosedError:
+                # The client reset the stream (a limit of its own): stop, as
+                # an application streaming to a client that left does.
+                return
 
 
 class HoldHandler(tornado.web.RequestHandler):
