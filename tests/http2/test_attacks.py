@@ -8,7 +8,6 @@ is closed and leaves the server, with INFO lines only.
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import pytest
 
@@ -26,9 +25,12 @@ from tests.http2.support import (  # noqa: E402
     App,
     Peer,
     data,
+    ended_by_goaway,
     get_ok,
     rst,
     run,
+    run_logged,
+    served_then_closed,
     serving,
     window_update,
 )
@@ -44,23 +46,9 @@ async def send(peer: Peer, frames: list[F.Frame]) -> bool:
     return True
 
 
-def info_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if text in r.getMessage() and r.levelno == logging.INFO
-    ]
-
-
-def no_warnings(caplog: pytest.LogCaptureFixture) -> None:
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-
-
 def test_streams_past_max_concurrent_streams_are_refused(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
         async with serving(app, http2_max_concurrent_streams=3) as served:
@@ -89,15 +77,12 @@ def test_streams_past_max_concurrent_streams_are_refused(
             peer.close()
             await served.all_closed()
 
-    run(test)
-    no_warnings(caplog)
+    run_logged(caplog, test)
 
 
 def test_hpack_bomb_ends_the_connection_with_enhance_your_calm(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
         async with serving(app, max_header_size=4096) as served:
@@ -112,28 +97,18 @@ def test_hpack_bomb_ends_the_connection_with_enhance_your_calm(
             bomb = peer.headers(3, extra=[("x-big", value)] * 30)
             assert len(bomb.data) < 100
             peer.send(bomb)
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == ENHANCE_YOUR_CALM
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, ENHANCE_YOUR_CALM)
             # The first request, and the other client's.
             assert app.started == 2
 
-    run(test)
-    assert info_lines(
-        caplog, "Unsatisfiable read, closing connection: HTTP/2 header list over"
+    run_logged(
+        caplog, test, "Unsatisfiable read, closing connection: HTTP/2 header list over"
     )
-    no_warnings(caplog)
 
 
 def test_rapid_reset_ends_the_connection_and_costs_no_handler(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
         async with serving(app, http2_max_resets=100) as served:
@@ -148,27 +123,17 @@ def test_rapid_reset_ends_the_connection_and_costs_no_handler(
                     sid += 2
                 if not await send(peer, batch):
                     break
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == ENHANCE_YOUR_CALM
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, ENHANCE_YOUR_CALM)
             # Every handler that started heard of its stream's end.
             assert app.closed == app.started - 1
             assert app.started < 110
 
-    run(test)
-    assert info_lines(caplog, "streams reset or refused")
-    no_warnings(caplog)
+    run_logged(caplog, test, "streams reset or refused")
 
 
 def test_continuation_flood_is_bounded_in_bytes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
         async with serving(app, max_header_size=8192) as served:
@@ -181,26 +146,16 @@ def test_continuation_flood_is_bounded_in_bytes(
                 frame.data = b"\x00" * 4000
                 if not await send(peer, [frame]):
                     break
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == ENHANCE_YOUR_CALM
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, ENHANCE_YOUR_CALM)
             # Only the other client's.
             assert app.started == 1
 
-    run(test)
-    assert info_lines(caplog, "HTTP/2 header block over")
-    no_warnings(caplog)
+    run_logged(caplog, test, "HTTP/2 header block over")
 
 
 def test_many_tiny_continuations_are_ended_by_h2(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
         async with serving(app) as served:
@@ -209,17 +164,9 @@ def test_many_tiny_continuations_are_ended_by_h2(
             peer.send(peer.headers(1, end_headers=False))
             # h2 allows 64 frames in a header block; 100 empty ones.
             peer.send(*(F.ContinuationFrame(1) for _ in range(100)))
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == PROTOCOL_ERROR
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, PROTOCOL_ERROR)
 
-    run(test)
-    assert info_lines(caplog, "Too many continuation frames")
-    no_warnings(caplog)
+    run_logged(caplog, test, "Too many continuation frames")
 
 
 def ping(i: int) -> F.PingFrame:
@@ -254,8 +201,6 @@ FLOODS = {
 def test_control_frame_floods_get_enhance_your_calm(
     kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
         async with serving(app, http2_max_control_frames=100) as served:
@@ -274,49 +219,29 @@ def test_control_frame_floods_get_enhance_your_calm(
             for sent in range(0, 1000, 50):
                 if not await send(peer, [make(sent + i) for i in range(50)]):
                     break
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == ENHANCE_YOUR_CALM
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, ENHANCE_YOUR_CALM)
             assert app.closed == 1
 
-    run(test)
-    assert info_lines(caplog, "control frames")
-    no_warnings(caplog)
+    run_logged(caplog, test, "control frames")
 
 
 def test_zero_window_update_is_a_protocol_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
         async with serving(app) as served:
             peer = await Peer.connect(served.port)
             # hyperframe refuses to build it: by hand (RFC 9113 6.9).
             peer.send(b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00")
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == PROTOCOL_ERROR
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, PROTOCOL_ERROR)
 
-    run(test)
-    assert info_lines(caplog, "HTTP/2 protocol error")
-    no_warnings(caplog)
+    run_logged(caplog, test, "HTTP/2 protocol error")
 
 
 def test_a_window_that_never_opens_ends_the_stream_then_the_connection(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
         async with serving(app, idle_connection_timeout=0.5) as served:
@@ -329,23 +254,14 @@ def test_a_window_that_never_opens_ends_the_stream_then_the_connection(
             assert (status, body, reset) == (200, b"", CANCEL)
             assert app.written == 0
             await asyncio.wait_for(app.cut.wait(), 30)
-            goaway = await peer.goaway()
-            assert goaway is not None and goaway.error_code == NO_ERROR
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, NO_ERROR)
 
-    run(test)
-    assert info_lines(caplog, "took no response data")
-    no_warnings(caplog)
+    run_logged(caplog, test, "took no response data")
 
 
 def test_a_client_that_stops_reading_gets_a_bounded_queue(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
         async with serving(app, idle_connection_timeout=0.5) as served:
@@ -358,13 +274,9 @@ def test_a_client_that_stops_reading_gets_a_bounded_queue(
             assert 0 < app.written < size
             # Measured after each write and when the stream was cut.
             assert 0 < app.max_unsent <= 262144 + 65536
-            await get_ok(served.port)
-            peer.close()
-            await served.all_closed()
+            await served_then_closed(peer, served)
 
-    run(test)
-    assert info_lines(caplog, "took no response data")
-    no_warnings(caplog)
+    run_logged(caplog, test, "took no response data")
 
 
 def test_one_write_larger_than_the_socket_queue_arrives_whole() -> None:
@@ -393,7 +305,6 @@ def test_body_over_max_body_size_is_refused_as_over_http1(
 ) -> None:
     # The status HTTP/1.1 gives: Tornado's 400, or 413 with precise_status.
     status = 413 if precise else 400
-    caplog.set_level(logging.INFO)
 
     async def test() -> None:
         app = App()
@@ -428,17 +339,15 @@ def test_body_over_max_body_size_is_refused_as_over_http1(
                 data(5, b"x" * 1500, end_stream=True),
             )
             assert (await peer.response(5))[:2] == (status, b"")
-            await get_ok(served.port)
-            peer.close()
-            await served.all_closed()
+            await served_then_closed(peer, served)
             assert app.closed == 2
 
-    run(test)
-    assert info_lines(
-        caplog, "Content-Length too long: 5000 bytes, over max_body_size 1000"
+    run_logged(
+        caplog,
+        test,
+        "Content-Length too long: 5000 bytes, over max_body_size 1000",
+        "Body too long: over max_body_size 1000",
     )
-    assert info_lines(caplog, "Body too long: over max_body_size 1000")
-    no_warnings(caplog)
 
 
 def test_without_max_body_size_the_buffer_size_bounds_a_body() -> None:
