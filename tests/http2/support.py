@@ -193,6 +193,28 @@ async def serving(app: App, **options: Any) -> AsyncIterator[Served]:
         await server.close_all_connections()
 
 
+@contextlib.asynccontextmanager
+async def peer_served(
+    app: App,
+    *,
+    handshake: bool = False,
+    settings: dict[int, int] | None = None,
+    window: int = BIG,
+    **options: Any,
+) -> AsyncIterator[tuple[Served, Peer]]:
+    """:func:`serving` with ``options``, and a :class:`Peer` connected to
+    it (``settings`` and ``window`` as :meth:`Peer.connect` takes them;
+    with ``handshake``, past the server's SETTINGS)."""
+    async with serving(app, **options) as served:
+        peer = await Peer.connect(served.port, settings, window)
+        try:
+            if handshake:
+                await peer.handshake()
+            yield served, peer
+        finally:
+            peer.close()
+
+
 class Peer:
     """A client speaking frames: it sends what it is told, and reads the
     server's frames one by one, acknowledging SETTINGS (and PINGs, when

@@ -27,11 +27,11 @@ from tests.http2.support import (  # noqa: E402
     data,
     ended_by_goaway,
     get_ok,
+    peer_served,
     rst,
     run,
     run_logged,
     served_then_closed,
-    serving,
     window_update,
 )
 
@@ -51,8 +51,7 @@ def test_streams_past_max_concurrent_streams_are_refused(
 ) -> None:
     async def test() -> None:
         app = App()
-        async with serving(app, http2_max_concurrent_streams=3) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, http2_max_concurrent_streams=3) as (served, peer):
             settings = await peer.until(lambda f: isinstance(f, F.SettingsFrame))
             assert isinstance(settings, F.SettingsFrame)
             assert settings.settings[F.SettingsFrame.MAX_CONCURRENT_STREAMS] == 3
@@ -85,8 +84,7 @@ def test_hpack_bomb_ends_the_connection_with_enhance_your_calm(
 ) -> None:
     async def test() -> None:
         app = App()
-        async with serving(app, max_header_size=4096) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, max_header_size=4096) as (served, peer):
             value = "a" * 1000
             # The header enters both dynamic tables with a first request...
             peer.send(peer.headers(1, extra=[("x-big", value)]))
@@ -111,8 +109,7 @@ def test_rapid_reset_ends_the_connection_and_costs_no_handler(
 ) -> None:
     async def test() -> None:
         app = App()
-        async with serving(app, http2_max_resets=100) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, http2_max_resets=100) as (served, peer):
             sid = 1
             # Ten streams opened and cancelled at once, as CVE-2023-44487
             # does, 300 in all against a bound of 100.
@@ -136,9 +133,11 @@ def test_continuation_flood_is_bounded_in_bytes(
 ) -> None:
     async def test() -> None:
         app = App()
-        async with serving(app, max_header_size=8192) as served:
-            peer = await Peer.connect(served.port)
-            await peer.handshake()
+        async with peer_served(
+            app,
+            handshake=True,
+            max_header_size=8192,
+        ) as (served, peer):
             peer.send(peer.headers(1, end_headers=False))
             # 80 KB of CONTINUATION against an 8 KB header list.
             for _ in range(20):
@@ -158,9 +157,7 @@ def test_many_tiny_continuations_are_ended_by_h2(
 ) -> None:
     async def test() -> None:
         app = App()
-        async with serving(app) as served:
-            peer = await Peer.connect(served.port)
-            await peer.handshake()
+        async with peer_served(app, handshake=True) as (served, peer):
             peer.send(peer.headers(1, end_headers=False))
             # h2 allows 64 frames in a header block; 100 empty ones.
             peer.send(*(F.ContinuationFrame(1) for _ in range(100)))
@@ -203,11 +200,13 @@ def test_control_frame_floods_get_enhance_your_calm(
 ) -> None:
     async def test() -> None:
         app = App()
-        async with serving(app, http2_max_control_frames=100) as served:
-            # Default windows, so that a WINDOW_UPDATE is no overflow.
-            peer = await Peer.connect(
-                served.port, settings={INITIAL_WINDOW_SIZE: 65535}, window=0
-            )
+        # Default windows, so that a WINDOW_UPDATE is no overflow.
+        async with peer_served(
+            app,
+            settings={INITIAL_WINDOW_SIZE: 65535},
+            window=0,
+            http2_max_control_frames=100,
+        ) as (served, peer):
             # A stream for the frames that need one; its body never ends.
             peer.send(peer.headers(1, "/echo", method="POST", end_stream=False))
             await asyncio.wait_for(app.started_event.wait(), 30)
@@ -230,8 +229,7 @@ def test_zero_window_update_is_a_protocol_error(
 ) -> None:
     async def test() -> None:
         app = App()
-        async with serving(app) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app) as (served, peer):
             # hyperframe refuses to build it: by hand (RFC 9113 6.9).
             peer.send(b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00")
             await ended_by_goaway(peer, served, PROTOCOL_ERROR)
@@ -244,10 +242,12 @@ def test_a_window_that_never_opens_ends_the_stream_then_the_connection(
 ) -> None:
     async def test() -> None:
         app = App()
-        async with serving(app, idle_connection_timeout=0.5) as served:
-            peer = await Peer.connect(
-                served.port, settings={INITIAL_WINDOW_SIZE: 0}, window=0
-            )
+        async with peer_served(
+            app,
+            settings={INITIAL_WINDOW_SIZE: 0},
+            window=0,
+            idle_connection_timeout=0.5,
+        ) as (served, peer):
             peer.send(peer.headers(1, "/big?size=10000000&chunk=65536"))
             status, body, reset = await peer.response(1)
             # The head came, no byte of the body, then the deadline.
@@ -264,8 +264,7 @@ def test_a_client_that_stops_reading_gets_a_bounded_queue(
 ) -> None:
     async def test() -> None:
         app = App()
-        async with serving(app, idle_connection_timeout=0.5) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, idle_connection_timeout=0.5) as (served, peer):
             size = 256 * 1024 * 1024
             peer.send(peer.headers(1, f"/big?size={size}&chunk=65536"))
             # It never reads: the socket's buffers fill, then the server's
@@ -286,9 +285,7 @@ def test_one_write_larger_than_the_socket_queue_arrives_whole() -> None:
     # the socket draining, since no window will open.
     async def test() -> None:
         app = App()
-        async with serving(app) as served:
-            peer = await Peer.connect(served.port)
-            await peer.handshake()
+        async with peer_served(app, handshake=True) as (served, peer):
             size = 4 * 262144
             peer.send(peer.headers(1, f"/big?size={size}&chunk={size}"))
             status, body, reset = await asyncio.wait_for(peer.response(1), 30)
@@ -308,8 +305,11 @@ def test_body_over_max_body_size_is_refused_as_over_http1(
 
     async def test() -> None:
         app = App()
-        async with serving(app, max_body_size=1000, precise_status=precise) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(
+            app,
+            max_body_size=1000,
+            precise_status=precise,
+        ) as (served, peer):
             peer.send(
                 peer.headers(
                     1,
@@ -353,8 +353,7 @@ def test_body_over_max_body_size_is_refused_as_over_http1(
 def test_without_max_body_size_the_buffer_size_bounds_a_body() -> None:
     async def test() -> None:
         app = App()
-        async with serving(app, max_buffer_size=1000) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, max_buffer_size=1000) as (served, peer):
             peer.send(
                 peer.headers(
                     1,

@@ -24,10 +24,12 @@ from tests.http2.support import (  # noqa: E402
     NO_ERROR,
     App,
     Peer,
+    Served,
     closed_by_server,
     data,
     ended_by_goaway,
     get_ok,
+    peer_served,
     run,
     run_logged,
     served_then_closed,
@@ -42,8 +44,7 @@ def test_idle_connection_gets_goaway_no_error_and_is_closed(
 
     async def test() -> None:
         app = App()
-        async with serving(app, idle_connection_timeout=0.3) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, idle_connection_timeout=0.3) as (served, peer):
             peer.send(peer.headers(1))
             assert await peer.response(1) == (200, b"ok", None)
             goaway = await peer.goaway()
@@ -59,20 +60,27 @@ def test_idle_connection_gets_goaway_no_error_and_is_closed(
     assert not [r for r in caplog.records if "127.0.0.1" in r.getMessage()]
 
 
+async def held_past_the_idle_deadline(app: App, served: Served) -> Peer:
+    """A stream held open on one connection while the idle deadline (0.3
+    s) passes, then answered; the connection it came on."""
+    held = await Peer.connect(served.port)
+    held.send(held.headers(1, "/hold"))
+    await asyncio.wait_for(app.started_event.wait(), 30)
+    # A connection opened later, idle: its GOAWAY shows that the idle
+    # deadline has passed for the first one too.
+    idle = await Peer.connect(served.port)
+    assert await idle.goaway() is not None
+    idle.close()
+    app.release.set()
+    assert await held.response(1) == (200, b"held", None)
+    return held
+
+
 def test_idle_deadline_does_not_cut_a_stream_in_progress() -> None:
     async def test() -> None:
         app = App()
         async with serving(app, idle_connection_timeout=0.3) as served:
-            held = await Peer.connect(served.port)
-            held.send(held.headers(1, "/hold"))
-            await asyncio.wait_for(app.started_event.wait(), 30)
-            # A connection opened later, idle: its GOAWAY shows that the
-            # idle deadline has passed for the first one too.
-            idle = await Peer.connect(served.port)
-            assert await idle.goaway() is not None
-            idle.close()
-            app.release.set()
-            assert await held.response(1) == (200, b"held", None)
+            held = await held_past_the_idle_deadline(app, served)
             held.close()
             await served.all_closed()
 
@@ -89,9 +97,7 @@ def test_header_block_not_ended_in_time(
         if keyword == "head_timeout":
             # The idle deadline is long: the head deadline alone cuts.
             options["idle_connection_timeout"] = 3600
-        async with serving(app, **options) as served:
-            peer = await Peer.connect(served.port)
-            await peer.handshake()
+        async with peer_served(app, handshake=True, **options) as (served, peer):
             # HEADERS without END_HEADERS, and no CONTINUATION.
             peer.send(peer.headers(1, end_headers=False))
             await ended_by_goaway(peer, served, ENHANCE_YOUR_CALM)
@@ -103,8 +109,7 @@ def test_header_block_not_ended_in_time(
 def test_body_not_received_in_time_gets_408(caplog: pytest.LogCaptureFixture) -> None:
     async def test() -> None:
         app = App()
-        async with serving(app, body_timeout=0.3) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, body_timeout=0.3) as (served, peer):
             peer.send(
                 peer.headers(1, "/echo", method="POST", end_stream=False),
                 data(1, b"part of it"),
@@ -125,8 +130,7 @@ def test_body_timeout_after_the_response_began_resets(
 ) -> None:
     async def test() -> None:
         app = App()
-        async with serving(app, body_timeout=0.3) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, body_timeout=0.3) as (served, peer):
             peer.send(peer.headers(1, "/early", method="POST", end_stream=False))
             status, body, reset = await peer.response(1)
             assert (status, body, reset) == (200, b"", CANCEL)
@@ -215,14 +219,7 @@ def test_preface_then_http2_keeps_no_http1_deadline() -> None:
     async def test() -> None:
         app = App()
         async with serving(app, idle_connection_timeout=0.3) as served:
-            held = await Peer.connect(served.port)
-            held.send(held.headers(1, "/hold"))
-            await asyncio.wait_for(app.started_event.wait(), 30)
-            idle = await Peer.connect(served.port)
-            assert await idle.goaway() is not None
-            idle.close()
-            app.release.set()
-            assert await held.response(1) == (200, b"held", None)
+            held = await held_past_the_idle_deadline(app, served)
             assert not [f for f in held.frames if isinstance(f, F.GoAwayFrame)]
             held.close()
 
