@@ -21,7 +21,6 @@ import os
 import shutil
 import socket
 import ssl
-import subprocess
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ import h2.connection  # noqa: E402
 import h2.events  # noqa: E402
 import h2.settings  # noqa: E402
 
+from tests.client_tools import run_curl  # noqa: E402
 from tests.serve_process import AppProcess  # noqa: E402
 from tornado_compat.protocol import codings  # noqa: E402
 
@@ -293,16 +293,7 @@ def tls_context(servers: Servers, client_cert: bool = False) -> ssl.SSLContext:
 def curl(*args: str) -> tuple[str, str]:
     """Run curl; return (output, what ``-w`` wrote after the marker)."""
     assert CURL is not None
-    out = subprocess.run(
-        [CURL, "-sS", "--max-time", "30", "-w", "\n@@%{http_code} %{http_version}"]
-        + list(args),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    body, _, written = out.rpartition("\n@@")
-    return body, written
+    return run_curl(CURL, *args)
 
 
 def encode(coding: str, data: bytes) -> bytes:

@@ -28,7 +28,7 @@ import h2.config  # noqa: E402
 import h2.connection  # noqa: E402
 import h2.events  # noqa: E402
 
-from tests.client_tools import tool  # noqa: E402
+from tests.client_tools import run_curl, tool  # noqa: E402
 from tests.serve_process import AppProcess  # noqa: E402
 
 APP = Path(__file__).with_name("apps") / "h2_app.py"
@@ -58,23 +58,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
 
 def curl(*args: str) -> tuple[str, str]:
     """Run curl; return (body, what ``-w`` wrote after the marker)."""
-    out = subprocess.run(
-        [
-            tool("curl"),
-            "-sS",
-            "--max-time",
-            "30",
-            "-w",
-            "\n@@%{http_code} %{http_version}",
-        ]
-        + list(args),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    body, _, written = out.rpartition("\n@@")
-    return body, written
+    return run_curl(tool("curl"), *args)
 
 
 def test_curl_prior_knowledge_get(plain_port: int) -> None:

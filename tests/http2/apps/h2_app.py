@@ -26,6 +26,7 @@ import tornado.httpserver  # noqa: E402
 import tornado.web  # noqa: E402
 
 from tests.app_main import run, serve_until_sigterm, tls_context  # noqa: E402
+from tests.http2.apps.handlers import FlushHandler  # noqa: E402
 
 
 class InfoHandler(tornado.web.RequestHandler):
@@ -56,17 +57,6 @@ class InfoHandler(tornado.web.RequestHandler):
                 "cookie": self.request.headers.get("Cookie"),
             }
         )
-
-
-class FlushHandler(tornado.web.RequestHandler):
-    """A response written in ``n`` flushed parts of ``size`` bytes."""
-
-    async def get(self) -> None:
-        n = int(self.get_argument("n", "3"))
-        size = int(self.get_argument("size", "10"))
-        for i in range(n):
-            self.write(str(i % 10).encode() * size)
-            await self.flush()
 
 
 @tornado.web.stream_request_body

@@ -35,6 +35,7 @@ import tornado.web  # noqa: E402
 import tornado.websocket  # noqa: E402
 
 from tests.app_main import run, serve_until_sigterm  # noqa: E402
+from tests.http2.apps.handlers import FlushHandler  # noqa: E402
 
 MAX_BODY_SIZE = 1_000_000
 
@@ -127,17 +128,6 @@ class UploadHandler(tornado.web.RequestHandler):
 
     def put(self) -> None:
         self.write({"size": self.size, "sha256": self.digest.hexdigest()})
-
-
-class FlushHandler(tornado.web.RequestHandler):
-    """A response written in ``n`` flushed parts of ``size`` bytes."""
-
-    async def get(self) -> None:
-        n = int(self.get_argument("n", "3"))
-        size = int(self.get_argument("size", "10"))
-        for i in range(n):
-            self.write(str(i % 10).encode() * size)
-            await self.flush()
 
 
 class ForbiddenHeadersHandler(tornado.web.RequestHandler):
