@@ -48,6 +48,13 @@ async def fetch_all(
     return await asyncio.gather(*(client.fetch(url, **kwargs) for _ in range(n)))
 
 
+def check_http2(responses: list[HTTPResponse], body: bytes, count: int) -> None:
+    """``count`` responses, each 200 with ``body``, over HTTP/2."""
+    assert [r.code for r in responses] == [200] * count
+    assert all(r.body == body for r in responses)
+    assert {r.version for r in responses} == {"HTTP/2.0"}
+
+
 # -- nginx
 
 
@@ -62,9 +69,7 @@ def test_nginx_tls_ten_fetches_share_one_connection(
             responses = await fetch_all(client, url, ca_certs=nginx_server.ca_file)
         finally:
             client.close()
-        assert [r.code for r in responses] == [200] * CONCURRENT
-        assert all(r.body == FILES["big.bin"] for r in responses)
-        assert {r.version for r in responses} == {"HTTP/2.0"}
+        check_http2(responses, FILES["big.bin"], CONCURRENT)
 
     run(test)
     log = nginx_server.log()
@@ -88,9 +93,7 @@ def test_nginx_prior_knowledge_ten_fetches_share_one_connection(
                 assert (again.body, again.version) == (FILES["hello.txt"], "HTTP/2.0")
         finally:
             client.close()
-        assert [r.code for r in responses] == [200] * CONCURRENT
-        assert all(r.body == FILES["big.bin"] for r in responses)
-        assert {r.version for r in responses} == {"HTTP/2.0"}
+        check_http2(responses, FILES["big.bin"], CONCURRENT)
 
     run(test)
     assert {proto for _, proto, _, _ in nginx_server.log()} == {"HTTP/2.0"}
@@ -228,9 +231,7 @@ def plain_app() -> Iterator[int]:
 
 
 def check_multiplexed(responses: list[HTTPResponse], body: bytes) -> None:
-    assert [r.code for r in responses] == [200] * len(responses)
-    assert all(r.body == body for r in responses)
-    assert {r.version for r in responses} == {"HTTP/2.0"}
+    check_http2(responses, body, len(responses))
     assert {r.headers["X-Version"] for r in responses} == {"HTTP/2.0"}
     assert len({r.headers["X-Peer-Port"] for r in responses}) == 1
 
