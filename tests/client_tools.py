@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -67,3 +68,19 @@ def tool(name: str) -> str:
         pytest.skip(message)
     _found[name] = found
     return found
+
+
+def run_curl(curl: str, *args: str) -> tuple[str, str]:
+    """Run curl (``curl`` is its path) with ``args``; return its output
+    and what ``-w`` wrote after it: the status and the HTTP version, as
+    ``"200 2"``."""
+    out = subprocess.run(
+        [curl, "-sS", "--max-time", "30", "-w", "\n@@%{http_code} %{http_version}"]
+        + list(args),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    body, _, written = out.rpartition("\n@@")
+    return body, written

@@ -1,7 +1,8 @@
 """Commands run in a subprocess, for the tests that start ``serve`` as a
 user would and send it signals (not a test module): ``python -m
 tornado_compat serve ...``, the command lines of docs/deploy.md, systemd's
-socket activator, a launcher that hands ``serve`` a socket.
+socket activator, a launcher that hands ``serve`` a socket; and the test
+applications run as scripts (:class:`AppProcess`).
 
 What it is for: starting the command, learning its port from its first line,
 waiting for a line it prints later (an application's "arrived" marker, the
@@ -16,6 +17,7 @@ killed with its process group (``serve``'s workers go with it).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -24,7 +26,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Safety net for one wait; reaching it fails the test.
@@ -196,3 +198,34 @@ class ServeProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.kill()
+
+
+class AppProcess(ServeProcess):
+    """A test application run as a script (``python -W error SCRIPT
+    ARGS``) that prints one JSON line when it is serving (see
+    tests/app_main.py) and serves until SIGTERM."""
+
+    def __init__(self, script: Path, *args: str) -> None:
+        super().__init__([sys.executable, "-W", "error", str(script), *args])
+        try:
+            #: The JSON object of the first line: the ports, by name.
+            self.started: dict[str, Any] = json.loads(self.wait_for_line(""))
+        except BaseException:
+            self.kill()
+            raise
+        self.port = int(self.started.get("port", 0))
+
+    def stop(self, clean: bool = True) -> str:
+        """Send SIGTERM and wait for the exit; fail unless the status is 0
+        and, with ``clean``, stderr holds no traceback and no ERROR line.
+        Returns stderr."""
+        try:
+            self.send_signal(signal.SIGTERM)
+            status, _, err = self.finish()
+            assert status == 0, err
+            if clean:
+                assert "Traceback" not in err, err
+                assert "ERROR" not in err, err
+            return err
+        finally:
+            self.kill()

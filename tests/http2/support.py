@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import hpack
 import hyperframe.frame as F
+import pytest
 
 from tornado_compat import httputil, iostream
 from tornado_compat.httpserver import HTTPServer
@@ -189,6 +191,28 @@ async def serving(app: App, **options: Any) -> AsyncIterator[Served]:
     finally:
         server.stop()
         await server.close_all_connections()
+
+
+@contextlib.asynccontextmanager
+async def peer_served(
+    app: App,
+    *,
+    handshake: bool = False,
+    settings: dict[int, int] | None = None,
+    window: int = BIG,
+    **options: Any,
+) -> AsyncIterator[tuple[Served, Peer]]:
+    """:func:`serving` with ``options``, and a :class:`Peer` connected to
+    it (``settings`` and ``window`` as :meth:`Peer.connect` takes them;
+    with ``handshake``, past the server's SETTINGS)."""
+    async with serving(app, **options) as served:
+        peer = await Peer.connect(served.port, settings, window)
+        try:
+            if handshake:
+                await peer.handshake()
+            yield served, peer
+        finally:
+            peer.close()
 
 
 class Peer:
@@ -401,3 +425,51 @@ async def closed_by_server(reader: asyncio.StreamReader) -> bool:
 
 def run(test: Callable[[], Any]) -> None:
     asyncio.run(asyncio.wait_for(test(), TIMEOUT * 2))
+
+
+def info_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    """The INFO lines logged so far that contain ``text``."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if text in r.getMessage() and r.levelno == logging.INFO
+    ]
+
+
+def no_warnings(caplog: pytest.LogCaptureFixture) -> None:
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def run_logged(
+    caplog: pytest.LogCaptureFixture, test: Callable[[], Any], *info: str
+) -> None:
+    """:func:`run` with the logs at INFO captured; then each of ``info``
+    must stand in an INFO line, and nothing be logged at WARNING or
+    above (a peer's mistake is news, not a fault)."""
+    caplog.set_level(logging.INFO)
+    run(test)
+    for text in info:
+        assert info_lines(caplog, text), text
+    no_warnings(caplog)
+
+
+async def served_then_closed(peer: Peer, served: Served) -> None:
+    """Another client is served; then ``peer`` closes, and the server is
+    left with no connection."""
+    await get_ok(served.port)
+    peer.close()
+    await served.all_closed()
+
+
+async def ended_by_goaway(peer: Peer, served: Served, code: int) -> F.GoAwayFrame:
+    """``peer`` gets GOAWAY with ``code``; another client is served
+    meanwhile; ``peer`` reads on to the end of the connection, closes, and
+    the server is left with no connection.  Returns the GOAWAY."""
+    goaway = await peer.goaway()
+    assert goaway is not None
+    assert goaway.error_code == code
+    await get_ok(served.port)
+    await peer.to_the_end()
+    peer.close()
+    await served.all_closed()
+    return goaway

@@ -18,13 +18,9 @@ import gzip
 import hashlib
 import json
 import os
-import select
 import shutil
-import signal
 import socket
 import ssl
-import subprocess
-import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,11 +37,11 @@ import h2.connection  # noqa: E402
 import h2.events  # noqa: E402
 import h2.settings  # noqa: E402
 
+from tests.client_tools import run_curl  # noqa: E402
+from tests.serve_process import AppProcess  # noqa: E402
 from tornado_compat.protocol import codings  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 APP = Path(__file__).with_name("apps") / "semantics_app.py"
-PROCESS_TIMEOUT = 60.0
 CURL = shutil.which("curl")
 needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
 
@@ -110,23 +106,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             "client_ca": str(cafile),
         },
     }
-    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p)
-    proc = subprocess.Popen(
-        [sys.executable, "-W", "error", str(APP), json.dumps(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=path),
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], PROCESS_TIMEOUT)
-    line = proc.stdout.readline() if ready else ""
-    if not line:
-        proc.kill()
-        _, stderr = proc.communicate()
-        pytest.fail(f"the app did not start:\n{stderr}")
-    ports = json.loads(line)
+    app = AppProcess(APP, json.dumps(config))
+    ports = app.started
     try:
         yield Servers(
             ports["plain"],
@@ -136,9 +117,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             client_cert,
             static,
         )
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=PROCESS_TIMEOUT)
-        assert proc.returncode == 0, stderr
+        # Some requests are meant to log an ERROR: they are counted instead.
+        stderr = app.stop(clean=False)
         errors = [line for line in stderr.splitlines() if line.startswith("ERROR")]
         assert len(errors) == len(EXPECTED_ERRORS), stderr
         for expected in EXPECTED_ERRORS:
@@ -147,9 +127,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         for expected in EXPECTED_IN_LOG:
             assert expected in stderr, stderr
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        app.kill()
 
 
 # -- an h2 client over a raw socket ----------------------------------------------
@@ -315,16 +293,7 @@ def tls_context(servers: Servers, client_cert: bool = False) -> ssl.SSLContext:
 def curl(*args: str) -> tuple[str, str]:
     """Run curl; return (output, what ``-w`` wrote after the marker)."""
     assert CURL is not None
-    out = subprocess.run(
-        [CURL, "-sS", "--max-time", "30", "-w", "\n@@%{http_code} %{http_version}"]
-        + list(args),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    body, _, written = out.rpartition("\n@@")
-    return body, written
+    return run_curl(CURL, *args)
 
 
 def encode(coding: str, data: bytes) -> bytes:

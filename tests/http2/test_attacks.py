@@ -8,7 +8,6 @@ is closed and leaves the server, with INFO lines only.
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import pytest
 
@@ -26,10 +25,13 @@ from tests.http2.support import (  # noqa: E402
     App,
     Peer,
     data,
+    ended_by_goaway,
     get_ok,
+    peer_served,
     rst,
     run,
-    serving,
+    run_logged,
+    served_then_closed,
     window_update,
 )
 
@@ -44,27 +46,12 @@ async def send(peer: Peer, frames: list[F.Frame]) -> bool:
     return True
 
 
-def info_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if text in r.getMessage() and r.levelno == logging.INFO
-    ]
-
-
-def no_warnings(caplog: pytest.LogCaptureFixture) -> None:
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-
-
 def test_streams_past_max_concurrent_streams_are_refused(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
-        async with serving(app, http2_max_concurrent_streams=3) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, http2_max_concurrent_streams=3) as (served, peer):
             settings = await peer.until(lambda f: isinstance(f, F.SettingsFrame))
             assert isinstance(settings, F.SettingsFrame)
             assert settings.settings[F.SettingsFrame.MAX_CONCURRENT_STREAMS] == 3
@@ -89,19 +76,15 @@ def test_streams_past_max_concurrent_streams_are_refused(
             peer.close()
             await served.all_closed()
 
-    run(test)
-    no_warnings(caplog)
+    run_logged(caplog, test)
 
 
 def test_hpack_bomb_ends_the_connection_with_enhance_your_calm(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
-        async with serving(app, max_header_size=4096) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, max_header_size=4096) as (served, peer):
             value = "a" * 1000
             # The header enters both dynamic tables with a first request...
             peer.send(peer.headers(1, extra=[("x-big", value)]))
@@ -112,32 +95,21 @@ def test_hpack_bomb_ends_the_connection_with_enhance_your_calm(
             bomb = peer.headers(3, extra=[("x-big", value)] * 30)
             assert len(bomb.data) < 100
             peer.send(bomb)
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == ENHANCE_YOUR_CALM
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, ENHANCE_YOUR_CALM)
             # The first request, and the other client's.
             assert app.started == 2
 
-    run(test)
-    assert info_lines(
-        caplog, "Unsatisfiable read, closing connection: HTTP/2 header list over"
+    run_logged(
+        caplog, test, "Unsatisfiable read, closing connection: HTTP/2 header list over"
     )
-    no_warnings(caplog)
 
 
 def test_rapid_reset_ends_the_connection_and_costs_no_handler(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
-        async with serving(app, http2_max_resets=100) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, http2_max_resets=100) as (served, peer):
             sid = 1
             # Ten streams opened and cancelled at once, as CVE-2023-44487
             # does, 300 in all against a bound of 100.
@@ -148,32 +120,24 @@ def test_rapid_reset_ends_the_connection_and_costs_no_handler(
                     sid += 2
                 if not await send(peer, batch):
                     break
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == ENHANCE_YOUR_CALM
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, ENHANCE_YOUR_CALM)
             # Every handler that started heard of its stream's end.
             assert app.closed == app.started - 1
             assert app.started < 110
 
-    run(test)
-    assert info_lines(caplog, "streams reset or refused")
-    no_warnings(caplog)
+    run_logged(caplog, test, "streams reset or refused")
 
 
 def test_continuation_flood_is_bounded_in_bytes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
-        async with serving(app, max_header_size=8192) as served:
-            peer = await Peer.connect(served.port)
-            await peer.handshake()
+        async with peer_served(
+            app,
+            handshake=True,
+            max_header_size=8192,
+        ) as (served, peer):
             peer.send(peer.headers(1, end_headers=False))
             # 80 KB of CONTINUATION against an 8 KB header list.
             for _ in range(20):
@@ -181,45 +145,25 @@ def test_continuation_flood_is_bounded_in_bytes(
                 frame.data = b"\x00" * 4000
                 if not await send(peer, [frame]):
                     break
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == ENHANCE_YOUR_CALM
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, ENHANCE_YOUR_CALM)
             # Only the other client's.
             assert app.started == 1
 
-    run(test)
-    assert info_lines(caplog, "HTTP/2 header block over")
-    no_warnings(caplog)
+    run_logged(caplog, test, "HTTP/2 header block over")
 
 
 def test_many_tiny_continuations_are_ended_by_h2(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
-        async with serving(app) as served:
-            peer = await Peer.connect(served.port)
-            await peer.handshake()
+        async with peer_served(app, handshake=True) as (served, peer):
             peer.send(peer.headers(1, end_headers=False))
             # h2 allows 64 frames in a header block; 100 empty ones.
             peer.send(*(F.ContinuationFrame(1) for _ in range(100)))
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == PROTOCOL_ERROR
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, PROTOCOL_ERROR)
 
-    run(test)
-    assert info_lines(caplog, "Too many continuation frames")
-    no_warnings(caplog)
+    run_logged(caplog, test, "Too many continuation frames")
 
 
 def ping(i: int) -> F.PingFrame:
@@ -254,15 +198,15 @@ FLOODS = {
 def test_control_frame_floods_get_enhance_your_calm(
     kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
-        async with serving(app, http2_max_control_frames=100) as served:
-            # Default windows, so that a WINDOW_UPDATE is no overflow.
-            peer = await Peer.connect(
-                served.port, settings={INITIAL_WINDOW_SIZE: 65535}, window=0
-            )
+        # Default windows, so that a WINDOW_UPDATE is no overflow.
+        async with peer_served(
+            app,
+            settings={INITIAL_WINDOW_SIZE: 65535},
+            window=0,
+            http2_max_control_frames=100,
+        ) as (served, peer):
             # A stream for the frames that need one; its body never ends.
             peer.send(peer.headers(1, "/echo", method="POST", end_stream=False))
             await asyncio.wait_for(app.started_event.wait(), 30)
@@ -274,82 +218,53 @@ def test_control_frame_floods_get_enhance_your_calm(
             for sent in range(0, 1000, 50):
                 if not await send(peer, [make(sent + i) for i in range(50)]):
                     break
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == ENHANCE_YOUR_CALM
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, ENHANCE_YOUR_CALM)
             assert app.closed == 1
 
-    run(test)
-    assert info_lines(caplog, "control frames")
-    no_warnings(caplog)
+    run_logged(caplog, test, "control frames")
 
 
 def test_zero_window_update_is_a_protocol_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
-        async with serving(app) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app) as (served, peer):
             # hyperframe refuses to build it: by hand (RFC 9113 6.9).
             peer.send(b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00")
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == PROTOCOL_ERROR
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, PROTOCOL_ERROR)
 
-    run(test)
-    assert info_lines(caplog, "HTTP/2 protocol error")
-    no_warnings(caplog)
+    run_logged(caplog, test, "HTTP/2 protocol error")
 
 
 def test_a_window_that_never_opens_ends_the_stream_then_the_connection(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
-        async with serving(app, idle_connection_timeout=0.5) as served:
-            peer = await Peer.connect(
-                served.port, settings={INITIAL_WINDOW_SIZE: 0}, window=0
-            )
+        async with peer_served(
+            app,
+            settings={INITIAL_WINDOW_SIZE: 0},
+            window=0,
+            idle_connection_timeout=0.5,
+        ) as (served, peer):
             peer.send(peer.headers(1, "/big?size=10000000&chunk=65536"))
             status, body, reset = await peer.response(1)
             # The head came, no byte of the body, then the deadline.
             assert (status, body, reset) == (200, b"", CANCEL)
             assert app.written == 0
             await asyncio.wait_for(app.cut.wait(), 30)
-            goaway = await peer.goaway()
-            assert goaway is not None and goaway.error_code == NO_ERROR
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, NO_ERROR)
 
-    run(test)
-    assert info_lines(caplog, "took no response data")
-    no_warnings(caplog)
+    run_logged(caplog, test, "took no response data")
 
 
 def test_a_client_that_stops_reading_gets_a_bounded_queue(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
-        async with serving(app, idle_connection_timeout=0.5) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, idle_connection_timeout=0.5) as (served, peer):
             size = 256 * 1024 * 1024
             peer.send(peer.headers(1, f"/big?size={size}&chunk=65536"))
             # It never reads: the socket's buffers fill, then the server's
@@ -358,13 +273,9 @@ def test_a_client_that_stops_reading_gets_a_bounded_queue(
             assert 0 < app.written < size
             # Measured after each write and when the stream was cut.
             assert 0 < app.max_unsent <= 262144 + 65536
-            await get_ok(served.port)
-            peer.close()
-            await served.all_closed()
+            await served_then_closed(peer, served)
 
-    run(test)
-    assert info_lines(caplog, "took no response data")
-    no_warnings(caplog)
+    run_logged(caplog, test, "took no response data")
 
 
 def test_one_write_larger_than_the_socket_queue_arrives_whole() -> None:
@@ -374,9 +285,7 @@ def test_one_write_larger_than_the_socket_queue_arrives_whole() -> None:
     # the socket draining, since no window will open.
     async def test() -> None:
         app = App()
-        async with serving(app) as served:
-            peer = await Peer.connect(served.port)
-            await peer.handshake()
+        async with peer_served(app, handshake=True) as (served, peer):
             size = 4 * 262144
             peer.send(peer.headers(1, f"/big?size={size}&chunk={size}"))
             status, body, reset = await asyncio.wait_for(peer.response(1), 30)
@@ -393,12 +302,14 @@ def test_body_over_max_body_size_is_refused_as_over_http1(
 ) -> None:
     # The status HTTP/1.1 gives: Tornado's 400, or 413 with precise_status.
     status = 413 if precise else 400
-    caplog.set_level(logging.INFO)
 
     async def test() -> None:
         app = App()
-        async with serving(app, max_body_size=1000, precise_status=precise) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(
+            app,
+            max_body_size=1000,
+            precise_status=precise,
+        ) as (served, peer):
             peer.send(
                 peer.headers(
                     1,
@@ -428,24 +339,21 @@ def test_body_over_max_body_size_is_refused_as_over_http1(
                 data(5, b"x" * 1500, end_stream=True),
             )
             assert (await peer.response(5))[:2] == (status, b"")
-            await get_ok(served.port)
-            peer.close()
-            await served.all_closed()
+            await served_then_closed(peer, served)
             assert app.closed == 2
 
-    run(test)
-    assert info_lines(
-        caplog, "Content-Length too long: 5000 bytes, over max_body_size 1000"
+    run_logged(
+        caplog,
+        test,
+        "Content-Length too long: 5000 bytes, over max_body_size 1000",
+        "Body too long: over max_body_size 1000",
     )
-    assert info_lines(caplog, "Body too long: over max_body_size 1000")
-    no_warnings(caplog)
 
 
 def test_without_max_body_size_the_buffer_size_bounds_a_body() -> None:
     async def test() -> None:
         app = App()
-        async with serving(app, max_buffer_size=1000) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, max_buffer_size=1000) as (served, peer):
             peer.send(
                 peer.headers(
                     1,

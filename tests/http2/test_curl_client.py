@@ -12,12 +12,6 @@ every response must say which version carried it.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import select
-import signal
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,12 +21,12 @@ import pytest
 pycurl = pytest.importorskip("pycurl")
 
 from tests.http2.nginx_h2 import FILES, NginxH2, nginx_server  # noqa: E402
+from tests.serve_process import AppProcess  # noqa: E402
 from tornado_compat.httpclient import HTTPResponse  # noqa: E402
 from tornado_compat.httpclient.curl import CurlAsyncHTTPClient, CurlError  # noqa: E402
 
 __all__ = ["nginx_server"]
 
-ROOT = Path(__file__).resolve().parents[2]
 APP = Path(__file__).with_name("apps") / "peer_app.py"
 BIG = bytes(range(256)) * 4096
 PROCESS_TIMEOUT = 60.0
@@ -54,6 +48,13 @@ async def fetch_all(
     return await asyncio.gather(*(client.fetch(url, **kwargs) for _ in range(n)))
 
 
+def check_http2(responses: list[HTTPResponse], body: bytes, count: int) -> None:
+    """``count`` responses, each 200 with ``body``, over HTTP/2."""
+    assert [r.code for r in responses] == [200] * count
+    assert all(r.body == body for r in responses)
+    assert {r.version for r in responses} == {"HTTP/2.0"}
+
+
 # -- nginx
 
 
@@ -68,9 +69,7 @@ def test_nginx_tls_ten_fetches_share_one_connection(
             responses = await fetch_all(client, url, ca_certs=nginx_server.ca_file)
         finally:
             client.close()
-        assert [r.code for r in responses] == [200] * CONCURRENT
-        assert all(r.body == FILES["big.bin"] for r in responses)
-        assert {r.version for r in responses} == {"HTTP/2.0"}
+        check_http2(responses, FILES["big.bin"], CONCURRENT)
 
     run(test)
     log = nginx_server.log()
@@ -94,9 +93,7 @@ def test_nginx_prior_knowledge_ten_fetches_share_one_connection(
                 assert (again.body, again.version) == (FILES["hello.txt"], "HTTP/2.0")
         finally:
             client.close()
-        assert [r.code for r in responses] == [200] * CONCURRENT
-        assert all(r.body == FILES["big.bin"] for r in responses)
-        assert {r.version for r in responses} == {"HTTP/2.0"}
+        check_http2(responses, FILES["big.bin"], CONCURRENT)
 
     run(test)
     assert {proto for _, proto, _, _ in nginx_server.log()} == {"HTTP/2.0"}
@@ -210,39 +207,6 @@ def test_prior_knowledge_to_an_http1_server_fails_clearly(
 # -- tornado_compat's own server
 
 
-def start_app(args: list[str]) -> tuple[subprocess.Popen[str], int]:
-    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p)
-    proc = subprocess.Popen(
-        [sys.executable, "-W", "error", str(APP), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=path),
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], PROCESS_TIMEOUT)
-    line = proc.stdout.readline() if ready else ""
-    if not line:
-        proc.kill()
-        _, stderr = proc.communicate()
-        pytest.fail(f"the app did not start:\n{stderr}")
-    return proc, int(json.loads(line)["port"])
-
-
-def stop_app(proc: subprocess.Popen[str]) -> None:
-    try:
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=PROCESS_TIMEOUT)
-        assert proc.returncode == 0, stderr
-        assert "Traceback" not in stderr, stderr
-        assert "ERROR" not in stderr, stderr
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-
-
 @pytest.fixture(scope="module")
 def tls_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
     trustme = pytest.importorskip("trustme")
@@ -253,23 +217,21 @@ def tls_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str
     cert.private_key_pem.write_to_path(str(folder / "key.pem"))
     cert.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
     ca.cert_pem.write_to_path(str(folder / "ca.pem"))
-    proc, port = start_app([str(folder / "cert.pem"), str(folder / "key.pem")])
-    yield port, str(folder / "ca.pem")
-    stop_app(proc)
+    app = AppProcess(APP, str(folder / "cert.pem"), str(folder / "key.pem"))
+    yield app.port, str(folder / "ca.pem")
+    app.stop()
 
 
 @pytest.fixture(scope="module")
 def plain_app() -> Iterator[int]:
     pytest.importorskip("h2")
-    proc, port = start_app([])
-    yield port
-    stop_app(proc)
+    app = AppProcess(APP)
+    yield app.port
+    app.stop()
 
 
 def check_multiplexed(responses: list[HTTPResponse], body: bytes) -> None:
-    assert [r.code for r in responses] == [200] * len(responses)
-    assert all(r.body == body for r in responses)
-    assert {r.version for r in responses} == {"HTTP/2.0"}
+    check_http2(responses, body, len(responses))
     assert {r.headers["X-Version"] for r in responses} == {"HTTP/2.0"}
     assert len({r.headers["X-Peer-Port"] for r in responses}) == 1
 

@@ -24,24 +24,17 @@ from tests.http2.support import (  # noqa: E402
     NO_ERROR,
     App,
     Peer,
+    Served,
     closed_by_server,
     data,
+    ended_by_goaway,
     get_ok,
+    peer_served,
     run,
+    run_logged,
+    served_then_closed,
     serving,
 )
-
-
-def info_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if text in r.getMessage() and r.levelno == logging.INFO
-    ]
-
-
-def no_warnings(caplog: pytest.LogCaptureFixture) -> None:
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_idle_connection_gets_goaway_no_error_and_is_closed(
@@ -51,8 +44,7 @@ def test_idle_connection_gets_goaway_no_error_and_is_closed(
 
     async def test() -> None:
         app = App()
-        async with serving(app, idle_connection_timeout=0.3) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, idle_connection_timeout=0.3) as (served, peer):
             peer.send(peer.headers(1))
             assert await peer.response(1) == (200, b"ok", None)
             goaway = await peer.goaway()
@@ -68,20 +60,27 @@ def test_idle_connection_gets_goaway_no_error_and_is_closed(
     assert not [r for r in caplog.records if "127.0.0.1" in r.getMessage()]
 
 
+async def held_past_the_idle_deadline(app: App, served: Served) -> Peer:
+    """A stream held open on one connection while the idle deadline (0.3
+    s) passes, then answered; the connection it came on."""
+    held = await Peer.connect(served.port)
+    held.send(held.headers(1, "/hold"))
+    await asyncio.wait_for(app.started_event.wait(), 30)
+    # A connection opened later, idle: its GOAWAY shows that the idle
+    # deadline has passed for the first one too.
+    idle = await Peer.connect(served.port)
+    assert await idle.goaway() is not None
+    idle.close()
+    app.release.set()
+    assert await held.response(1) == (200, b"held", None)
+    return held
+
+
 def test_idle_deadline_does_not_cut_a_stream_in_progress() -> None:
     async def test() -> None:
         app = App()
         async with serving(app, idle_connection_timeout=0.3) as served:
-            held = await Peer.connect(served.port)
-            held.send(held.headers(1, "/hold"))
-            await asyncio.wait_for(app.started_event.wait(), 30)
-            # A connection opened later, idle: its GOAWAY shows that the
-            # idle deadline has passed for the first one too.
-            idle = await Peer.connect(served.port)
-            assert await idle.goaway() is not None
-            idle.close()
-            app.release.set()
-            assert await held.response(1) == (200, b"held", None)
+            held = await held_past_the_idle_deadline(app, served)
             held.close()
             await served.all_closed()
 
@@ -92,40 +91,25 @@ def test_idle_deadline_does_not_cut_a_stream_in_progress() -> None:
 def test_header_block_not_ended_in_time(
     keyword: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
         options = {keyword: 0.3}
         if keyword == "head_timeout":
             # The idle deadline is long: the head deadline alone cuts.
             options["idle_connection_timeout"] = 3600
-        async with serving(app, **options) as served:
-            peer = await Peer.connect(served.port)
-            await peer.handshake()
+        async with peer_served(app, handshake=True, **options) as (served, peer):
             # HEADERS without END_HEADERS, and no CONTINUATION.
             peer.send(peer.headers(1, end_headers=False))
-            goaway = await peer.goaway()
-            assert goaway is not None
-            assert goaway.error_code == ENHANCE_YOUR_CALM
-            await get_ok(served.port)
-            await peer.to_the_end()
-            peer.close()
-            await served.all_closed()
+            await ended_by_goaway(peer, served, ENHANCE_YOUR_CALM)
             assert app.started == 1
 
-    run(test)
-    assert info_lines(caplog, "Timeout reading HTTP/2 request head")
-    no_warnings(caplog)
+    run_logged(caplog, test, "Timeout reading HTTP/2 request head")
 
 
 def test_body_not_received_in_time_gets_408(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
-        async with serving(app, body_timeout=0.3) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, body_timeout=0.3) as (served, peer):
             peer.send(
                 peer.headers(1, "/echo", method="POST", end_stream=False),
                 data(1, b"part of it"),
@@ -136,35 +120,24 @@ def test_body_not_received_in_time_gets_408(caplog: pytest.LogCaptureFixture) ->
             # The connection goes on.
             peer.send(peer.headers(3))
             assert await peer.response(3) == (200, b"ok", None)
-            await get_ok(served.port)
-            peer.close()
-            await served.all_closed()
+            await served_then_closed(peer, served)
 
-    run(test)
-    assert info_lines(caplog, "Timeout reading body")
-    no_warnings(caplog)
+    run_logged(caplog, test, "Timeout reading body")
 
 
 def test_body_timeout_after_the_response_began_resets(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
-        async with serving(app, body_timeout=0.3) as served:
-            peer = await Peer.connect(served.port)
+        async with peer_served(app, body_timeout=0.3) as (served, peer):
             peer.send(peer.headers(1, "/early", method="POST", end_stream=False))
             status, body, reset = await peer.response(1)
             assert (status, body, reset) == (200, b"", CANCEL)
             await asyncio.wait_for(app.closed_event.wait(), 30)
-            await get_ok(served.port)
-            peer.close()
-            await served.all_closed()
+            await served_then_closed(peer, served)
 
-    run(test)
-    assert info_lines(caplog, "Timeout reading body")
-    no_warnings(caplog)
+    run_logged(caplog, test, "Timeout reading body")
 
 
 # -- a cleartext connection before its first bytes ----------------------------
@@ -212,8 +185,6 @@ def test_connection_waiting_for_its_preface_is_closed_by(how: str) -> None:
 def test_preface_wait_is_bounded_by_head_timeout_once_bytes_came(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def test() -> None:
         app = App()
         async with serving(
@@ -226,9 +197,7 @@ def test_preface_wait_is_bounded_by_head_timeout_once_bytes_came(
             await served.all_closed()
             await get_ok(served.port)
 
-    run(test)
-    assert info_lines(caplog, "Timeout reading request head")
-    no_warnings(caplog)
+    run_logged(caplog, test, "Timeout reading request head")
 
 
 def test_preface_wait_is_bounded_by_the_idle_timeout() -> None:
@@ -250,14 +219,7 @@ def test_preface_then_http2_keeps_no_http1_deadline() -> None:
     async def test() -> None:
         app = App()
         async with serving(app, idle_connection_timeout=0.3) as served:
-            held = await Peer.connect(served.port)
-            held.send(held.headers(1, "/hold"))
-            await asyncio.wait_for(app.started_event.wait(), 30)
-            idle = await Peer.connect(served.port)
-            assert await idle.goaway() is not None
-            idle.close()
-            app.release.set()
-            assert await held.response(1) == (200, b"held", None)
+            held = await held_past_the_idle_deadline(app, served)
             assert not [f for f in held.frames if isinstance(f, F.GoAwayFrame)]
             held.close()
 

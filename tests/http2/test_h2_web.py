@@ -15,12 +15,8 @@ tests/client_tools.py.
 from __future__ import annotations
 
 import json
-import os
-import select
-import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,51 +28,17 @@ import h2.config  # noqa: E402
 import h2.connection  # noqa: E402
 import h2.events  # noqa: E402
 
-from tests.client_tools import tool  # noqa: E402
+from tests.client_tools import run_curl, tool  # noqa: E402
+from tests.serve_process import AppProcess  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 APP = Path(__file__).with_name("apps") / "h2_app.py"
-PROCESS_TIMEOUT = 60.0
-
-
-def start(args: list[str]) -> tuple[subprocess.Popen[str], int]:
-    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p)
-    proc = subprocess.Popen(
-        [sys.executable, "-W", "error", str(APP), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=path),
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], PROCESS_TIMEOUT)
-    line = proc.stdout.readline() if ready else ""
-    if not line:
-        proc.kill()
-        _, stderr = proc.communicate()
-        pytest.fail(f"the app did not start:\n{stderr}")
-    return proc, int(json.loads(line)["port"])
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    try:
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=PROCESS_TIMEOUT)
-        assert proc.returncode == 0, stderr
-        assert "Traceback" not in stderr, stderr
-        assert "ERROR" not in stderr, stderr
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
 
 @pytest.fixture(scope="module")
 def plain_port() -> Iterator[int]:
-    proc, port = start([])
-    yield port
-    stop(proc)
+    app = AppProcess(APP)
+    yield app.port
+    app.stop()
 
 
 @pytest.fixture(scope="module")
@@ -89,30 +51,14 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
     cert.private_key_and_cert_chain_pem.write_to_path(str(certfile))
     cert.private_key_pem.write_to_path(str(keyfile))
     ca.cert_pem.write_to_path(str(cafile))
-    proc, port = start([str(certfile), str(keyfile)])
-    yield port, cafile
-    stop(proc)
+    app = AppProcess(APP, str(certfile), str(keyfile))
+    yield app.port, cafile
+    app.stop()
 
 
 def curl(*args: str) -> tuple[str, str]:
     """Run curl; return (body, what ``-w`` wrote after the marker)."""
-    out = subprocess.run(
-        [
-            tool("curl"),
-            "-sS",
-            "--max-time",
-            "30",
-            "-w",
-            "\n@@%{http_code} %{http_version}",
-        ]
-        + list(args),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    body, _, written = out.rpartition("\n@@")
-    return body, written
+    return run_curl(tool("curl"), *args)
 
 
 def test_curl_prior_knowledge_get(plain_port: int) -> None:

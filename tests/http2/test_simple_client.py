@@ -21,8 +21,6 @@ import gzip
 import json
 import logging
 import os
-import select
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -41,6 +39,7 @@ import h2.events  # noqa: E402
 import h2.settings  # noqa: E402
 
 from tests.http2.nginx_h2 import FILES, NginxH2, nginx_server  # noqa: E402
+from tests.serve_process import AppProcess  # noqa: E402
 from tests.support import run  # noqa: E402
 from tornado_compat.httpclient import (  # noqa: E402
     HTTPClientError,
@@ -182,18 +181,12 @@ def test_http2_refuses_unknown_values(value: Any) -> None:
 
 
 def test_http2_without_h2_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every module that imported h2 is forgotten, the package among them:
+    # the next import of it is as in an environment without h2.
     for name in list(sys.modules):
-        if (
-            name == "h2"
-            or name.startswith("h2.")
-            or name.startswith("tornado_compat.http2.client")
-        ):
+        if name.split(".")[0] == "h2" or name.startswith("tornado_compat.http2"):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "h2", None)  # type: ignore[arg-type]
-    import tornado_compat.http2
-
-    for name in ("client", "clientcore"):
-        monkeypatch.delattr(tornado_compat.http2, name, raising=False)
 
     async def main() -> None:
         with pytest.raises(ImportError, match=r"tornado_compat\[http2\]"):
@@ -260,35 +253,11 @@ CA_FILE: dict[str, str] = {}
 
 
 def start_app(args: list[str], scheme: str) -> Iterator[App]:
-    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p)
-    proc = subprocess.Popen(
-        [sys.executable, "-W", "error", str(APP), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=path),
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], PROCESS_TIMEOUT)
-    line = proc.stdout.readline() if ready else ""
-    if not line:
-        proc.kill()
-        _, stderr = proc.communicate()
-        pytest.fail(f"the app did not start:\n{stderr}")
+    app = AppProcess(APP, *args)
     try:
-        yield App(int(json.loads(line)["port"]), scheme)
+        yield App(app.port, scheme)
     finally:
-        try:
-            proc.send_signal(signal.SIGTERM)
-            _, stderr = proc.communicate(timeout=PROCESS_TIMEOUT)
-            assert proc.returncode == 0, stderr
-            assert "Traceback" not in stderr, stderr
-            assert "ERROR" not in stderr, stderr
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        app.stop()
 
 
 @pytest.fixture(scope="module")

@@ -18,24 +18,18 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import json
 import os
-import select
-import signal
 import struct
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.serve_process import AppProcess
 from tests.server.client import RawConnection, chunked, request
 
-ROOT = Path(__file__).resolve().parents[2]
 WEB_APP = Path(__file__).with_name("apps") / "web_app.py"
-PROCESS_TIMEOUT = 60.0
 STATIC_DATA = bytes(range(256)) * 8  # 2 KiB
 
 
@@ -43,41 +37,18 @@ STATIC_DATA = bytes(range(256)) * 8  # 2 KiB
 def web_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     static = tmp_path_factory.mktemp("static")
     (static / "data.bin").write_bytes(STATIC_DATA)
-    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p)
-    proc = subprocess.Popen(
-        [sys.executable, "-W", "error", str(WEB_APP), str(static)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=path),
-        cwd=ROOT,
-    )
+    app = AppProcess(WEB_APP, str(static))
     try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], PROCESS_TIMEOUT)
-        line = proc.stdout.readline() if ready else ""
-        if not line:
-            proc.kill()
-            _, stderr = proc.communicate()
-            pytest.fail(f"the web app did not start:\n{stderr}")
-        started = json.loads(line)
-        modules = started["modules"]
-        assert modules == {
+        assert app.started["modules"] == {
             "tornado.httputil": "tornado_compat.httputil",
             "tornado.http1connection": "tornado_compat.http1connection",
             "tornado.httpserver": "tornado_compat.httpserver",
             "HTTPServer": "tornado_compat.httpserver",
         }
-        yield int(started["port"])
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=PROCESS_TIMEOUT)
-        assert proc.returncode == 0, stderr
-        assert "Traceback" not in stderr, stderr
-        assert "ERROR" not in stderr, stderr
+        yield app.port
+        app.stop()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        app.kill()
 
 
 @pytest.fixture

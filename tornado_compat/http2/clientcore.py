@@ -28,17 +28,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-try:
-    import h2.config
-    import h2.connection
-    import h2.errors
-    import h2.events
-    import h2.exceptions
-    import h2.settings
-except ImportError as e:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "HTTP/2 needs the h2 package: pip install 'tornado_compat[http2]'"
-    ) from e
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+
+# What comes from .common is re-exported: callers name it as this module's.
+from tornado_compat.http2 import common
+from tornado_compat.http2.common import CANCEL as CANCEL
+from tornado_compat.http2.common import (
+    NO_ERROR,
+    Body,
+    CoreBase,
+    StreamEnd,
+    StreamReset,
+    Terminated,
+    WindowOpened,
+)
+from tornado_compat.http2.common import REFUSED_STREAM as REFUSED_STREAM
 
 __all__ = [
     "Body",
@@ -54,24 +62,11 @@ __all__ = [
 
 #: Request header names that HTTP/2 forbids (RFC 9113 section 8.2.2), and
 #: ``host``, which becomes ``:authority``; they are not sent.
-CONNECTION_SPECIFIC = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"transfer-encoding",
-        b"upgrade",
-        b"host",
-    }
-)
+CONNECTION_SPECIFIC = common.CONNECTION_SPECIFIC | {b"host"}
 
 # A field value may hold no NUL, CR or LF, and may not begin or end with a
 # space or a tab (RFC 9113 section 8.2.1).
 _FORBIDDEN_IN_FIELDS = re.compile(rb"[\x00\r\n]|^[ \t]|[ \t]$")
-
-NO_ERROR = h2.errors.ErrorCodes.NO_ERROR
-CANCEL = h2.errors.ErrorCodes.CANCEL
-REFUSED_STREAM = h2.errors.ErrorCodes.REFUSED_STREAM
 
 # Until the server's SETTINGS say otherwise, a client may open as many
 # streams as it likes (RFC 9113 section 6.5.2); one hundred is the
@@ -90,60 +85,11 @@ class ResponseHead:
 
 
 @dataclass
-class Body:
-    """A piece of a response body.  ``flow_length`` bytes of window are
-    given back only by :meth:`H2ClientCore.acknowledge`, so that a slow
-    consumer holds the server back."""
-
-    stream_id: int
-    data: bytes
-    flow_length: int
-
-
-@dataclass
-class StreamEnd:
-    """The server ended its side of the stream (the response is complete;
-    trailers, which a fetch has no way to return, are discarded)."""
-
-    stream_id: int
-
-
-@dataclass
-class StreamReset:
-    """The stream was reset by the server (or by ``h2``, after a
-    stream-level protocol error)."""
-
-    stream_id: int
-    error_code: int
-
-
-@dataclass
-class WindowOpened:
-    """Flow-control window opened: for one stream, or for all when
-    ``stream_id`` is 0."""
-
-    stream_id: int
-
-
-@dataclass
 class SettingsChanged:
     """The server's SETTINGS changed how many streams may be open at once
     (:attr:`H2ClientCore.max_streams`)."""
 
     max_streams: int
-
-
-@dataclass
-class Terminated:
-    """The connection is ending: the server sent GOAWAY (``last_stream_id``
-    is the highest stream it may have processed; the streams up to it go on
-    and may still complete), or broke the protocol
-    (``last_stream_id`` is None, and a GOAWAY is waiting in
-    :meth:`H2ClientCore.data_to_send`)."""
-
-    error_code: int
-    last_stream_id: int | None
-    reason: str = ""
 
 
 Event = (
@@ -174,7 +120,7 @@ class _H2Connection(h2.connection.H2Connection):
         return result
 
 
-class H2ClientCore:
+class H2ClientCore(CoreBase):
     """One client-side HTTP/2 connection, without I/O.
 
     Server push is turned off in the first SETTINGS.  ``max_header_list_size``
@@ -251,42 +197,10 @@ class H2ClientCore:
         self._h2.send_headers(stream_id, block, end_stream=end_stream)
         return stream_id
 
-    def window(self, stream_id: int) -> int:
-        """How many body bytes may be sent on the stream now."""
-        try:
-            return self._h2.local_flow_control_window(stream_id)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.NoSuchStreamError):
-            return 0
-
-    def send_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> int:
-        """Send as much of ``data`` as the windows allow; return how many
-        bytes were taken.  ``end_stream`` applies only when all were."""
-        size = min(self.window(stream_id), len(data))
-        frame_max = self._h2.max_outbound_frame_size
-        sent = 0
-        view = memoryview(data)
-        while sent < size:
-            n = min(frame_max, size - sent)
-            last = end_stream and sent + n == len(data)
-            self._h2.send_data(
-                stream_id, view[sent : sent + n].tobytes(), end_stream=last
-            )
-            sent += n
-        if end_stream and not data:
-            self._h2.end_stream(stream_id)
-        return sent
-
     def end_stream(self, stream_id: int) -> None:
         """End the request body (nothing is sent if the stream is closed)."""
         try:
             self._h2.end_stream(stream_id)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.NoSuchStreamError):
-            pass
-
-    def reset(self, stream_id: int, error_code: int = CANCEL) -> None:
-        """Reset the stream (nothing is sent if it is already closed)."""
-        try:
-            self._h2.reset_stream(stream_id, error_code)
         except (h2.exceptions.StreamClosedError, h2.exceptions.NoSuchStreamError):
             pass
 
@@ -300,18 +214,6 @@ class H2ClientCore:
         """Let the server send ``increment`` more bytes on the connection as
         a whole (per-stream windows still apply)."""
         self._h2.increment_flow_control_window(increment)
-
-    def acknowledge(self, stream_id: int, flow_length: int) -> None:
-        """Give ``flow_length`` bytes of a response body back to the
-        server's window (call once the fetch has taken them)."""
-        if flow_length <= 0 or self.terminated:
-            return
-        try:
-            self._h2.acknowledge_received_data(flow_length, stream_id)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
-            # The stream ended meanwhile; h2 has credited the connection
-            # window for closed streams itself.
-            pass
 
     def data_to_send(self) -> bytes:
         """The frames produced so far, taken (empty when none)."""

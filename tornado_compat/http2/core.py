@@ -33,21 +33,31 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-try:
-    import h2.config
-    import h2.connection
-    import h2.errors
-    import h2.events
-    import h2.exceptions
-    import h2.settings
-    import hyperframe.frame
-    from hpack import NeverIndexedHeaderTuple
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+import hyperframe.frame
+from hpack import NeverIndexedHeaderTuple
 
-    from tornado_compat.http2.hpack_cache import CachingEncoder
-except ImportError as e:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "HTTP/2 needs the h2 package: pip install 'tornado_compat[http2]'"
-    ) from e
+# What comes from .common is re-exported: callers name it as this module's.
+from tornado_compat.http2 import common
+from tornado_compat.http2.common import CANCEL as CANCEL
+from tornado_compat.http2.common import CONNECTION_SPECIFIC as CONNECTION_SPECIFIC
+from tornado_compat.http2.common import (
+    ENHANCE_YOUR_CALM,
+    NO_ERROR,
+    REFUSED_STREAM,
+    Body,
+    CoreBase,
+    StreamEnd,
+    StreamReset,
+    WindowOpened,
+)
+from tornado_compat.http2.common import INTERNAL_ERROR as INTERNAL_ERROR
+from tornado_compat.http2.common import PROTOCOL_ERROR as PROTOCOL_ERROR
+from tornado_compat.http2.hpack_cache import CachingEncoder
 
 __all__ = [
     "Body",
@@ -64,25 +74,6 @@ __all__ = [
 
 #: The client connection preface (RFC 9113 section 3.4).
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-#: Response header names that HTTP/2 forbids (RFC 9113 section 8.2.2);
-#: they are dropped, not sent.
-CONNECTION_SPECIFIC = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"transfer-encoding",
-        b"upgrade",
-    }
-)
-
-NO_ERROR = h2.errors.ErrorCodes.NO_ERROR
-CANCEL = h2.errors.ErrorCodes.CANCEL
-INTERNAL_ERROR = h2.errors.ErrorCodes.INTERNAL_ERROR
-PROTOCOL_ERROR = h2.errors.ErrorCodes.PROTOCOL_ERROR
-REFUSED_STREAM = h2.errors.ErrorCodes.REFUSED_STREAM
-ENHANCE_YOUR_CALM = h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
 
 #: Seconds over which resets and control frames are counted against
 #: ``max_resets`` and ``max_control_frames``.
@@ -114,52 +105,11 @@ class RequestHead:
 
 
 @dataclass
-class Body:
-    """A piece of a request body.  ``flow_length`` bytes of window are
-    given back only by :meth:`H2ServerCore.acknowledge`, so that a slow
-    consumer holds the peer back."""
-
-    stream_id: int
-    data: bytes
-    flow_length: int
-
-
-@dataclass
-class StreamEnd:
-    """The peer ended its side of the stream (the request is complete).
-    Request trailers, which a server application has no way to see, are
-    discarded."""
-
-    stream_id: int
-
-
-@dataclass
-class StreamReset:
-    """The stream was reset, by the peer or by ``h2`` (for instance after
-    a stream-level protocol error)."""
-
-    stream_id: int
-    error_code: int
-
-
-@dataclass
-class WindowOpened:
-    """Flow-control window opened: for one stream, or for all when
-    ``stream_id`` is 0 (the connection window or the initial window size
-    changed)."""
-
-    stream_id: int
-
-
-@dataclass
-class Terminated:
+class Terminated(common.Terminated):
     """The connection is over: the peer sent GOAWAY, or broke the
     protocol (``reason`` says how; a GOAWAY is then waiting in
     :meth:`H2ServerCore.data_to_send`)."""
 
-    error_code: int
-    last_stream_id: int | None
-    reason: str = ""
     #: The peer's header block or list went past ``max_header_list_size``
     #: (what HTTP/1 calls a head over ``max_header_size``).
     head_too_large: bool = False
@@ -183,7 +133,7 @@ class _LocalSettings(h2.settings.Settings):
         self[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = value
 
 
-class H2ServerCore:
+class H2ServerCore(CoreBase):
     """One server-side HTTP/2 connection, without I/O.
 
     ``max_concurrent_streams`` is advertised in SETTINGS; a stream opened
@@ -428,18 +378,6 @@ class H2ServerCore:
         if not self.terminated:
             self._calm("header block timed out")
 
-    def acknowledge(self, stream_id: int, flow_length: int) -> None:
-        """Give ``flow_length`` bytes of a request body back to the peer's
-        window (call once the application has taken them)."""
-        if flow_length <= 0 or self.terminated:
-            return
-        try:
-            self._h2.acknowledge_received_data(flow_length, stream_id)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
-            # The stream ended meanwhile: only the connection window matters,
-            # and h2 has already credited it for closed streams.
-            pass
-
     # -- bytes out -----------------------------------------------------------
 
     def pending_output(self) -> int:
@@ -476,48 +414,9 @@ class H2ServerCore:
         _outbound_fields(headers, block)
         self._h2.send_headers(stream_id, block, end_stream=True)
 
-    def window(self, stream_id: int) -> int:
-        """How many body bytes may be sent on the stream now (stream and
-        connection windows, and the peer's frame size, all respected by
-        :meth:`send_data`)."""
-        try:
-            return self._h2.local_flow_control_window(stream_id)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.NoSuchStreamError):
-            return 0
-
-    def send_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> int:
-        """Send as much of ``data`` as the windows allow; return how many
-        bytes were taken.  ``end_stream`` applies only when all were."""
-        window = self.window(stream_id)
-        size = min(window, len(data))
-        frame_max = self._h2.max_outbound_frame_size
-        if size == len(data) <= frame_max and data:
-            # The usual case, one frame: no copy through a memoryview.
-            self._h2.send_data(stream_id, data, end_stream=end_stream)
-            return size
-        sent = 0
-        view = memoryview(data)
-        while sent < size:
-            n = min(frame_max, size - sent)
-            last = end_stream and sent + n == len(data)
-            self._h2.send_data(
-                stream_id, view[sent : sent + n].tobytes(), end_stream=last
-            )
-            sent += n
-        if end_stream and not data:
-            self._h2.end_stream(stream_id)
-        return sent
-
     def end_stream(self, stream_id: int) -> None:
         """End the response with no more data."""
         self._h2.end_stream(stream_id)
-
-    def reset(self, stream_id: int, error_code: int = CANCEL) -> None:
-        """Reset the stream (nothing is sent if it is already closed)."""
-        try:
-            self._h2.reset_stream(stream_id, error_code)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.NoSuchStreamError):
-            pass
 
     def goaway(self, error_code: int = NO_ERROR) -> None:
         """Send GOAWAY naming the last stream this side has seen; the

@@ -23,16 +23,13 @@ import tornado_compat
 tornado_compat.install()
 
 import asyncio  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import signal  # noqa: E402
-import ssl  # noqa: E402
 from typing import Any  # noqa: E402
 
 import tornado.httpserver  # noqa: E402
 import tornado.iostream  # noqa: E402
 import tornado.web  # noqa: E402
-from tornado.netutil import bind_sockets  # noqa: E402
+
+from tests.app_main import run, serve_until_sigterm, tls_context  # noqa: E402
 
 STATS = {"connections": 0, "held_closed": 0}
 
@@ -146,29 +143,11 @@ def make_app() -> tornado.web.Application:
     )
 
 
-async def serve(argv: list[str]) -> None:
-    ssl_options = None
-    if len(argv) == 2:
-        ssl_options = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_options.load_cert_chain(argv[0], argv[1])
-    server = CountingServer(make_app(), http2=True, ssl_options=ssl_options)
-    sockets = bind_sockets(0, address="127.0.0.1")
-    server.add_sockets(sockets)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    print(json.dumps({"port": sockets[0].getsockname()[1]}), flush=True)
-    await stop.wait()
-    server.stop()
-    await server.close_all_connections()
-
-
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s %(message)s",
+    server = CountingServer(
+        make_app(), http2=True, ssl_options=tls_context(sys.argv[1:])
     )
-    asyncio.run(serve(sys.argv[1:]))
+    run(serve_until_sigterm({"port": server}))
 
 
 if __name__ == "__main__":

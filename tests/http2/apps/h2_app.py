@@ -21,14 +21,12 @@ import tornado_compat
 tornado_compat.install()
 
 import asyncio  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import signal  # noqa: E402
-import ssl  # noqa: E402
 
 import tornado.httpserver  # noqa: E402
 import tornado.web  # noqa: E402
-from tornado.netutil import bind_sockets  # noqa: E402
+
+from tests.app_main import run, serve_until_sigterm, tls_context  # noqa: E402
+from tests.http2.apps.handlers import FlushHandler  # noqa: E402
 
 
 class InfoHandler(tornado.web.RequestHandler):
@@ -61,17 +59,6 @@ class InfoHandler(tornado.web.RequestHandler):
         )
 
 
-class FlushHandler(tornado.web.RequestHandler):
-    """A response written in ``n`` flushed parts of ``size`` bytes."""
-
-    async def get(self) -> None:
-        n = int(self.get_argument("n", "3"))
-        size = int(self.get_argument("size", "10"))
-        for i in range(n):
-            self.write(str(i % 10).encode() * size)
-            await self.flush()
-
-
 @tornado.web.stream_request_body
 class UploadHandler(tornado.web.RequestHandler):
     """Takes the body piece by piece, yielding to the loop for each one
@@ -101,31 +88,11 @@ def make_app() -> tornado.web.Application:
     )
 
 
-async def serve(argv: list[str]) -> None:
-    ssl_options = None
-    if len(argv) == 2:
-        ssl_options = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_options.load_cert_chain(argv[0], argv[1])
-    server = tornado.httpserver.HTTPServer(
-        make_app(), http2=True, ssl_options=ssl_options
-    )
-    sockets = bind_sockets(0, address="127.0.0.1")
-    server.add_sockets(sockets)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    print(json.dumps({"port": sockets[0].getsockname()[1]}), flush=True)
-    await stop.wait()
-    server.stop()
-    await server.close_all_connections()
-
-
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s %(message)s",
+    server = tornado.httpserver.HTTPServer(
+        make_app(), http2=True, ssl_options=tls_context(sys.argv[1:])
     )
-    asyncio.run(serve(sys.argv[1:]))
+    run(serve_until_sigterm({"port": server}))
 
 
 if __name__ == "__main__":

@@ -19,15 +19,10 @@ import tornado_compat
 
 tornado_compat.install()
 
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import signal  # noqa: E402
-import ssl  # noqa: E402
-
 import tornado.httpserver  # noqa: E402
 import tornado.web  # noqa: E402
-from tornado.netutil import bind_sockets  # noqa: E402
+
+from tests.app_main import run, serve_until_sigterm, tls_context  # noqa: E402
 
 #: What ``/big`` answers: 1 MiB, so that ten fetches overlap.
 BIG = bytes(range(256)) * 4096
@@ -49,30 +44,12 @@ class EchoHandler(PeerHandler):
         self.write(self.request.body)
 
 
-async def serve(argv: list[str]) -> None:
-    ssl_options = None
-    if len(argv) == 2:
-        ssl_options = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_options.load_cert_chain(argv[0], argv[1])
-    app = tornado.web.Application([(r"/big", BigHandler), (r"/echo", EchoHandler)])
-    server = tornado.httpserver.HTTPServer(app, http2=True, ssl_options=ssl_options)
-    sockets = bind_sockets(0, address="127.0.0.1")
-    server.add_sockets(sockets)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    print(json.dumps({"port": sockets[0].getsockname()[1]}), flush=True)
-    await stop.wait()
-    server.stop()
-    await server.close_all_connections()
-
-
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s %(message)s",
+    app = tornado.web.Application([(r"/big", BigHandler), (r"/echo", EchoHandler)])
+    server = tornado.httpserver.HTTPServer(
+        app, http2=True, ssl_options=tls_context(sys.argv[1:])
     )
-    asyncio.run(serve(sys.argv[1:]))
+    run(serve_until_sigterm({"port": server}))
 
 
 if __name__ == "__main__":

@@ -27,15 +27,15 @@ tornado_compat.install()
 import asyncio  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
-import logging  # noqa: E402
-import signal  # noqa: E402
 import ssl  # noqa: E402
 from typing import Any  # noqa: E402
 
 import tornado.httpserver  # noqa: E402
 import tornado.web  # noqa: E402
 import tornado.websocket  # noqa: E402
-from tornado.netutil import bind_sockets  # noqa: E402
+
+from tests.app_main import run, serve_until_sigterm  # noqa: E402
+from tests.http2.apps.handlers import FlushHandler  # noqa: E402
 
 MAX_BODY_SIZE = 1_000_000
 
@@ -128,17 +128,6 @@ class UploadHandler(tornado.web.RequestHandler):
 
     def put(self) -> None:
         self.write({"size": self.size, "sha256": self.digest.hexdigest()})
-
-
-class FlushHandler(tornado.web.RequestHandler):
-    """A response written in ``n`` flushed parts of ``size`` bytes."""
-
-    async def get(self) -> None:
-        n = int(self.get_argument("n", "3"))
-        size = int(self.get_argument("size", "10"))
-        for i in range(n):
-            self.write(str(i % 10).encode() * size)
-            await self.flush()
 
 
 class ForbiddenHeadersHandler(tornado.web.RequestHandler):
@@ -239,27 +228,11 @@ async def serve(config: dict[str, Any]) -> None:
         servers["tls"] = tornado.httpserver.HTTPServer(
             app, http2=True, ssl_options=context
         )
-    ports = {}
-    for name, server in servers.items():
-        sockets = bind_sockets(0, address="127.0.0.1")
-        server.add_sockets(sockets)
-        ports[name] = sockets[0].getsockname()[1]
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    print(json.dumps(ports), flush=True)
-    await stop.wait()
-    for server in servers.values():
-        server.stop()
-        await server.close_all_connections()
+    await serve_until_sigterm(servers)
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s %(message)s",
-    )
-    asyncio.run(serve(json.loads(sys.argv[1])))
+    run(serve(json.loads(sys.argv[1])))
 
 
 if __name__ == "__main__":

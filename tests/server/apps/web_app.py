@@ -29,14 +29,12 @@ tornado_compat.install()
 
 # Only now: these import tornado.httputil and friends.
 import asyncio  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import signal  # noqa: E402
 
 import tornado.httpserver  # noqa: E402
 import tornado.web  # noqa: E402
 import tornado.websocket  # noqa: E402
-from tornado.netutil import bind_sockets  # noqa: E402
+
+from tests.app_main import run, serve_until_sigterm  # noqa: E402
 
 # Per test id: released by /release, set by on_connection_close.
 RELEASES: dict[str, asyncio.Event] = {}
@@ -170,31 +168,12 @@ def make_app(static_path: str) -> tornado.web.Application:
     )
 
 
-async def serve(static_path: str) -> None:
-    server = tornado.httpserver.HTTPServer(make_app(static_path))
-    sockets = bind_sockets(0, address="127.0.0.1")
-    server.add_sockets(sockets)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+def main() -> None:
+    server = tornado.httpserver.HTTPServer(make_app(sys.argv[1]))
     # Imported by name: install() maps each one when it is first imported.
     modules = {name: importlib.import_module(name).__name__ for name in CHECKED}
     modules["HTTPServer"] = type(server).__module__
-    print(
-        json.dumps({"port": sockets[0].getsockname()[1], "modules": modules}),
-        flush=True,
-    )
-    await stop.wait()
-    server.stop()
-    await server.close_all_connections()
-
-
-def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s %(message)s",
-    )
-    asyncio.run(serve(sys.argv[1]))
+    run(serve_until_sigterm({"port": server}, {"modules": modules}))
 
 
 if __name__ == "__main__":
