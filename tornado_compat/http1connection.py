@@ -262,7 +262,15 @@ class _HeadTimeout:
         if timer is not None:
             timer.cancel()
         self._timer_at = deadline
-        self._timer = self.stream.io_loop.call_later(delay, self._check)
+        # Straight on the asyncio loop, with this object as the callback:
+        # the IOLoop's call_later would wrap a bound method in a partial,
+        # and every idle connection holds its timer.
+        io_loop: Any = self.stream.io_loop
+        loop = getattr(io_loop, "asyncio_loop", None)
+        if loop is None:
+            self._timer = io_loop.call_later(delay, self)
+        else:
+            self._timer = loop.call_later(delay, self)
 
     @staticmethod
     def drop(stream: iostream.IOStream) -> None:
@@ -279,6 +287,10 @@ class _HeadTimeout:
         if timer is not None:
             watch._timer = None
             timer.cancel()
+
+    def __call__(self) -> None:
+        """The timer fired (see _schedule)."""
+        self._check()
 
     def _check(self) -> None:
         self._timer = None
@@ -1377,6 +1389,12 @@ class HTTP1ServerConnection:
         self._delegate = delegate
         self._serve()
 
+    def __call__(self) -> None:
+        """Internal: the stream's readable callback, which serves on (see
+        _serve).  The connection is its own callback, so that waiting
+        between requests allocates no bound method, and holds none."""
+        self._serve()
+
     def _serve(self) -> None:
         """Handle every request whose bytes are buffered, then wait for more."""
         stream = self.stream
@@ -1405,7 +1423,8 @@ class HTTP1ServerConnection:
                 timeout = self.params.header_timeout
                 if timeout is not None:
                     _HeadTimeout.arm(stream, timeout)
-                stream._notify_when_readable(self._serve)
+                # The connection itself is the callback (see __call__).
+                stream._notify_when_readable(self)
                 return
             conn = HTTP1Connection(stream, False, self.params, self.context)
             if self._draining:

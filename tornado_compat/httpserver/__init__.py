@@ -557,6 +557,19 @@ class _HTTPRequestContext:
     """What a request knows about its connection: the client's address, the
     scheme, and (with xheaders) what a trusted proxy said about both."""
 
+    # Every connection has one: slots keep an idle one small; __dict__ is
+    # kept for applications that add attributes.
+    __slots__ = (
+        "address",
+        "address_family",
+        "remote_ip",
+        "protocol",
+        "_orig_remote_ip",
+        "_orig_protocol",
+        "trusted_downstream",
+        "__dict__",
+    )
+
     def __init__(
         self,
         stream: iostream.IOStream,
