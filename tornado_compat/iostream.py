@@ -215,6 +215,10 @@ class _StreamBuffer:
         self._size = 0
 
 
+# The empty write buffer every stream starts with; never appended to (see
+# BaseIOStream._staging), so that an idle stream owns no buffer object.
+_NO_DATA = _StreamBuffer()
+
 # Kinds of pending read.
 _BYTES, _UNTIL, _REGEX, _CLOSE, _INTO, _PEEK = range(6)
 # Reads whose result is taken from the read buffer (so bounded by it).
@@ -310,7 +314,9 @@ class BaseIOStream:
         self._into_filled = 0
         # Unsent data that the driver has not taken yet (for sockets: written
         # before the transport exists).
-        self._write_buffer = _StreamBuffer()
+        # Shared and empty until a write has to wait in it (socket streams
+        # send through their transport, and hardly ever stage anything).
+        self._write_buffer: _StreamBuffer = _NO_DATA
         self._total_write_index = 0
         self._total_write_done_index = 0
         # The futures of writes not yet sent, with the index each waits for;
@@ -1027,8 +1033,16 @@ class BaseIOStream:
     def _unsent_bytes(self) -> int:
         return len(self._write_buffer)
 
+    def _staging(self) -> _StreamBuffer:
+        """The buffer of unsent data, to append to: the first append
+        replaces the shared empty one (see _NO_DATA) with the stream's own."""
+        buffer = self._write_buffer
+        if buffer is _NO_DATA:
+            buffer = self._write_buffer = _StreamBuffer()
+        return buffer
+
     def _send(self, data: bytes | bytearray | memoryview) -> None:
-        self._write_buffer.append(data)
+        self._staging().append(data)
         if not self._connecting:
             self._handle_write()
             if not self._closed:
@@ -1770,7 +1784,7 @@ class IOStream(BaseIOStream):
             # that write() followed by close() still delivers it.
             sent = self._send_before_transport(data)
         if sent < len(data) and not self._closed:
-            self._write_buffer.append(memoryview(data)[sent:] if sent else data)
+            self._staging().append(memoryview(data)[sent:] if sent else data)
 
     def _send_before_transport(self, data: bytes | bytearray | memoryview) -> int:
         try:
