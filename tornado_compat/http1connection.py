@@ -22,6 +22,7 @@ told the connection closed, and the connection is closed).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Generator
@@ -176,6 +177,10 @@ class HTTP1ConnectionParameters:
         self.strict = strict
 
 
+# The context the head timers run in (see _HeadTimeout._schedule).
+_TIMER_CONTEXT = contextvars.Context()
+
+
 class _HeadTimeout:
     """The deadlines of one stream before a head is complete, on a single
     loop timer for the stream's whole life, re-armed by setting a deadline.
@@ -262,7 +267,18 @@ class _HeadTimeout:
         if timer is not None:
             timer.cancel()
         self._timer_at = deadline
-        self._timer = self.stream.io_loop.call_later(delay, self._check)
+        # Straight on the asyncio loop, with this object as the callback:
+        # the IOLoop's call_later would wrap a bound method in a partial,
+        # and every idle connection holds its timer.
+        io_loop: Any = self.stream.io_loop
+        loop = getattr(io_loop, "asyncio_loop", None)
+        if loop is None:
+            self._timer = io_loop.call_later(delay, self)
+        else:
+            # In a context of its own, shared by every such timer: the
+            # check needs no context variable, and a copy of the current
+            # context would be one more object each idle connection holds.
+            self._timer = loop.call_later(delay, self, context=_TIMER_CONTEXT)
 
     @staticmethod
     def drop(stream: iostream.IOStream) -> None:
@@ -279,6 +295,10 @@ class _HeadTimeout:
         if timer is not None:
             watch._timer = None
             timer.cancel()
+
+    def __call__(self) -> None:
+        """The timer fired (see _schedule)."""
+        self._check()
 
     def _check(self) -> None:
         self._timer = None
@@ -1238,6 +1258,57 @@ class _DecompressingDelegate(httputil.HTTPMessageDelegate):
         return self._delegate.on_connection_close()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
+class _CallableAdapter(httputil.HTTPMessageDelegate):
+    """Collects a request for an application that is a plain callable
+    (HTTPServer's raw-callback mode).  It lives here, compiled with the
+    connection that calls it: its methods run for every request."""
+
+    def __init__(
+        self,
+        request_callback: Callable[[httputil.HTTPServerRequest], None],
+        request_conn: httputil.HTTPConnection,
+    ) -> None:
+        self.connection = request_conn
+        self.request_callback = request_callback
+        self.request: httputil.HTTPServerRequest | None = None
+        # The body's pieces; made by the first one (most requests have none).
+        self._chunks: list[bytes] | None = None
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        if TYPE_CHECKING:  # checked for mypy only: this runs per request
+            assert isinstance(start_line, httputil.RequestStartLine)
+        self.request = httputil.HTTPServerRequest(
+            connection=self.connection,
+            start_line=start_line,
+            headers=headers,
+        )
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        chunks = self._chunks
+        if chunks is None:
+            self._chunks = [chunk]
+        else:
+            chunks.append(chunk)
+        return None
+
+    def finish(self) -> None:
+        request = self.request
+        assert request is not None
+        if self._chunks is not None:
+            request.body = b"".join(self._chunks)
+            request._parse_body()
+        self.request_callback(request)
+
+    def on_connection_close(self) -> None:
+        self._chunks = None
+
+
 class _Resumed:
     """The rest of a coroutine that was started by hand and then had to wait.
 
@@ -1377,6 +1448,12 @@ class HTTP1ServerConnection:
         self._delegate = delegate
         self._serve()
 
+    def __call__(self) -> None:
+        """Internal: the stream's readable callback, which serves on (see
+        _serve).  The connection is its own callback, so that waiting
+        between requests allocates no bound method, and holds none."""
+        self._serve()
+
     def _serve(self) -> None:
         """Handle every request whose bytes are buffered, then wait for more."""
         stream = self.stream
@@ -1405,7 +1482,8 @@ class HTTP1ServerConnection:
                 timeout = self.params.header_timeout
                 if timeout is not None:
                     _HeadTimeout.arm(stream, timeout)
-                stream._notify_when_readable(self._serve)
+                # The connection itself is the callback (see __call__).
+                stream._notify_when_readable(self)
                 return
             conn = HTTP1Connection(stream, False, self.params, self.context)
             if self._draining:

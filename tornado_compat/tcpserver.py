@@ -25,7 +25,7 @@ import errno
 import os
 import socket
 import ssl
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from tornado import gen
@@ -290,7 +290,11 @@ class TCPServer:
                 read_chunk_size=self.read_chunk_size,
             )
         if not stream.closed():
-            stream._close_hook = self._on_stream_closed
+            hook = self._stream_closed_hook
+            if hook is None:
+                # One bound method for every stream, not one each.
+                hook = self._stream_closed_hook = self._on_stream_closed
+            stream._close_hook = hook
             self._open_connections += 1
             cap = self.max_connections
             if cap is not None and self._open_connections >= cap and not self._at_cap:
@@ -302,6 +306,8 @@ class TCPServer:
             IOLoop.current().add_future(
                 gen.convert_yielded(result), _report_handler_result
             )
+
+    _stream_closed_hook: Callable[[], None] | None = None
 
     def _on_stream_closed(self) -> None:
         # Called by each counted stream's close, once.

@@ -22,7 +22,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tornado.escape import native_str
 from tornado.log import app_log, gen_log
@@ -31,6 +31,7 @@ from tornado_compat import httputil, iostream, netutil
 from tornado_compat.http1connection import (
     HTTP1ConnectionParameters,
     HTTP1ServerConnection,
+    _CallableAdapter,
     _HeadTimeout,
 )
 from tornado_compat.tcpserver import TCPServer
@@ -507,55 +508,22 @@ async def _drain_hook(result: Awaitable[object]) -> None:
         app_log.error("Exception in drain callback", exc_info=True)
 
 
-class _CallableAdapter(httputil.HTTPMessageDelegate):
-    """Collects a request for an application that is a plain callable."""
-
-    def __init__(
-        self,
-        request_callback: Callable[[httputil.HTTPServerRequest], None],
-        request_conn: httputil.HTTPConnection,
-    ) -> None:
-        self.connection = request_conn
-        self.request_callback = request_callback
-
-    request: httputil.HTTPServerRequest | None = None
-    # The body's pieces; made by the first one (most requests have none).
-    _chunks: list[bytes] | None = None
-
-    def headers_received(
-        self,
-        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
-        headers: httputil.HTTPHeaders,
-    ) -> Awaitable[None] | None:
-        if TYPE_CHECKING:  # checked for mypy only: this runs per request
-            assert isinstance(start_line, httputil.RequestStartLine)
-        self.request = httputil.HTTPServerRequest(
-            connection=self.connection, start_line=start_line, headers=headers
-        )
-        return None
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        if self._chunks is None:
-            self._chunks = [chunk]
-        else:
-            self._chunks.append(chunk)
-        return None
-
-    def finish(self) -> None:
-        request = self.request
-        assert request is not None
-        if self._chunks is not None:
-            request.body = b"".join(self._chunks)
-            request._parse_body()
-        self.request_callback(request)
-
-    def on_connection_close(self) -> None:
-        self._chunks = None
-
-
 class _HTTPRequestContext:
     """What a request knows about its connection: the client's address, the
     scheme, and (with xheaders) what a trusted proxy said about both."""
+
+    # Every connection has one: slots keep an idle one small; __dict__ is
+    # kept for applications that add attributes.
+    __slots__ = (
+        "address",
+        "address_family",
+        "remote_ip",
+        "protocol",
+        "_orig_remote_ip",
+        "_orig_protocol",
+        "trusted_downstream",
+        "__dict__",
+    )
 
     def __init__(
         self,
