@@ -13,9 +13,10 @@ with no HTTP server code; subtract it from the others to get the server's
 own share.  ``compat`` and ``tornado`` run the raw-callback HTTPServer of
 comparison 1, ``uvicorn`` the bare ASGI application on httptools.
 
-For a CLIENT (``compat-simple``, ``tornado-simple``, ``aiohttp``, ...; see
-:mod:`benchmarks.clients`), the client fetches a 12-byte file from an nginx
-of its own, 10 at a time.
+For a CLIENT (``compat-simple``, ``tornado-simple``, ``aiohttp``,
+``pyreqwest``, ...; see :mod:`benchmarks.clients`), the client fetches a
+12-byte file from an nginx of its own, 10 at a time.  Every thread of the
+process counts: pyreqwest's Tokio thread, where its HTTP work is done, too.
 
 Each is run twice under ``valgrind --tool=callgrind`` (with
 ``PYTHONHASHSEED=0``), with N and 3N requests; the difference of the two
@@ -47,7 +48,7 @@ from benchmarks import tools
 from benchmarks.servers import HELLO, responder
 
 SERVERS = ("floor", "compat", "tornado", "uvicorn")
-CLIENTS = ("compat-simple", "tornado-simple", "aiohttp")
+CLIENTS = ("compat-simple", "tornado-simple", "aiohttp", "pyreqwest")
 CONNECTIONS = 10
 WARMUP = 200
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
