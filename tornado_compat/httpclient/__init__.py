@@ -434,18 +434,44 @@ class _RequestProxy:
     :meth:`AsyncHTTPClient.fetch`; ``request`` is the request itself.
     """
 
+    # The proxy's __dict__ is a copy of the request's, which costs a fraction
+    # of building a new one: so that it keeps the request's shape, what is
+    # not a request attribute lives in slots, and ``headers`` and ``body``
+    # (properties of a request, over ``_headers`` and ``_body``) are
+    # properties here too.
+    __slots__ = ("request", "defaults", "__dict__")
+    _headers: Any
+    _body: Any
+
     def __init__(self, request: HTTPRequest, defaults: dict[str, Any] | None) -> None:
-        resolved = self.__dict__
         if isinstance(request, HTTPRequest):
-            resolved.update(vars(request))
-            resolved["headers"] = request.headers
-            resolved["body"] = request.body
+            resolved = vars(request).copy()
             if defaults:
                 for name, value in defaults.items():
                     if name in resolved and resolved[name] is None:
                         resolved[name] = value
+            self.__dict__ = resolved
+        else:
+            self._headers = request.headers
+            self._body = request.body
         self.request = request
         self.defaults = defaults
+
+    @property
+    def headers(self) -> httputil.HTTPHeaders:
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: httputil.HTTPHeaders) -> None:
+        self._headers = value
+
+    @property
+    def body(self) -> bytes | None:
+        return self._body
+
+    @body.setter
+    def body(self, value: bytes | None) -> None:
+        self._body = value
 
     def __getattr__(self, name: str) -> Any:
         if name in ("request", "defaults"):

@@ -1091,10 +1091,17 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         _shared.check_method_and_body(request, self._SUPPORTED_METHODS)
 
         headers = request.headers
-        if self._idle_pool is None and "Connection" not in headers:
-            headers["Connection"] = "close"
-        if "Host" not in headers:
-            headers["Host"] = netloc
+        if not isinstance(headers, httputil.HTTPHeaders):
+            # Only a caller of fetch_impl itself can give a dict (fetch()
+            # makes HTTPHeaders); its names are matched in any case too.
+            headers = request.headers = httputil.HTTPHeaders(headers)
+        # The names below are in canonical case: setting them in the store
+        # is what headers[name] = value does, without a method call each.
+        fields = headers._as_list
+        if self._idle_pool is None and "Connection" not in fields:
+            fields["Connection"] = ["close"]
+        if "Host" not in fields:
+            fields["Host"] = [netloc]
         username, password = request.auth_username, request.auth_password
         if username is None and url_username is not None:
             username = urllib.parse.unquote(url_username)
@@ -1102,19 +1109,19 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if username is not None:
             if request.auth_mode not in (None, "basic"):
                 raise ValueError(f"unsupported auth_mode {request.auth_mode}")
-            headers["Authorization"] = _basic_credentials(username, password)
+            fields["Authorization"] = [_basic_credentials(username, password)]
         if request.user_agent:
-            headers["User-Agent"] = request.user_agent
-        elif headers.get("User-Agent") is None:
-            headers["User-Agent"] = _default_user_agent()
+            fields["User-Agent"] = [request.user_agent]
+        elif fields.get("User-Agent") is None:
+            fields["User-Agent"] = [_default_user_agent()]
         if request.expect_100_continue:
-            headers["Expect"] = "100-continue"
+            fields["Expect"] = ["100-continue"]
         if request.body is not None:
-            headers["Content-Length"] = str(len(request.body))
-        if method == "POST" and "Content-Type" not in headers:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if request.decompress_response and "Accept-Encoding" not in headers:
-            headers["Accept-Encoding"] = _codings.accept_encoding()
+            fields["Content-Length"] = [str(len(request.body))]
+        if method == "POST" and "Content-Type" not in fields:
+            fields["Content-Type"] = ["application/x-www-form-urlencoded"]
+        if request.decompress_response and "Accept-Encoding" not in fields:
+            fields["Accept-Encoding"] = [_codings.accept_encoding()]
 
         proxy: tuple[str, int] | None = None
         proxy_credentials: str | None = None
