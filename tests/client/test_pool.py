@@ -883,3 +883,37 @@ def test_a_response_on_a_reused_connection_reads_as_on_a_new_one(
         assert on_reused == on_new
 
     run(main)
+
+
+@pytest.mark.allow_error_logs
+def test_a_failing_header_callback_ends_a_fetch_on_a_reused_connection_as_on_a_new_one(
+    simple: Backend,
+) -> None:
+    # What a header_callback raises is the application's error: logged,
+    # and the fetch fails, the same on either kind of connection.
+    def refuse(line: str) -> None:
+        raise ValueError("refused by the header callback")
+
+    async def outcome(warm: bool) -> tuple[str, bool]:
+        async with (
+            serve_script(keep_alive) as server,
+            closing_client(simple) as client,
+        ):
+            if warm:
+                await client.fetch(server.url("/warm"))
+            with pytest.raises(Exception) as failed:
+                await client.fetch(server.url("/answer"), header_callback=refuse)
+            after = await client.fetch(server.url("/after"))
+            error = f"{type(failed.value).__name__}: {failed.value}"
+            return error, connection_of(after) == 1
+
+    async def main() -> None:
+        on_new = await outcome(warm=False)
+        on_reused = await outcome(warm=True)
+        assert on_new == (
+            "HTTPStreamClosedError: Connection closed: _DelegateError",
+            False,
+        )
+        assert on_reused == on_new
+
+    run(main)

@@ -853,8 +853,11 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
 
         A fetch that finds an idle connection for its target, and needs
         nothing that has to be waited for before the response (a body
-        producer, ``Expect: 100-continue``), writes its request here and
-        waits for the response as a readable callback on the stream; a
+        producer, ``Expect: 100-continue``) nor callbacks of the caller's
+        during it (``streaming_callback``, ``header_callback``: what they
+        raise is the connection reader's to report), writes its request
+        here and waits for the response as a readable callback on the
+        stream; a
         response that arrives whole is read by :meth:`_on_readable`, still
         without a task.  Everything else (a new connection, HTTP/2, a
         response in pieces, any error on the way) is handed to a task that
@@ -872,6 +875,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 and request.body_producer is None
                 and not request.expect_100_continue
                 and request.streaming_callback is None
+                and request.header_callback is None
                 and not self._h2_wanted(target)
             ):
                 stream = pool.take(target.key)
