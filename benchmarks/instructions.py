@@ -26,9 +26,10 @@ the same loop under cProfile and prints where the time went, by package
 (h2, hpack, hyperframe, tornado_compat.http2, ...): the shares, not the
 instruction counts.
 
-For a CLIENT (``compat-simple``, ``tornado-simple``, ``aiohttp``, ...; see
-:mod:`benchmarks.clients`), the client fetches a 12-byte file from an nginx
-of its own, 10 at a time.
+For a CLIENT (``compat-simple``, ``tornado-simple``, ``aiohttp``,
+``pyreqwest``, ...; see :mod:`benchmarks.clients`), the client fetches a
+12-byte file from an nginx of its own, 10 at a time.  Every thread of the
+process counts: pyreqwest's Tokio thread, where its HTTP work is done, too.
 
 Each is run twice under ``valgrind --tool=callgrind`` (with
 ``PYTHONHASHSEED=0``), with N and 3N requests; the difference of the two
@@ -62,7 +63,7 @@ from benchmarks.servers import HELLO, responder
 SERVERS = ("floor", "compat", "tornado", "uvicorn")
 H2_SERVERS = ("compat-h2", "compat-h2-web", "hypercorn-h2")
 H2_STREAMS = 10
-CLIENTS = ("compat-simple", "tornado-simple", "aiohttp")
+CLIENTS = ("compat-simple", "tornado-simple", "aiohttp", "pyreqwest")
 CONNECTIONS = 10
 WARMUP = 200
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"

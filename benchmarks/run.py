@@ -373,6 +373,7 @@ def comparisons(settings: Settings) -> list[Comparison]:
         ("tornado_compat curl", "compat-curl"),
         ("aiohttp", "aiohttp"),
         ("httpx", "httpx"),
+        ("pyreqwest", "pyreqwest"),
     ]
     return [
         Comparison(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import re
 import socket
 from collections.abc import Callable, Iterator
@@ -764,5 +765,155 @@ def test_close_closes_idle_connections(backend: Backend) -> None:
                 assert (one.log.closed, two.log.closed) == (0, 0)
             await one.log.wait_closed(2)
             await two.log.wait_closed(1)
+
+    run(main)
+
+
+# -- a response on a reused connection reads as on a new one ----------------------
+
+# The simple client reads a response that arrives whole on a pooled
+# connection without a task, and hands anything else over to the reader
+# that reads every other response.  Each answer here is sent once as the
+# first answer on a new connection and once as the second on a kept-alive
+# one: the fetch must end the same both ways, and as expected: (status,
+# body, whether the connection may carry the next request).  A list is
+# sent in pieces, each written on its own.
+REUSE_CASES: dict[str, tuple[bytes | list[bytes], tuple[int, bytes, bool]]] = {
+    "content-length": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody",
+        (200, b"body", True),
+    ),
+    "in pieces": (
+        [b"HTTP/1.1 200 OK\r\nConte", b"nt-Length: 4\r\n\r\n", b"bo", b"dy"],
+        (200, b"body", True),
+    ),
+    "body in pieces": (
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nb", b"od", b"y"],
+        (200, b"body", True),
+    ),
+    "no body": (b"HTTP/1.1 204 No Content\r\n\r\n", (204, b"", True)),
+    "chunked": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n",
+        (200, b"body", True),
+    ),
+    "gzip": (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(gzip.compress(b"body")), gzip.compress(b"body")),
+        (200, b"body", True),
+    ),
+    "early hints": (
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody",
+        (200, b"body", True),
+    ),
+    "connection close": (
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbody",
+        (200, b"body", False),
+    ),
+    "http/1.0": (
+        b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\nbody",
+        (200, b"body", False),
+    ),
+    "empty line first": (
+        b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody",
+        (200, b"body", True),
+    ),
+    "head over max_header_size": (
+        b"HTTP/1.1 200 OK\r\nX-Long: %s\r\nContent-Length: 4\r\n\r\nbody"
+        % (b"x" * 2000),
+        (599, b"", False),
+    ),
+    "body over max_body_size": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + b"b" * 40,
+        (599, b"", False),
+    ),
+    "both lengths": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4\r\nbody\r\n0\r\n\r\n",
+        (599, b"", False),
+    ),
+    **{bad: (data, (599, b"", False)) for bad, data in BAD_RESPONSES.items()},
+}
+
+
+@pytest.mark.parametrize("case", sorted(REUSE_CASES))
+def test_a_response_on_a_reused_connection_reads_as_on_a_new_one(
+    simple: Backend, case: str
+) -> None:
+    answer, expected = REUSE_CASES[case]
+    pieces = answer if isinstance(answer, list) else [answer]
+
+    async def send_answer(conn: ScriptedConnection) -> None:
+        await conn.read_request()
+        for piece in pieces:
+            conn.write(piece)
+            await conn.writer.drain()
+
+    async def fresh(conn: ScriptedConnection) -> None:
+        await send_answer(conn)
+        await keep_alive(conn)
+
+    async def reused(conn: ScriptedConnection) -> None:
+        await conn.read_request()
+        await conn.respond(body=b"warm")
+        await fresh(conn)
+
+    async def outcome(
+        script: Callable[[ScriptedConnection], Any], warm: bool
+    ) -> tuple[tuple[int, bytes, bool], str]:
+        async with (
+            serve_script(per_connection(script)) as server,
+            closing_client(simple, max_header_size=1024, max_body_size=32) as client,
+        ):
+            if warm:
+                await client.fetch(server.url("/warm"))
+            try:
+                response = await client.fetch(server.url("/answer"), raise_error=False)
+                code, body, error = response.code, response.body, ""
+            except Exception as e:  # no response: the error says why
+                code, body, error = 599, b"", f"{type(e).__name__}: {e}"
+            after = await client.fetch(server.url("/after"))
+            reusable = connection_of(after) == 1
+            return (code, body, reusable), error
+
+    async def main() -> None:
+        on_new = await outcome(fresh, warm=False)
+        on_reused = await outcome(reused, warm=True)
+        assert on_new[0] == expected, on_new
+        assert on_reused == on_new
+
+    run(main)
+
+
+@pytest.mark.allow_error_logs
+def test_a_failing_header_callback_ends_a_fetch_on_a_reused_connection_as_on_a_new_one(
+    simple: Backend,
+) -> None:
+    # What a header_callback raises is the application's error: logged,
+    # and the fetch fails, the same on either kind of connection.
+    def refuse(line: str) -> None:
+        raise ValueError("refused by the header callback")
+
+    async def outcome(warm: bool) -> tuple[str, bool]:
+        async with (
+            serve_script(keep_alive) as server,
+            closing_client(simple) as client,
+        ):
+            if warm:
+                await client.fetch(server.url("/warm"))
+            with pytest.raises(Exception) as failed:
+                await client.fetch(server.url("/answer"), header_callback=refuse)
+            after = await client.fetch(server.url("/after"))
+            error = f"{type(failed.value).__name__}: {failed.value}"
+            return error, connection_of(after) == 1
+
+    async def main() -> None:
+        on_new = await outcome(warm=False)
+        on_reused = await outcome(warm=True)
+        assert on_new == (
+            "HTTPStreamClosedError: Connection closed: _DelegateError",
+            False,
+        )
+        assert on_reused == on_new
 
     run(main)

@@ -42,7 +42,6 @@ import functools
 import importlib.metadata
 import socket
 import ssl
-import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Hashable
@@ -58,6 +57,7 @@ from tornado_compat import httputil, iostream
 from tornado_compat.http1connection import (
     HTTP1Connection,
     HTTP1ConnectionParameters,
+    _Head,
     _new_tuple,
 )
 from tornado_compat.httpclient import (
@@ -77,6 +77,7 @@ from tornado_compat.netutil import (
     ssl_options_to_context,
 )
 from tornado_compat.protocol import codings as _codings
+from tornado_compat.protocol import framing as _framing
 from tornado_compat.protocol import head as _head
 from tornado_compat.tcpclient import TCPClient, _before
 
@@ -449,6 +450,9 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
     tornado_compat extensions.
     """
 
+    # True while _start builds a fetch, which then leaves its start to _start.
+    _starting = False
+
     def initialize(  # type: ignore[override]
         self,
         max_clients: int = 10,
@@ -564,10 +568,19 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
     ) -> None:
         self.active[key] = (request, callback)
         release_callback = functools.partial(self._release_fetch, key)
-        connection = self._handle_request(request, release_callback, callback)
-        if queued_at is not None and isinstance(connection, _HTTPConnection):
-            # Read when the fetch starts, on the next loop turn.
-            connection._queued_at = queued_at
+        # A fetch of the client's own class is started here, once it knows
+        # when it was queued (see _HTTPConnection._begin); any other (a
+        # subclass) starts its task from its constructor.
+        self._starting = True
+        try:
+            connection = self._handle_request(request, release_callback, callback)
+        finally:
+            self._starting = False
+        if isinstance(connection, _HTTPConnection):
+            if queued_at is not None:
+                connection._queued_at = queued_at
+            if connection._deferred:
+                connection._begin()
 
     def _connection_class(self) -> type[_HTTPConnection]:
         return _HTTPConnection
@@ -790,6 +803,11 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     _version: str | None = None
     _h2_stream: Any = None
     _h2_body_error: BaseException | None = None
+    # Whether the client starts this fetch (it calls _begin), and the
+    # target and request target of a fetch that _begin started.
+    _deferred = False
+    _target: _Target | None = None
+    _path = ""
 
     def __init__(
         self,
@@ -820,6 +838,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if isinstance(client, SimpleAsyncHTTPClient):
             self._idle_pool = client._pool
             self._deadlines = client._deadlines
+            if client._starting and self.__class__ is _HTTPConnection:
+                self._deferred = True
+                return
         else:
             self._idle_pool = None
             self._deadlines = _Deadlines(self.io_loop.asyncio_loop)  # type: ignore[attr-defined]
@@ -827,68 +848,230 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
 
     # -- the fetch ---------------------------------------------------------------
 
+    def _begin(self) -> None:
+        """Start the fetch, without a task where it can.
+
+        A fetch that finds an idle connection for its target, and needs
+        nothing that has to be waited for before the response (a body
+        producer, ``Expect: 100-continue``) nor callbacks of the caller's
+        during it (``streaming_callback``, ``header_callback``: what they
+        raise is the connection reader's to report), writes its request
+        here and waits for the response as a readable callback on the
+        stream; a
+        response that arrives whole is read by :meth:`_on_readable`, still
+        without a task.  Everything else (a new connection, HTTP/2, a
+        response in pieces, any error on the way) is handed to a task that
+        takes over where this left off, so it ends exactly as it would have.
+        A task and its coroutines cost more than the rest of a small
+        keep-alive fetch.
+        """
+        try:
+            target, path = self._prepare()
+            request = self.request
+            pool = self._idle_pool
+            stream = None
+            if (
+                pool is not None
+                and request.body_producer is None
+                and not request.expect_100_continue
+                and request.streaming_callback is None
+                and request.header_callback is None
+                and not self._h2_wanted(target)
+            ):
+                stream = pool.take(target.key)
+            if stream is None:
+                self.io_loop.asyncio_loop.create_task(  # type: ignore[attr-defined]
+                    self._fetch_task(target, path, False)
+                )
+                return
+            self._arm_timeout(self._deadline())
+            self.stream = stream
+            self._target = target
+            self._path = path
+            self._write_request(stream, path)
+            self.connection.finish()
+            self._body_sent = True
+            # The pool took only a stream with nothing buffered.
+            stream._notify_when_readable(self._on_readable)
+        except Exception as e:
+            self._fail(e)
+
+    def _on_readable(self) -> None:
+        """Data arrived for the request _begin wrote, or its stream closed:
+        the whole response, if it is all here, is read at once; anything
+        else goes on in a task."""
+        if self.final_callback is None:
+            return  # over already (timed out), and the stream closed
+        stream = self.stream
+        assert stream is not None
+        head: _Head | None = None
+        try:
+            head = self._take_buffered_head(stream)
+            if head is not None and self._read_buffered_response(stream, *head):
+                return
+        except Exception as e:
+            self._fail(e)
+            return
+        self.io_loop.asyncio_loop.create_task(self._read_task(stream, head))  # type: ignore[attr-defined]
+
+    def _take_buffered_head(self, stream: iostream.IOStream) -> _Head | None:
+        """The response head, parsed and taken from the buffer, when it is
+        all there and well-formed; else None, with the buffer as it was (the
+        task reads it again, and reports whatever is wrong with it as the
+        connection's reader does)."""
+        buf = stream._read_buffer
+        if stream._closed or not buf or buf[0] in b"\r\n":
+            return None
+        connection = self.connection
+        end = _head.find_head_end(buf, 0)
+        if end < 0 or end > connection.params.max_header_size:
+            return None
+        data = stream._consume(end)
+        try:
+            return connection._parse_head(data)
+        except Exception:
+            buf[0:0] = data
+            return None
+
+    def _read_buffered_response(
+        self,
+        stream: iostream.IOStream,
+        start_line: httputil.ResponseStartLine | httputil.RequestStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> bool:
+        """Read the response whose head is taken, as the connection's reader
+        would, if its body is all buffered and it needs no decoding; whether
+        it did (the fetch is then over).  The framing is decided by the
+        connection, as for any response."""
+        assert isinstance(start_line, httputil.ResponseStartLine)
+        connection = self.connection
+        code = start_line.code
+        if 100 <= code < 200 or (
+            connection.params.decompress and "Content-Encoding" in headers._as_list
+        ):
+            return False
+        try:
+            framing = connection._body_framing(start_line, headers)
+        except Exception:
+            # Framing the reader refuses: it decides again, and reports it.
+            return False
+        kind = framing.kind
+        length = framing.length if kind == _framing.LENGTH else 0
+        if (kind != _framing.LENGTH and kind != _framing.NO_BODY) or (
+            length > connection._max_body_size or length > len(stream._read_buffer)
+        ):
+            return False
+        self._response_head(start_line, headers)
+        if length:
+            self.data_received(stream._consume(length))
+        connection._read_finished = True
+        self.finish()
+        if stream.writing():
+            # Some of the request is still unsent: it would be taken for
+            # the next request's beginning.
+            connection._disconnect_on_finish = True
+        if connection._disconnect_on_finish:
+            connection.close()
+        connection._clear_callbacks()
+        assert self._target is not None
+        self._end_exchange(stream, self._target, not stream._closed)
+        return True
+
+    async def _read_task(self, stream: iostream.IOStream, head: _Head | None) -> None:
+        """The rest of a fetch started by _begin: the response read by the
+        connection (its head already taken, if given), as in run()."""
+        target = self._target
+        assert target is not None
+        try:
+            try:
+                keep_alive = await self.connection._read_message(self, True, head)
+            except iostream.StreamClosedError:
+                if self._may_retry(stream):
+                    await self._fetch(target, self._path, True)
+                    return
+                raise
+            self._end_exchange(stream, target, bool(keep_alive))
+        except Exception as e:
+            self._fail(e)
+
     async def run(self) -> None:
         try:
             target, path = self._prepare()
-            queued_at = self.start_time if self._queued_at is None else self._queued_at
-            request_timeout = self.request.request_timeout
-            deadline = queued_at + request_timeout if request_timeout else None
-            fresh_only = False
-            h2_tries = 0
-            while True:
-                opened: iostream.IOStream | None = None
-                if self._h2_wanted(target):
-                    assert isinstance(self.client, SimpleAsyncHTTPClient)
-                    assert self.client._h2 is not None
-                    got = await self.client._h2.get(
-                        self, target, self._connect_timeout(deadline)
-                    )
-                    if isinstance(got, iostream.IOStream):
-                        opened = got
-                    elif got is not None:
+        except Exception as e:
+            self._fail(e)
+            return
+        await self._fetch_task(target, path, False)
+
+    async def _fetch_task(self, target: _Target, path: str, fresh_only: bool) -> None:
+        try:
+            await self._fetch(target, path, fresh_only)
+        except Exception as e:
+            self._fail(e)
+
+    def _fail(self, e: Exception) -> None:
+        if not self._handle_exception(type(e), e, e.__traceback__):
+            # It escaped the fetch's own handling (the fetch was answered
+            # already): the loop logs it, as for a callback.
+            self.io_loop.asyncio_loop.call_exception_handler(  # type: ignore[attr-defined]
+                {"message": "Exception in a fetch", "exception": e}
+            )
+
+    def _deadline(self) -> float | None:
+        """When the fetch must be over (IOLoop time), or None."""
+        queued_at = self.start_time if self._queued_at is None else self._queued_at
+        request_timeout = self.request.request_timeout
+        return queued_at + request_timeout if request_timeout else None
+
+    async def _fetch(self, target: _Target, path: str, fresh_only: bool) -> None:
+        """Send the request (on a pooled connection unless ``fresh_only``)
+        and read the response, over HTTP/2 where it is wanted."""
+        deadline = self._deadline()
+        h2_tries = 0
+        while True:
+            opened: iostream.IOStream | None = None
+            if self._h2_wanted(target):
+                assert isinstance(self.client, SimpleAsyncHTTPClient)
+                assert self.client._h2 is not None
+                got = await self.client._h2.get(
+                    self, target, self._connect_timeout(deadline)
+                )
+                if isinstance(got, iostream.IOStream):
+                    opened = got
+                elif got is not None:
+                    if self.final_callback is None:
+                        return
+                    self._arm_timeout(deadline)
+                    try:
+                        await self._h2_exchange(got, target, path)
+                    except self.client._h2.h2client.H2StreamError as e:
                         if self.final_callback is None:
                             return
-                        self._arm_timeout(deadline)
-                        try:
-                            await self._h2_exchange(got, target, path)
-                        except self.client._h2.h2client.H2StreamError as e:
-                            if self.final_callback is None:
-                                return
-                            if h2_tries == 0 and self._h2_may_retry(e):
-                                h2_tries += 1
-                                continue
-                            if self._h2_body_error is not None:
-                                raise self._h2_body_error from None
-                            raise HTTPStreamClosedError(str(e)) from None
-                        return
-                if opened is not None:
-                    stream, reused = opened, False
-                else:
-                    stream, reused = await self._get_stream(
-                        target, deadline, fresh_only
-                    )
-                if self.final_callback is None:
-                    # Timed out (or taken over) while the connection was made.
-                    stream.close()
+                        if h2_tries == 0 and self._h2_may_retry(e):
+                            h2_tries += 1
+                            continue
+                        if self._h2_body_error is not None:
+                            raise self._h2_body_error from None
+                        raise HTTPStreamClosedError(str(e)) from None
                     return
-                self._arm_timeout(deadline)
-                self.stream = stream
-                try:
-                    keep_alive = await self._exchange(stream, target, path)
-                except iostream.StreamClosedError:
-                    if reused and self._may_retry(stream):
-                        fresh_only = True
-                        continue
-                    raise
-                break
-            self._end_exchange(stream, target, keep_alive)
-        except Exception as e:
-            if not self._handle_exception(*sys.exc_info()):
-                # It escaped the fetch's own handling (the fetch was
-                # answered already): the loop logs it, as for a callback.
-                self.io_loop.asyncio_loop.call_exception_handler(  # type: ignore[attr-defined]
-                    {"message": "Exception in a fetch", "exception": e}
-                )
+            if opened is not None:
+                stream, reused = opened, False
+            else:
+                stream, reused = await self._get_stream(target, deadline, fresh_only)
+            if self.final_callback is None:
+                # Timed out (or taken over) while the connection was made.
+                stream.close()
+                return
+            self._arm_timeout(deadline)
+            self.stream = stream
+            try:
+                keep_alive = await self._exchange(stream, target, path)
+            except iostream.StreamClosedError:
+                if reused and self._may_retry(stream):
+                    fresh_only = True
+                    continue
+                raise
+            break
+        self._end_exchange(stream, target, keep_alive)
 
     def _arm_timeout(self, deadline: float | None) -> None:
         if self._timeout is None and deadline is not None:
@@ -912,10 +1095,17 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         _shared.check_method_and_body(request, self._SUPPORTED_METHODS)
 
         headers = request.headers
-        if self._idle_pool is None and "Connection" not in headers:
-            headers["Connection"] = "close"
-        if "Host" not in headers:
-            headers["Host"] = netloc
+        if not isinstance(headers, httputil.HTTPHeaders):
+            # Only a caller of fetch_impl itself can give a dict (fetch()
+            # makes HTTPHeaders); its names are matched in any case too.
+            headers = request.headers = httputil.HTTPHeaders(headers)
+        # The names below are in canonical case: setting them in the store
+        # is what headers[name] = value does, without a method call each.
+        fields = headers._as_list
+        if self._idle_pool is None and "Connection" not in fields:
+            fields["Connection"] = ["close"]
+        if "Host" not in fields:
+            fields["Host"] = [netloc]
         username, password = request.auth_username, request.auth_password
         if username is None and url_username is not None:
             username = urllib.parse.unquote(url_username)
@@ -923,19 +1113,19 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if username is not None:
             if request.auth_mode not in (None, "basic"):
                 raise ValueError(f"unsupported auth_mode {request.auth_mode}")
-            headers["Authorization"] = _basic_credentials(username, password)
+            fields["Authorization"] = [_basic_credentials(username, password)]
         if request.user_agent:
-            headers["User-Agent"] = request.user_agent
-        elif headers.get("User-Agent") is None:
-            headers["User-Agent"] = _default_user_agent()
+            fields["User-Agent"] = [request.user_agent]
+        elif fields.get("User-Agent") is None:
+            fields["User-Agent"] = [_default_user_agent()]
         if request.expect_100_continue:
-            headers["Expect"] = "100-continue"
+            fields["Expect"] = ["100-continue"]
         if request.body is not None:
-            headers["Content-Length"] = str(len(request.body))
-        if method == "POST" and "Content-Type" not in headers:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if request.decompress_response and "Accept-Encoding" not in headers:
-            headers["Accept-Encoding"] = _codings.accept_encoding()
+            fields["Content-Length"] = [str(len(request.body))]
+        if method == "POST" and "Content-Type" not in fields:
+            fields["Content-Type"] = ["application/x-www-form-urlencoded"]
+        if request.decompress_response and "Accept-Encoding" not in fields:
+            fields["Accept-Encoding"] = [_codings.accept_encoding()]
 
         proxy: tuple[str, int] | None = None
         proxy_credentials: str | None = None
@@ -1190,6 +1380,15 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     ) -> bool:
         """Write the request and read the response; whether the connection
         may carry another request."""
+        self._write_request(stream, path)
+        if not self.request.expect_100_continue:
+            await self._write_body()
+        return await self.connection._read_message(self)
+
+    def _write_request(self, stream: iostream.IOStream, path: str) -> None:
+        """A new exchange on ``stream``: its connection, and the request
+        head written, with the body in the same write when it is given as
+        bytes and not held back for ``100 Continue``."""
         request = self.request
         self.code = self.reason = self.headers = None
         self.chunks = []
@@ -1207,24 +1406,25 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             ),
             None,
         )
-        connection.write_headers(
-            _new_tuple(httputil.RequestStartLine, (request.method, path, "")),
-            request.headers,
-        )
-        if not request.expect_100_continue:
-            await self._write_body()
-        return await connection._read_message(self)
+        start_line = _new_tuple(httputil.RequestStartLine, (request.method, path, ""))
+        body = request.body
+        if body is not None and not request.expect_100_continue:
+            connection.write_headers(start_line, request.headers, body)
+            self._body_sent = True
+        else:
+            connection.write_headers(start_line, request.headers)
 
     async def _write_body(self) -> None:
-        self._body_sent = True
         request = self.request
         connection = self.connection
-        if request.body is not None:
-            connection.write(request.body)
-        elif request.body_producer is not None:
-            produced = request.body_producer(connection.write)
-            if produced is not None:
-                await produced
+        if not self._body_sent:
+            self._body_sent = True
+            if request.body is not None:
+                connection.write(request.body)
+            elif request.body_producer is not None:
+                produced = request.body_producer(connection.write)
+                if produced is not None:
+                    await produced
         connection.finish()
 
     def _may_retry(self, stream: iostream.IOStream) -> bool:
@@ -1279,6 +1479,12 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             ):
                 await self._write_body()
             return
+        self._response_head(first_line, headers)
+
+    def _response_head(
+        self, first_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders
+    ) -> None:
+        """The head of the final response (not a 1xx) has arrived."""
         self.code = first_line.code
         self.reason = first_line.reason
         self.headers = headers
