@@ -12,6 +12,8 @@ answers a canned response: the client, the event loop and the system calls,
 with no HTTP server code; subtract it from the others to get the server's
 own share.  ``compat`` and ``tornado`` run the raw-callback HTTPServer of
 comparison 1, ``uvicorn`` the bare ASGI application on httptools.
+``compat-web`` and ``tornado-web`` (counted only when named) serve the same
+body from the ``tornado.web`` hello handler of :mod:`benchmarks.servers`.
 
 For a CLIENT (``compat-simple``, ``tornado-simple``, ``aiohttp``, ...; see
 :mod:`benchmarks.clients`), the client fetches a 12-byte file from an nginx
@@ -47,6 +49,7 @@ from benchmarks import tools
 from benchmarks.servers import HELLO, responder
 
 SERVERS = ("floor", "compat", "tornado", "uvicorn")
+WEB_SERVERS = ("compat-web", "tornado-web")
 CLIENTS = ("compat-simple", "tornado-simple", "aiohttp")
 CONNECTIONS = 10
 WARMUP = 200
@@ -133,18 +136,28 @@ async def _start_server(name: str, sock: socket.socket) -> Any:
                 task.result()
             await asyncio.sleep(0.01)
         return task
-    if name == "compat":
+    if name.startswith("compat"):
         import tornado_compat
 
         tornado_compat.install()
     import tornado.httpserver
 
-    respond = responder()
+    app: Any
+    if name.endswith("-web"):
+        import tornado.web
 
-    def hello(request: Any) -> None:
-        respond(request, HELLO)
+        class Hello(tornado.web.RequestHandler):
+            def get(self) -> None:
+                self.write(HELLO)
 
-    http_server = tornado.httpserver.HTTPServer(hello)
+        app = tornado.web.Application([(r"/", Hello)])
+    else:
+        respond = responder()
+
+        def app(request: Any) -> None:
+            respond(request, HELLO)
+
+    http_server = tornado.httpserver.HTTPServer(app)
     http_server.add_sockets([sock])
     return http_server
 

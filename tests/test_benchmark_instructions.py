@@ -14,7 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("server", ["floor", "compat", "tornado"])
+@pytest.mark.parametrize(
+    "server", ["floor", "compat", "tornado", "compat-web", "tornado-web"]
+)
 def test_the_measured_loop_serves_every_request(server: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.instructions", "--loop", server, "300"],

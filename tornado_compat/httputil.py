@@ -815,7 +815,7 @@ class HTTPServerRequest:
             start_line = RequestStartLine(method or "GET", uri or "/", version)
         self.method, self.uri, self.version = start_line
         # ``or``: an empty mapping passed in is replaced, as in Tornado.
-        self.headers = headers or HTTPHeaders()
+        headers = self.headers = headers or HTTPHeaders()
         if host is not None:
             warnings.warn(
                 "The host argument to HTTPServerRequest is deprecated and will be "
@@ -837,7 +837,18 @@ class HTTPServerRequest:
             self.remote_ip = getattr(context, "remote_ip", None)
             self.protocol = getattr(context, "protocol", "http")
 
-        self.host, self.host_name = self._host_from_headers()
+        # A server's requests name the same few valid hosts again and again:
+        # a single Host header seen before needs no check.
+        hosts = headers._as_list.get("Host")
+        host_name = None
+        if hosts is not None and len(hosts) == 1:
+            host = hosts[0]
+            if host.__class__ is str:
+                host_name = _HOST_NAMES.get(host)
+        if host_name is None:
+            host, host_name = self._host_from_headers()
+        self.host = host
+        self.host_name = host_name
         self.files = files or {}
         self.connection = connection
         self.server_connection = server_connection
@@ -1095,6 +1106,11 @@ _MONTHS = (
     "Dec",
 )
 
+# The second that format_timestamp formatted last, and its text: tornado.web
+# dates every response with the current time, so a busy server formats each
+# second once instead of once per response.
+_last_formatted: tuple[int | None, str] = (None, "")
+
 
 def format_timestamp(
     ts: int | float | tuple[int, ...] | time.struct_time | datetime.datetime,
@@ -1119,8 +1135,12 @@ def format_timestamp(
         seconds = calendar.timegm(ts.utctimetuple())
     else:
         raise TypeError(f"unknown timestamp type: {ts!r}")
+    global _last_formatted
+    last = _last_formatted
+    if last[0] == seconds:
+        return last[1]
     t = time.gmtime(seconds)
-    return "%s, %02d %s %04d %02d:%02d:%02d GMT" % (
+    text = "%s, %02d %s %04d %02d:%02d:%02d GMT" % (
         _WEEKDAYS[t.tm_wday],
         t.tm_mday,
         _MONTHS[t.tm_mon - 1],
@@ -1129,6 +1149,10 @@ def format_timestamp(
         t.tm_min,
         t.tm_sec,
     )
+    # One tuple, replaced whole, so that a thread never sees the text of
+    # one second paired with another.
+    _last_formatted = (seconds, text)
+    return text
 
 
 # -- ranges -------------------------------------------------------------------------
