@@ -390,16 +390,18 @@ class HTTPHeaders(MutableMapping[str, str]):
             return cls._from_fields(lines)
         headers = cls.__new__(cls)
         as_list: dict[str, list[str]] = {}
-        headers._as_list = as_list
         cache = _NORMALIZED_CACHE
-        for line in lines.split("\n")[:-1]:
+        for line in lines.split("\n"):
+            if not line:
+                break  # after the last line's LF
             name, _, value = line.partition(":")
             key = cache.get(name) or _normalize_header(name)
-            value = value.strip(" \t\r")
-            if key in as_list:
-                as_list[key].append(value)
+            values = as_list.get(key)
+            if values is None:
+                as_list[key] = [value.strip(" \t\r")]
             else:
-                as_list[key] = [value]
+                values.append(value.strip(" \t\r"))
+        headers._as_list = as_list
         return headers
 
     def _parse_into(self, text: str, chars_are_bytes: bool) -> None:
@@ -972,7 +974,12 @@ class HTTPServerRequest:
 
         Raises :class:`HTTPInputError` for a malformed body.
         """
-        if "Content-Type" not in self.headers:
+        headers = self.headers
+        if headers.__class__ is HTTPHeaders:
+            # Most requests have no form: say so without a method call.
+            if "Content-Type" not in headers._as_list:
+                return
+        elif "Content-Type" not in headers:
             return  # not a form
         parse_body_arguments(
             self.headers.get("Content-Type", ""),
