@@ -12,6 +12,8 @@ answers a canned response: the client, the event loop and the system calls,
 with no HTTP server code; subtract it from the others to get the server's
 own share.  ``compat`` and ``tornado`` run the raw-callback HTTPServer of
 comparison 1, ``uvicorn`` the bare ASGI application on httptools.
+``compat-web`` and ``tornado-web`` (counted only when named) serve the same
+body from the ``tornado.web`` hello handler of :mod:`benchmarks.servers`.
 
 ``compat-h2`` and ``compat-h2-web`` are tornado_compat's
 ``HTTPServer(http2=True)`` with the raw callback and with the tornado.web
@@ -64,6 +66,7 @@ SERVERS = ("floor", "compat", "tornado", "uvicorn")
 H2_SERVERS = ("compat-h2", "compat-h2-web", "hypercorn-h2")
 H2_STREAMS = 10
 CLIENTS = ("compat-simple", "tornado-simple", "aiohttp", "pyreqwest")
+WEB_SERVERS = ("compat-web", "tornado-web")
 CONNECTIONS = 10
 WARMUP = 200
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -257,22 +260,23 @@ async def _start_server(name: str, sock: socket.socket) -> Any:
         tornado_compat.install()
     import tornado.httpserver
 
-    respond = responder()
-
-    def hello(request: Any) -> None:
-        respond(request, HELLO)
-
-    application: Any = hello
-    if name == "compat-h2-web":
+    app: Any
+    if name.endswith("-web"):
         import tornado.web
 
         class Hello(tornado.web.RequestHandler):
             def get(self) -> None:
                 self.write(HELLO)
 
-        application = tornado.web.Application([(r"/", Hello)])
+        app = tornado.web.Application([(r"/", Hello)])
+    else:
+        respond = responder()
+
+        def app(request: Any) -> None:
+            respond(request, HELLO)
+
     http_server = tornado.httpserver.HTTPServer(
-        application, **({"http2": True} if name.startswith("compat-h2") else {})
+        app, **({"http2": True} if name.startswith("compat-h2") else {})
     )
     http_server.add_sockets([sock])
     return http_server

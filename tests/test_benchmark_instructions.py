@@ -15,7 +15,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
-    "server", ["floor", "compat", "tornado", "compat-h2", "compat-h2-web"]
+    "server",
+    [
+        "floor",
+        "compat",
+        "tornado",
+        "compat-web",
+        "tornado-web",
+        "compat-h2",
+        "compat-h2-web",
+    ],
 )
 def test_the_measured_loop_serves_every_request(server: str) -> None:
     result = subprocess.run(

@@ -385,6 +385,21 @@ def test_request_host_rules() -> None:
         request(headers=two)
 
 
+def test_a_host_seen_before_is_still_checked_as_a_whole_header() -> None:
+    # Valid hosts are remembered; a remembered one must not let a second
+    # Host header, or a differently spelled value, through.
+    assert request(headers={"Host": "seen.example"}).host_name == "seen.example"
+    assert request(headers={"Host": "seen.example"}).host_name == "seen.example"
+    twice = HTTPHeaders()
+    twice.add("Host", "seen.example")
+    twice.add("Host", "seen.example")
+    with pytest.raises(HTTPInputError, match="Multiple host headers not allowed"):
+        request(headers=twice)
+    with pytest.raises(HTTPInputError, match="Multiple host headers not allowed"):
+        request(headers={"Host": "seen.example,seen.example"})
+    assert request(headers={"Host": "SEEN.example:81"}).host_name == "seen.example"
+
+
 def test_request_context_from_connection() -> None:
     class Context:
         remote_ip = "10.0.0.1"
@@ -562,6 +577,19 @@ EXPECTED_DATE = "Sun, 27 Jan 2013 18:43:20 GMT"
 )
 def test_format_timestamp(ts: Any) -> None:
     assert format_timestamp(ts) == EXPECTED_DATE
+
+
+def test_format_timestamp_of_each_second_after_the_last() -> None:
+    # The text of the last second formatted is reused; every other second,
+    # in any of the accepted forms, gets its own.
+    assert format_timestamp(TIMESTAMP) == EXPECTED_DATE
+    assert format_timestamp(TIMESTAMP + 1) == "Sun, 27 Jan 2013 18:43:21 GMT"
+    assert format_timestamp(TIMESTAMP + 0.4) == EXPECTED_DATE
+    assert format_timestamp(time.gmtime(TIMESTAMP + 60)) == (
+        "Sun, 27 Jan 2013 18:44:20 GMT"
+    )
+    assert format_timestamp(int(TIMESTAMP) - 86400) == "Sat, 26 Jan 2013 18:43:20 GMT"
+    assert format_timestamp(TIMESTAMP) == EXPECTED_DATE
 
 
 def test_format_timestamp_rejects_other_types() -> None:

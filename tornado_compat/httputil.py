@@ -390,16 +390,18 @@ class HTTPHeaders(MutableMapping[str, str]):
             return cls._from_fields(lines)
         headers = cls.__new__(cls)
         as_list: dict[str, list[str]] = {}
-        headers._as_list = as_list
         cache = _NORMALIZED_CACHE
-        for line in lines.split("\n")[:-1]:
+        for line in lines.split("\n"):
+            if not line:
+                break  # after the last line's LF
             name, _, value = line.partition(":")
             key = cache.get(name) or _normalize_header(name)
-            value = value.strip(" \t\r")
-            if key in as_list:
-                as_list[key].append(value)
+            values = as_list.get(key)
+            if values is None:
+                as_list[key] = [value.strip(" \t\r")]
             else:
-                as_list[key] = [value]
+                values.append(value.strip(" \t\r"))
+        headers._as_list = as_list
         return headers
 
     def _parse_into(self, text: str, chars_are_bytes: bool) -> None:
@@ -815,7 +817,7 @@ class HTTPServerRequest:
             start_line = RequestStartLine(method or "GET", uri or "/", version)
         self.method, self.uri, self.version = start_line
         # ``or``: an empty mapping passed in is replaced, as in Tornado.
-        self.headers = headers or HTTPHeaders()
+        headers = self.headers = headers or HTTPHeaders()
         if host is not None:
             warnings.warn(
                 "The host argument to HTTPServerRequest is deprecated and will be "
@@ -837,7 +839,18 @@ class HTTPServerRequest:
             self.remote_ip = getattr(context, "remote_ip", None)
             self.protocol = getattr(context, "protocol", "http")
 
-        self.host, self.host_name = self._host_from_headers()
+        # A server's requests name the same few valid hosts again and again:
+        # a single Host header seen before needs no check.
+        hosts = headers._as_list.get("Host")
+        host_name = None
+        if hosts is not None and len(hosts) == 1:
+            host = hosts[0]
+            if host.__class__ is str:
+                host_name = _HOST_NAMES.get(host)
+        if host_name is None:
+            host, host_name = self._host_from_headers()
+        self.host = host
+        self.host_name = host_name
         self.files = files or {}
         self.connection = connection
         self.server_connection = server_connection
@@ -961,7 +974,12 @@ class HTTPServerRequest:
 
         Raises :class:`HTTPInputError` for a malformed body.
         """
-        if "Content-Type" not in self.headers:
+        headers = self.headers
+        if headers.__class__ is HTTPHeaders:
+            # Most requests have no form: say so without a method call.
+            if "Content-Type" not in headers._as_list:
+                return
+        elif "Content-Type" not in headers:
             return  # not a form
         parse_body_arguments(
             self.headers.get("Content-Type", ""),
@@ -1095,6 +1113,11 @@ _MONTHS = (
     "Dec",
 )
 
+# The second that format_timestamp formatted last, and its text: tornado.web
+# dates every response with the current time, so a busy server formats each
+# second once instead of once per response.
+_last_formatted: tuple[int | None, str] = (None, "")
+
 
 def format_timestamp(
     ts: int | float | tuple[int, ...] | time.struct_time | datetime.datetime,
@@ -1119,8 +1142,12 @@ def format_timestamp(
         seconds = calendar.timegm(ts.utctimetuple())
     else:
         raise TypeError(f"unknown timestamp type: {ts!r}")
+    global _last_formatted
+    last = _last_formatted
+    if last[0] == seconds:
+        return last[1]
     t = time.gmtime(seconds)
-    return "%s, %02d %s %04d %02d:%02d:%02d GMT" % (
+    text = "%s, %02d %s %04d %02d:%02d:%02d GMT" % (
         _WEEKDAYS[t.tm_wday],
         t.tm_mday,
         _MONTHS[t.tm_mon - 1],
@@ -1129,6 +1156,10 @@ def format_timestamp(
         t.tm_min,
         t.tm_sec,
     )
+    # One tuple, replaced whole, so that a thread never sees the text of
+    # one second paired with another.
+    _last_formatted = (seconds, text)
+    return text
 
 
 # -- ranges -------------------------------------------------------------------------
