@@ -322,8 +322,15 @@ class _HeadTimeout:
             self._schedule(deadline, deadline - now)
 
 
+def _describe(error: BaseException) -> str:
+    """An exception's message, or its type's name when it has none."""
+    return str(error) or type(error).__name__
+
+
 class _DelegateError(Exception):
-    """A delegate raised; it has been logged already."""
+    """A delegate raised; it has been logged already.  Its message is the
+    delegate's exception's, so that what reports the failure (the client's
+    "Connection closed: ...") names the cause."""
 
 
 # What ends a message exchange early (HTTP1Connection._failed): a malformed
@@ -913,7 +920,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         except Exception as e:
             self._delegate_result = None
             _app_log.error("Uncaught exception", exc_info=True)
-            raise _DelegateError() from e
+            raise _DelegateError(_describe(e)) from e
 
     async def _await_delegate(self, result: Awaitable[Any]) -> None:
         """Await what a delegate method returned; its failure is the
@@ -928,10 +935,10 @@ class HTTP1Connection(httputil.HTTPConnection):
             if cancelling is not None and cancelling():
                 raise  # we are being cancelled, not the application's future
             _app_log.error("Uncaught exception", exc_info=True)
-            raise _DelegateError() from None
+            raise _DelegateError("the application's future was cancelled") from None
         except Exception as e:
             _app_log.error("Uncaught exception", exc_info=True)
-            raise _DelegateError() from e
+            raise _DelegateError(_describe(e)) from e
 
     def _call_delegate_quietly(self, method: Callable[[], Any]) -> None:
         try:

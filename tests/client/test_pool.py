@@ -911,7 +911,7 @@ def test_a_failing_header_callback_ends_a_fetch_on_a_reused_connection_as_on_a_n
         on_new = await outcome(warm=False)
         on_reused = await outcome(warm=True)
         assert on_new == (
-            "HTTPStreamClosedError: Connection closed: _DelegateError",
+            "HTTPStreamClosedError: Connection closed: refused by the header callback",
             False,
         )
         assert on_reused == on_new
