@@ -328,9 +328,18 @@ def _describe(error: BaseException) -> str:
 
 
 class _DelegateError(Exception):
-    """A delegate raised; it has been logged already.  Its message is the
-    delegate's exception's, so that what reports the failure (the client's
-    "Connection closed: ...") names the cause."""
+    """A delegate raised; it has been logged already.  ``cause`` is what it
+    raised (None for a cancelled future), kept as an attribute because the
+    compiled build does not always set ``__cause__``; the message is the
+    cause's, for whatever reports the failure."""
+
+    def __init__(self, cause: BaseException | None) -> None:
+        super().__init__(
+            "the application's future was cancelled"
+            if cause is None
+            else _describe(cause)
+        )
+        self.cause = cause
 
 
 # What ends a message exchange early (HTTP1Connection._failed): a malformed
@@ -560,7 +569,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                     e if isinstance(e, ProtocolError) else RemoteProtocolError(str(e))
                 )
         elif isinstance(e, _DelegateError):
-            self.error = e.__cause__ or e
+            self.error = e.cause or e
         elif isinstance(e, iostream.StreamClosedError):
             self.error = e.real_error or e
             self.close()
@@ -920,7 +929,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         except Exception as e:
             self._delegate_result = None
             _app_log.error("Uncaught exception", exc_info=True)
-            raise _DelegateError(_describe(e)) from e
+            raise _DelegateError(e) from e
 
     async def _await_delegate(self, result: Awaitable[Any]) -> None:
         """Await what a delegate method returned; its failure is the
@@ -935,10 +944,10 @@ class HTTP1Connection(httputil.HTTPConnection):
             if cancelling is not None and cancelling():
                 raise  # we are being cancelled, not the application's future
             _app_log.error("Uncaught exception", exc_info=True)
-            raise _DelegateError("the application's future was cancelled") from None
+            raise _DelegateError(None) from None
         except Exception as e:
             _app_log.error("Uncaught exception", exc_info=True)
-            raise _DelegateError(_describe(e)) from e
+            raise _DelegateError(e) from e
 
     def _call_delegate_quietly(self, method: Callable[[], Any]) -> None:
         try:
