@@ -54,6 +54,7 @@ from typing import Any
 
 import trustme
 
+from tests.ports import free_port
 from tests.server.support import RecordingApp
 from tornado_compat.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado_compat.httpserver import HTTPServer
@@ -638,12 +639,6 @@ def install_debian_package(package: str) -> bool:
         return True
     quietly([apt_get, "update"])
     return quietly(install)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclasses.dataclass

@@ -46,12 +46,6 @@ http {{
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def fill(text: str, replacements: dict[str, str]) -> str:
     """``text`` with each placeholder replaced; a placeholder that is not in
     ``text`` fails, since the page no longer says what the test expects."""

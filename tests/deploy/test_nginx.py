@@ -14,7 +14,8 @@ import pytest
 from tests.deploy import docpage
 from tests.deploy.client import CLIENT_IP, Response, request, websocket_echo
 from tests.deploy.conftest import Certificates
-from tests.deploy.nginx import fill, free_port, nginx
+from tests.deploy.nginx import fill, nginx
+from tests.ports import free_ports
 from tests.serve_process import WAIT, ServeProcess
 
 SOCKET = "/run/myapp/myapp.sock"
@@ -61,7 +62,7 @@ def test_nginx_passes_the_client_address_and_scheme(
     if not xheaders:
         # What the page says happens without it.
         argv.remove("--xheaders")
-    http, https = free_port(), free_port()
+    http, https = free_ports(2)
     with (
         serve(argv, sock) as app,
         nginx(
@@ -101,7 +102,7 @@ def test_nginx_keeps_connections_to_serve_and_passes_websockets(
         docpage.command("--unix-socket", without=("--trusted-downstream",)),
         {SOCKET: str(sock)},
     )
-    http, https = free_port(), free_port()
+    http, https = free_ports(2)
     with (
         serve(argv, sock) as app,
         nginx(
@@ -132,7 +133,7 @@ def test_serve_drains_behind_nginx_and_removes_its_socket(
         docpage.command("--unix-socket", without=("--trusted-downstream",)),
         {SOCKET: str(sock)},
     )
-    http, https = free_port(), free_port()
+    http, https = free_ports(2)
     flag = workdir / "release"
     with (
         serve(argv, sock) as app,
@@ -198,7 +199,7 @@ def test_trusted_downstream_behind_a_load_balancer(
     if not trusted:
         at = argv.index("--trusted-downstream")
         del argv[at : at + 2]
-    inner, edge = free_port(), free_port()
+    inner, edge = free_ports(2)
     config = fill(
         docpage.block(BEHIND_LB),
         {

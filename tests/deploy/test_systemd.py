@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tests.deploy import docpage
 from tests.deploy.client import Response, request, unix_request
-from tests.deploy.nginx import free_port
 from tests.deploy.tools import tool
+from tests.ports import free_port
 from tests.serve_process import WAIT, ServeProcess
 
 SOCKET_UNIT = "/etc/systemd/system/myapp.socket"

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.nginx import free_port, nginx
+from tests.deploy.nginx import nginx
+from tests.ports import free_ports
 
 #: The files served, by name: small ones, and one big enough (1 MiB) that
 #: ten fetches of it are still in flight together.
@@ -145,7 +146,7 @@ def nginx_h2(directory: Path) -> Iterator[NginxH2]:
 
 @contextmanager
 def _run(directory: Path, files: Path, ca_file: str) -> Iterator[NginxH2]:
-    ports = {"tls_port": free_port(), "h2c_port": free_port(), "h1_port": free_port()}
+    ports = dict(zip(("tls_port", "h2c_port", "h1_port"), free_ports(3), strict=True))
     http = SERVER.format(dir=directory, files=files, **ports)
     with nginx(directory, http, list(ports.values())):
         yield NginxH2(directory, ca_file=ca_file, **ports)

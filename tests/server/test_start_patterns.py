@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
 from tests.server.client import RawConnection, request
 from tests.server.support import RecordingApp, ServerThread
 from tornado_compat.httpserver import HTTPServer
@@ -26,14 +26,6 @@ from tornado_compat.httpserver import HTTPServer
 ROOT = Path(__file__).resolve().parents[2]
 FORKING = Path(__file__).with_name("apps") / "forking.py"
 PROCESS_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    """A port that was free a moment ago, for the APIs that take a port
-    number rather than a socket."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_listen(server_thread: ServerThread) -> None:
