@@ -34,6 +34,7 @@ import io
 import numbers
 import os
 import re
+import select
 import socket
 import ssl
 import sys
@@ -82,6 +83,9 @@ _ExcInfo = (
 
 
 _scratch = threading.local()
+# Not on every platform (see _nothing_to_receive).
+_poll = getattr(select, "poll", None)
+_POLLIN = getattr(select, "POLLIN", 1)
 
 
 def _scratch_buffer(size: int) -> bytearray:
@@ -103,6 +107,28 @@ def _scratch_view(size: int) -> memoryview:
     if view is None or len(view) != size:
         view = _scratch.view = memoryview(_scratch_buffer(size))[:size]
     return view
+
+
+def _nothing_to_receive(sock: socket.socket) -> bool:
+    """Whether a poll of ``sock`` finds nothing to receive now: no data, no
+    end of stream, no error.
+
+    A receive that finds nothing raises BlockingIOError, which costs more
+    than the receive itself; a poll says the same without an exception.
+    Anything else (data, an end, an error, a descriptor closed under us)
+    is left for a receive to meet.
+    """
+    fd = sock.fileno()
+    if fd < 0 or _poll is None:
+        return False
+    poller = getattr(_scratch, "poller", None)
+    if poller is None:
+        poller = _scratch.poller = _poll()
+    poller.register(fd, _POLLIN)
+    try:
+        return not poller.poll(0)
+    finally:
+        poller.unregister(fd)
 
 
 class StreamClosedError(IOError):
@@ -1637,8 +1663,10 @@ class IOStream(BaseIOStream):
     def _read_bytes_later(self, num_bytes: int) -> Future | None:
         # The wait between WebSocket frames (or any length-prefixed
         # messages), on our own transport: the socket is asked once, as the
-        # general path does, but without its layers; when it has nothing the
-        # read waits for the transport, which is reading (not paused).
+        # general path does (Tornado's behaviour: an error is met at once),
+        # but without its layers, and by a poll first, since it almost
+        # always has nothing yet; the read then waits for the transport,
+        # which is reading (not paused).
         if (
             self._direct is None
             or num_bytes.__class__ is not int
@@ -1650,6 +1678,8 @@ class IOStream(BaseIOStream):
             or not self._reads_are_ours()
         ):
             return None
+        if _nothing_to_receive(self.socket):
+            return self._pending_bytes_read(num_bytes)
         size = self.read_chunk_size
         view = _scratch_view(
             size if size > _DEFAULT_READ_CHUNK_SIZE else _DEFAULT_READ_CHUNK_SIZE

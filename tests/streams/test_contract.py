@@ -66,6 +66,24 @@ async def test_read_bytes_of_a_message_that_arrived_whole(
     assert not pair.right.reading()
 
 
+async def test_read_bytes_meets_what_the_kernel_already_holds(
+    harness: Harness, kind: StreamKind
+) -> None:
+    # A read that the buffer cannot answer asks the socket once, at once (as
+    # Tornado does): bytes already received by the kernel answer it before
+    # the loop runs again.
+    if kind.name not in ("tcp", "unix"):
+        pytest.skip("a socket written to without a loop turn")
+    pair = await kind.pair(harness)
+    await warm_up(pair)
+    for size in (2, 4, 1024):
+        data = payload(size, seed=size)
+        pair.left.write(data)
+        read = pair.right.read_bytes(size)
+        assert read.done()
+        assert read.result() == data
+
+
 async def test_buffered_bytes_are_not_taken_by_a_second_read(
     harness: Harness, kind: StreamKind
 ) -> None:
