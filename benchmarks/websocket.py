@@ -181,12 +181,16 @@ def serve(impl: str, loop: str) -> None:
         serve_in_loop(impl, loop)
 
 
+# The profile's group for the socket calls and polls (their system calls),
+# whoever makes them.
+SYSCALLS = "socket calls and polls, anyone's"
 # Where a profiled function's own time is counted: the first of these found
 # in its file's path.
 PROFILE_GROUPS = (
     ("tornado_compat/iostream", "tornado_compat.iostream"),
     ("tornado_compat/", "tornado_compat (other)"),
     ("site-packages/tornado/websocket", "tornado.websocket"),
+    ("site-packages/tornado/iostream", "tornado.iostream"),
     ("site-packages/tornado/", "tornado (other)"),
     ("asyncio/selector_events", "asyncio transports (socket calls)"),
     ("asyncio/", "asyncio (loop, tasks)"),
@@ -534,11 +538,14 @@ def profile(impl: str, messages: int) -> None:
         return next((g for key, g in PROFILE_GROUPS if key in path), "other")
 
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
-    for (path, _line, _func), (_cc, _nc, own, _cum, callers) in raw.items():
+    for (path, _line, func), (_cc, _nc, own, _cum, callers) in raw.items():
         if path != "~":
             groups[group_of(path)] = groups.get(group_of(path), 0.0) + own
             continue
-        # A built-in (socket.send, len, ...) counts for its caller's group.
+        if "_socket.socket" in func or "poll" in func:
+            groups[SYSCALLS] = groups.get(SYSCALLS, 0.0) + own
+            continue
+        # Another built-in (len, bytes, ...) counts for its caller's group.
         for (caller_path, _l, _f), caller_stats in callers.items():
             group = group_of(caller_path)
             groups[group] = groups.get(group, 0.0) + caller_stats[2]
