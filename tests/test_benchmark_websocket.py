@@ -19,8 +19,12 @@ from benchmarks import tools, websocket
 
 
 def installed(impl: str) -> bool:
-    module = {"uvicorn": "uvicorn", "picows": "picows"}.get(impl)
-    return module is None or importlib.util.find_spec(module) is not None
+    """Whether the packages the server of ``impl`` runs on are installed (the
+    bench extra's, for uvicorn and picows)."""
+    modules = {"uvicorn": ["uvicorn", "websockets"], "picows": ["picows"]}
+    return all(
+        importlib.util.find_spec(module) is not None for module in modules.get(impl, [])
+    )
 
 
 @pytest.mark.parametrize("impl", websocket.IMPLS)
