@@ -305,6 +305,20 @@ def drain_requests(impl: str) -> Measure:
     return measure
 
 
+def websocket_echo(impl: str) -> Measure:
+    """An echo server of benchmarks.websocket under its load client."""
+
+    def measure(env: Env) -> dict[str, float]:
+        from benchmarks import websocket
+
+        settings = env.settings
+        return websocket.measure(
+            impl, env.workdir, settings.seconds, settings.connections
+        )
+
+    return measure
+
+
 @contextlib.contextmanager
 def nginx_files(env: Env) -> Iterator[tools.Nginx]:
     files: dict[str, bytes | int] = {
@@ -576,6 +590,27 @@ def comparisons(settings: Settings) -> list[Comparison]:
             ],
             extra_metrics=["req/s"],
             higher_is_better=False,
+        ),
+        Comparison(
+            14,
+            "WebSocket echo, 1 KiB messages",
+            "A `tornado.web.Application` whose `tornado.websocket` handler sends "
+            "every message back, on tornado's HTTPServer and on tornado_compat's; "
+            "uvicorn (its `websockets` protocol) with a bare ASGI echo, and "
+            "picows's echo listener, for reference; asyncio loop. The client "
+            "(`benchmarks.websocket`, on the other core) keeps one 1024-byte "
+            f"binary message in flight on each of {settings.connections} "
+            "connections, checks every echo byte for byte, and counts echoes "
+            f"for {settings.seconds} s after a 0.5 s warm-up.",
+            "msg/s",
+            [
+                Contender("tornado", websocket_echo("tornado")),
+                Contender("tornado_compat", websocket_echo("compat")),
+                Contender("uvicorn (websockets)", websocket_echo("uvicorn")),
+                Contender("picows", websocket_echo("picows")),
+            ],
+            [Target("tornado_compat", "ratio", 2.5, "tornado")],
+            extra_metrics=["server CPU (µs/msg)"],
         ),
     ]
 

@@ -34,6 +34,7 @@ import io
 import numbers
 import os
 import re
+import select
 import socket
 import ssl
 import sys
@@ -61,6 +62,9 @@ __all__ = [
 
 _DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
 _DEFAULT_READ_CHUNK_SIZE = 64 * 1024
+# Reads of at most this many bytes are copied out of the read buffer through
+# a slice; larger ones through a view, which copies them once.
+_SMALL_READ = 4096
 
 # Errors that mean "the peer went away", which Tornado treats as an ordinary
 # close rather than something worth a log line.
@@ -79,6 +83,9 @@ _ExcInfo = (
 
 
 _scratch = threading.local()
+# Not on every platform (see _nothing_to_receive).
+_poll = getattr(select, "poll", None)
+_POLLIN = getattr(select, "POLLIN", 1)
 
 
 def _scratch_buffer(size: int) -> bytearray:
@@ -100,6 +107,28 @@ def _scratch_view(size: int) -> memoryview:
     if view is None or len(view) != size:
         view = _scratch.view = memoryview(_scratch_buffer(size))[:size]
     return view
+
+
+def _nothing_to_receive(sock: socket.socket) -> bool:
+    """Whether a poll of ``sock`` finds nothing to receive now: no data, no
+    end of stream, no error.
+
+    A receive that finds nothing raises BlockingIOError, which costs more
+    than the receive itself; a poll says the same without an exception.
+    Anything else (data, an end, an error, a descriptor closed under us)
+    is left for a receive to meet.
+    """
+    fd = sock.fileno()
+    if fd < 0 or _poll is None:
+        return False
+    poller = getattr(_scratch, "poller", None)
+    if poller is None:
+        poller = _scratch.poller = _poll()
+    poller.register(fd, _POLLIN)
+    try:
+        return not poller.poll(0)
+    finally:
+        poller.unregister(fd)
 
 
 class StreamClosedError(IOError):
@@ -403,6 +432,24 @@ class BaseIOStream:
         With ``partial``, resolve as soon as any bytes are available (never
         more than ``num_bytes``; ``read_bytes(0)`` resolves with ``b""``).
         """
+        buf = self._read_buffer
+        if (
+            self._read_future is None
+            and num_bytes.__class__ is int
+            and 0 < num_bytes <= len(buf)
+        ):
+            # Already buffered, as the pieces of a WebSocket frame after its
+            # first two bytes are: the result goes straight into a finished
+            # future, without a pending read to set up and tear down.
+            # (A read the buffer satisfies succeeds after a close too.)
+            ready: Future[bytes] = Future()
+            ready.set_result(self._consume(num_bytes))
+            self._reading_done()
+            return ready
+        if not buf and not partial and self._read_future is None:
+            waiting = self._read_bytes_later(num_bytes)
+            if waiting is not None:
+                return waiting
         if partial and num_bytes > 0 and not self._read_buffer:
             data = self._receive_now(int(num_bytes))
             if data:
@@ -422,6 +469,13 @@ class BaseIOStream:
         """Up to ``size`` bytes that the source has at once, taken without
         the buffer; None where that cannot be done (the general path then
         reads, buffers and reports errors)."""
+        return None
+
+    def _read_bytes_later(self, num_bytes: int) -> Future | None:
+        """A ``read_bytes(num_bytes)`` with nothing buffered: the pending
+        read, if the source has nothing now; None to leave the read to the
+        general path (whatever the source had is then buffered, or its end
+        or error recorded, for that path to find)."""
         return None
 
     def read_into(self, buf: bytearray, partial: bool = False) -> Awaitable[int]:
@@ -660,10 +714,12 @@ class BaseIOStream:
             data = bytes(buf)
             buf.clear()
             return data
-        if not size:
-            return b""
-        with memoryview(buf) as view, view[:size] as head:
-            data = head.tobytes()
+        if size <= _SMALL_READ:
+            # Two small copies cost less than a view and its release.
+            data = bytes(buf[:size])
+        else:
+            with memoryview(buf) as view, view[:size] as head:
+                data = head.tobytes()
         del buf[:size]
         return data
 
@@ -783,7 +839,27 @@ class BaseIOStream:
         """Run when data arrives for a pending read and can go straight
         into the buffer (the same checks as _read_to_buffer_loop makes,
         without its copies)."""
-        self._read_buffer += data
+        buf = self._read_buffer
+        buf += data
+        if (
+            self._read_kind == _BYTES
+            and not self._read_partial
+            and self._read_num <= len(buf)
+            and self._read_num <= self.max_buffer_size
+        ):
+            # The usual wait, a read_bytes that this data completes (the
+            # next WebSocket frame's first bytes): _read_ready and
+            # _read_event_done, without asking three times what the read
+            # needs.
+            future = self._read_future
+            self._read_future = None
+            result = self._consume(self._read_num)
+            if future is not None and not future.cancelled():
+                future.set_result(result)
+            self._reading_done()
+            if buf:
+                self._fire_readable()
+            return
         try:
             pos = self._find_read_pos()
             if pos is None:
@@ -1583,6 +1659,59 @@ class IOStream(BaseIOStream):
             raise
         # b"" (end of file) is left to the general path, which closes.
         return data or None
+
+    def _read_bytes_later(self, num_bytes: int) -> Future | None:
+        # The wait between WebSocket frames (or any length-prefixed
+        # messages), on our own transport: the socket is asked once, as the
+        # general path does (Tornado's behaviour: an error is met at once),
+        # but without its layers, and by a poll first, since it almost
+        # always has nothing yet; the read then waits for the transport,
+        # which is reading (not paused).
+        if (
+            self._direct is None
+            or num_bytes.__class__ is not int
+            or num_bytes <= 0
+            or self._paused
+            or self._closed
+            or self._incoming_size
+            or self._incoming_eof
+            or not self._reads_are_ours()
+        ):
+            return None
+        if _nothing_to_receive(self.socket):
+            return self._pending_bytes_read(num_bytes)
+        size = self.read_chunk_size
+        view = _scratch_view(
+            size if size > _DEFAULT_READ_CHUNK_SIZE else _DEFAULT_READ_CHUNK_SIZE
+        )
+        try:
+            n = self.socket.recv_into(view, size)
+        except (BlockingIOError, InterruptedError):
+            return self._pending_bytes_read(num_bytes)
+        except OSError as e:
+            # As the general path fails: a reset fails the read's future,
+            # another error is raised; either way the stream closes with it.
+            self._close_socket_quietly()
+            if not self._is_connreset(e):
+                self.close(exc_info=e)
+                raise
+            future = self._pending_bytes_read(num_bytes)
+            self.close(exc_info=e)
+            return future
+        if n:
+            self._read_buffer += view[:n]
+        else:
+            self._incoming_eof = True
+        return None
+
+    def _pending_bytes_read(self, num_bytes: int) -> Future:
+        future: Future[bytes] = Future()
+        self._read_future = future
+        self._read_scan = 0
+        self._read_kind = _BYTES
+        self._read_num = num_bytes
+        self._read_partial = False
+        return future
 
     def _read_socket_directly(self, buf: bytearray | memoryview) -> int | None:
         try:

@@ -47,6 +47,57 @@ async def test_read_bytes_exact(harness: Harness, kind: StreamKind) -> None:
     assert await within(pair.right.read_bytes(4)) == b"cdef"
 
 
+async def test_read_bytes_of_a_message_that_arrived_whole(
+    harness: Harness, kind: StreamKind
+) -> None:
+    # A length-prefixed message read piece by piece, as tornado.websocket
+    # reads a frame: once its first bytes are read, the rest is buffered,
+    # and each further read is answered at once, in order, with its bytes.
+    pair = await kind.pair(harness)
+    body = payload(1024, seed=3)
+    frame = b"\x82\xfe" + len(body).to_bytes(2, "big") + b"mask" + body
+    for _ in range(3):
+        await within(pair.left.write(frame))
+        assert await within(pair.right.read_bytes(2)) == b"\x82\xfe"
+        for expected in (frame[2:4], b"mask", body):
+            piece = pair.right.read_bytes(len(expected))
+            assert piece.done()
+            assert piece.result() == expected
+    assert not pair.right.reading()
+
+
+async def test_read_bytes_meets_what_the_kernel_already_holds(
+    harness: Harness, kind: StreamKind
+) -> None:
+    # A read that the buffer cannot answer asks the socket once, at once (as
+    # Tornado does): bytes already received by the kernel answer it before
+    # the loop runs again.
+    if kind.name not in ("tcp", "unix"):
+        pytest.skip("a socket written to without a loop turn")
+    pair = await kind.pair(harness)
+    await warm_up(pair)
+    for size in (2, 4, 1024):
+        data = payload(size, seed=size)
+        pair.left.write(data)
+        read = pair.right.read_bytes(size)
+        assert read.done()
+        assert read.result() == data
+
+
+async def test_buffered_bytes_are_not_taken_by_a_second_read(
+    harness: Harness, kind: StreamKind
+) -> None:
+    pair = await kind.pair(harness)
+    pending = pair.right.read_until(b"\n")
+    await within(pair.left.write(b"abc"))
+    await wait_drained(pair.right)
+    assert not pending.done()
+    with pytest.raises(AssertionError, match="Already reading"):
+        pair.right.read_bytes(2)
+    await within(pair.left.write(b"\n"))
+    assert await within(pending) == b"abc\n"
+
+
 async def test_read_bytes_waits_for_all_bytes(
     harness: Harness, kind: StreamKind
 ) -> None:
@@ -620,6 +671,20 @@ async def test_peer_reset_met_by_a_partial_read(
     assert await within(pair.right.read_bytes(1)) == b"x"
     pair.reset_left()
     await _fails_with_reset(lambda: pair.right.read_bytes(10, partial=True))
+    assert pair.right.closed()
+
+
+@pytest.mark.needs(RESET)
+async def test_peer_reset_met_by_a_read_with_nothing_buffered(
+    harness: Harness, kind: StreamKind
+) -> None:
+    # As with the partial read above: read_bytes with nothing buffered asks
+    # the socket once, meets the reset there, and fails the same way.
+    pair = await kind.pair(harness)
+    await within(pair.left.write(b"x"))
+    assert await within(pair.right.read_bytes(1)) == b"x"
+    pair.reset_left()
+    await _fails_with_reset(lambda: pair.right.read_bytes(10))
     assert pair.right.closed()
 
 
