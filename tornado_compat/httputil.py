@@ -898,6 +898,7 @@ class HTTPServerRequest:
         self.connection = connection
         self.server_connection = server_connection
         self._start_time = time.time()
+        self._finish_time: float | None = None
 
         self.path, _, query = uri.partition("?")
         self.query = query
@@ -917,9 +918,6 @@ class HTTPServerRequest:
         # The values are lists of immutable bytes: copying the lists is a
         # deep copy, without copy.deepcopy's cost.
         self.query_arguments = {k: list(v) for k, v in self.arguments.items()}
-
-    # Set only by code that times requests itself: tornado.web does not.
-    _finish_time: float | None = None
 
     def _host_from_headers(self) -> tuple[str, str]:
         """``(host, host_name)`` from the Host header."""
