@@ -116,6 +116,41 @@ def test_delete_and_contains() -> None:
         del h["foo"]
 
 
+def test_lookups_of_names_never_seen_before() -> None:
+    # The lookups read the cache of normalized names directly; a name not
+    # in it (the cache is emptied when full) is normalized on the spot.
+    h = HTTPHeaders({"x-fresh-name-one": "1"})
+    h.add("X-Fresh-Name-One", "2")
+    assert h["x-FRESH-name-one"] == "1,2"
+    assert h.get("X-FRESH-NAME-ONE") == "1,2"
+    assert h.get("x-fresh-name-two", "none") == "none"
+    assert "x-fresh-name-one" in h
+    assert "x-fresh-name-three" not in h
+    assert [] not in h  # type: ignore[comparison-overlap]
+    h["x-fresh-name-four"] = "4"
+    assert h.get_list("X-Fresh-Name-Four") == ["4"]
+    del h["x-fresh-name-four"]
+    assert list(h) == ["X-Fresh-Name-One"]
+    with pytest.raises(KeyError):
+        h["x-fresh-name-five"]
+    with pytest.raises(AttributeError):
+        h.get(1)  # type: ignore[arg-type]
+
+
+def test_an_empty_headers_passed_to_a_request_is_replaced() -> None:
+    # As in Tornado (``headers or HTTPHeaders()``): the request gets a new
+    # mapping, not the empty one it was given; a mapping with headers is
+    # kept as it is.
+    empty = HTTPHeaders()
+    start = RequestStartLine("GET", "/", "HTTP/1.0")
+    request = HTTPServerRequest(start_line=start, headers=empty)
+    assert request.headers is not empty and isinstance(request.headers, HTTPHeaders)
+    full = HTTPHeaders({"Host": "example.com"})
+    assert HTTPServerRequest(start_line=start, headers=full).headers is full
+    replaced = HTTPServerRequest(start_line=start, headers={}).headers  # type: ignore[arg-type]
+    assert isinstance(replaced, HTTPHeaders) and not replaced
+
+
 def test_constructor_forms() -> None:
     assert HTTPHeaders({"a": "1"}) == HTTPHeaders(A="1")
     assert HTTPHeaders([("a", "1"), ("b", "2")]) == HTTPHeaders(a="1", b="2")
@@ -590,6 +625,22 @@ def test_format_timestamp_of_each_second_after_the_last() -> None:
     )
     assert format_timestamp(int(TIMESTAMP) - 86400) == "Sat, 26 Jan 2013 18:43:20 GMT"
     assert format_timestamp(TIMESTAMP) == EXPECTED_DATE
+
+
+def test_format_timestamp_of_floats_in_and_around_the_last_second() -> None:
+    # A float in the second formatted last takes the quick path; its ends,
+    # and the seconds before 1970 (where int() rounds toward zero, so that
+    # -1.5 is second -1 and -0.5 is second 0), must not.
+    assert format_timestamp(TIMESTAMP) == EXPECTED_DATE
+    assert format_timestamp(int(TIMESTAMP) + 0.999) == EXPECTED_DATE
+    assert format_timestamp(int(TIMESTAMP) + 1.0) == "Sun, 27 Jan 2013 18:43:21 GMT"
+    assert format_timestamp(int(TIMESTAMP) - 0.001) == "Sun, 27 Jan 2013 18:43:19 GMT"
+    assert format_timestamp(-1.5) == "Wed, 31 Dec 1969 23:59:59 GMT"
+    assert format_timestamp(-0.5) == "Thu, 01 Jan 1970 00:00:00 GMT"
+    assert format_timestamp(-1.5) == "Wed, 31 Dec 1969 23:59:59 GMT"
+    assert format_timestamp(-1.25) == "Wed, 31 Dec 1969 23:59:59 GMT"
+    with pytest.raises(ValueError):
+        format_timestamp(float("nan"))
 
 
 def test_format_timestamp_rejects_other_types() -> None:

@@ -174,8 +174,9 @@ _VALUE_CHARS_TEXT = re.compile(r"[\t\x20-\x7e\x80-\U0010ffff]*")
 # cached.  The cache is emptied when full rather than evicted entry by entry:
 # the common names come back at once, and a peer sending endless distinct
 # names cannot make it grow.  The hottest methods look in the cache themselves
-# (``_NORMALIZED_CACHE.get(name) or _normalize_header(name)``), which saves a
-# call per lookup.
+# (``_NORMALIZED_CACHE[name]``, calling :func:`_normalize_header` only on a
+# miss): a subscript of a plain dict is the cheapest lookup Python has, and
+# it saves a call per lookup (tornado.web makes about ten per response).
 _NORMALIZED_CACHE: dict[str, str] = {}
 _NORMALIZED_CACHE_SIZE = 1000
 
@@ -208,15 +209,6 @@ _HOST_NAMES_SIZE = 1000
 
 
 # -- HTTPHeaders -------------------------------------------------------------------
-
-
-def _joined(values: list[str]) -> str:
-    # A single value comes back as it was stored: applications (and
-    # Tornado's own clients) set values of other types, bytes for example,
-    # through the mapping interface, and read them back.
-    if len(values) == 1:
-        return values[0]
-    return ",".join(values)
 
 
 class HTTPHeaders(MutableMapping[str, str]):
@@ -260,21 +252,31 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def __init__(self, *args: Any, **kwargs: str) -> None:
         # Normalized name -> its values, in the order they were added.
-        self._as_list: dict[str, list[str]] = {}
-        if not args and not kwargs:
-            return
-        if len(args) == 1 and not kwargs and type(args[0]) is dict:
-            # What update() would do, without the abstract base class's
-            # generic path (this runs for most responses).
-            as_list = self._as_list
-            cache = _NORMALIZED_CACHE
-            for name, value in args[0].items():
-                as_list[cache.get(name) or _normalize_header(name)] = [value]
-        elif len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
-            # A copy: each name's list is copied, not shared.
-            for name, values in args[0]._as_list.items():
-                self._as_list[name] = list(values)
-        else:
+        as_list: dict[str, list[str]]
+        if len(args) == 1 and not kwargs:
+            arg = args[0]
+            if arg.__class__ is dict:
+                # What update() would do, without the abstract base class's
+                # generic path: tornado.web makes one from a dict for every
+                # response.
+                as_list = {}
+                cache = _NORMALIZED_CACHE
+                for name, value in arg.items():
+                    try:
+                        key = cache[name]
+                    except KeyError:
+                        key = _normalize_header(name)
+                    as_list[key] = [value]
+                self._as_list = as_list
+                return
+            if isinstance(arg, HTTPHeaders):
+                # A copy: each name's list is copied, not shared.
+                self._as_list = {
+                    name: list(values) for name, values in arg._as_list.items()
+                }
+                return
+        self._as_list = {}
+        if args or kwargs:
             self.update(*args, **kwargs)
 
     # -- multi-valued interface
@@ -303,7 +305,10 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def get_list(self, name: str) -> list[str]:
         """All the values of ``name``, as a list (empty if there are none)."""
-        key = _NORMALIZED_CACHE.get(name) or _normalize_header(name)
+        try:
+            key = _NORMALIZED_CACHE[name]
+        except KeyError:
+            key = _normalize_header(name)
         return self._as_list.get(key, [])
 
     def get_all(self) -> Iterable[tuple[str, str]]:
@@ -365,7 +370,10 @@ class HTTPHeaders(MutableMapping[str, str]):
         headers._as_list = as_list
         cache = _NORMALIZED_CACHE
         for name, value in fields:
-            key = cache.get(name) or _normalize_header(name)
+            try:
+                key = cache[name]
+            except KeyError:
+                key = _normalize_header(name)
             if key in as_list:
                 as_list[key].append(value)
             else:
@@ -395,12 +403,14 @@ class HTTPHeaders(MutableMapping[str, str]):
             if not line:
                 break  # after the last line's LF
             name, _, value = line.partition(":")
-            key = cache.get(name) or _normalize_header(name)
-            values = as_list.get(key)
-            if values is None:
-                as_list[key] = [value.strip(" \t\r")]
+            try:
+                key = cache[name]
+            except KeyError:
+                key = _normalize_header(name)
+            if key in as_list:
+                as_list[key].append(value.strip(" \t\r"))
             else:
-                values.append(value.strip(" \t\r"))
+                as_list[key] = [value.strip(" \t\r")]
         headers._as_list = as_list
         return headers
 
@@ -434,22 +444,42 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     # -- the mapping interface
 
+    # A value comes back as it was stored when it is a name's only one:
+    # applications (and Tornado's own clients) set values of other types,
+    # bytes for example, through the mapping interface, and read them back.
+    # Several values come back joined by commas.
+
     def __setitem__(self, name: str, value: str) -> None:
-        key = _NORMALIZED_CACHE.get(name) or _normalize_header(name)
+        try:
+            key = _NORMALIZED_CACHE[name]
+        except KeyError:
+            key = _normalize_header(name)
         self._as_list[key] = [value]
 
     def __getitem__(self, name: str) -> str:
-        key = _NORMALIZED_CACHE.get(name) or _normalize_header(name)
-        return _joined(self._as_list[key])
+        try:
+            key = _NORMALIZED_CACHE[name]
+        except KeyError:
+            key = _normalize_header(name)
+        values = self._as_list[key]
+        if len(values) == 1:
+            return values[0]
+        return ",".join(values)
 
     def __delitem__(self, name: str) -> None:
-        key = _NORMALIZED_CACHE.get(name) or _normalize_header(name)
+        try:
+            key = _NORMALIZED_CACHE[name]
+        except KeyError:
+            key = _normalize_header(name)
         del self._as_list[key]
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = _NORMALIZED_CACHE.get(name) or _normalize_header(name)
+        try:
+            key = _NORMALIZED_CACHE[name]
+        except KeyError:
+            key = _normalize_header(name)
         return key in self._as_list
 
     def __len__(self) -> int:
@@ -460,9 +490,16 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def get(self, name: str, default: Any = None) -> Any:
         # Mapping.get goes through an exception for every absent name.
-        key = _NORMALIZED_CACHE.get(name) or _normalize_header(name)
+        try:
+            key = _NORMALIZED_CACHE[name]
+        except KeyError:
+            key = _normalize_header(name)
         values = self._as_list.get(key)
-        return default if values is None else _joined(values)
+        if values is None:
+            return default
+        if len(values) == 1:
+            return values[0]
+        return ",".join(values)
 
     def copy(self) -> HTTPHeaders:
         """A copy whose lists of values are not shared with this one."""
@@ -815,9 +852,14 @@ class HTTPServerRequest:
             )
             # An empty method or target counts as missing, as in Tornado.
             start_line = RequestStartLine(method or "GET", uri or "/", version)
-        self.method, self.uri, self.version = start_line
-        # ``or``: an empty mapping passed in is replaced, as in Tornado.
-        headers = self.headers = headers or HTTPHeaders()
+        self.method, uri, self.version = start_line
+        self.uri = uri
+        # An empty mapping passed in is replaced, as in Tornado (which says
+        # ``headers or HTTPHeaders()``); a server's HTTPHeaders is checked
+        # without the call to __len__ that its truth value would make.
+        if headers.__class__ is not HTTPHeaders or not headers._as_list:
+            headers = headers or HTTPHeaders()
+        self.headers = headers
         if host is not None:
             warnings.warn(
                 "The host argument to HTTPServerRequest is deprecated and will be "
@@ -842,38 +884,40 @@ class HTTPServerRequest:
         # A server's requests name the same few valid hosts again and again:
         # a single Host header seen before needs no check.
         hosts = headers._as_list.get("Host")
-        host_name = None
-        if hosts is not None and len(hosts) == 1:
-            host = hosts[0]
-            if host.__class__ is str:
-                host_name = _HOST_NAMES.get(host)
-        if host_name is None:
-            host, host_name = self._host_from_headers()
-        self.host = host
-        self.host_name = host_name
+        if (
+            hosts is not None
+            and len(hosts) == 1
+            and (host := hosts[0]).__class__ is str
+            and (host_name := _HOST_NAMES.get(host)) is not None
+        ):
+            self.host = host
+            self.host_name = host_name
+        else:
+            self.host, self.host_name = self._host_from_headers()
         self.files = files or {}
         self.connection = connection
         self.server_connection = server_connection
         self._start_time = time.time()
         self._finish_time: float | None = None
 
-        self.path, _, self.query = self.uri.partition("?")
-        self.arguments: dict[str, list[bytes]] = {}
-        if self.query:
-            try:
-                self.arguments = parse_qs_bytes(
-                    self.query,
-                    keep_blank_values=True,
-                    max_num_fields=_DEFAULT_PARSE_BODY_CONFIG.urlencoded.max_arguments,
-                )
-            except ValueError as e:
-                raise HTTPInputError(f"Invalid query string: {e}") from e
-            # The values are lists of immutable bytes: copying the lists is
-            # a deep copy, without copy.deepcopy's cost.
-            self.query_arguments = {k: list(v) for k, v in self.arguments.items()}
-        else:
-            self.query_arguments = {}
+        self.path, _, query = uri.partition("?")
+        self.query = query
         self.body_arguments: dict[str, list[bytes]] = {}
+        if not query:
+            self.arguments: dict[str, list[bytes]] = {}
+            self.query_arguments: dict[str, list[bytes]] = {}
+            return
+        try:
+            self.arguments = parse_qs_bytes(
+                query,
+                keep_blank_values=True,
+                max_num_fields=_DEFAULT_PARSE_BODY_CONFIG.urlencoded.max_arguments,
+            )
+        except ValueError as e:
+            raise HTTPInputError(f"Invalid query string: {e}") from e
+        # The values are lists of immutable bytes: copying the lists is a
+        # deep copy, without copy.deepcopy's cost.
+        self.query_arguments = {k: list(v) for k, v in self.arguments.items()}
 
     def _host_from_headers(self) -> tuple[str, str]:
         """``(host, host_name)`` from the Host header."""
@@ -1113,10 +1157,12 @@ _MONTHS = (
     "Dec",
 )
 
-# The second that format_timestamp formatted last, and its text: tornado.web
-# dates every response with the current time, so a busy server formats each
-# second once instead of once per response.
-_last_formatted: tuple[int | None, str] = (None, "")
+# The second that format_timestamp formatted last, as an int and as the
+# interval of floats that truncate to it (empty before 1970, where int()
+# rounds toward zero), and its text: tornado.web dates every response with
+# time.time(), so a busy server formats each second once instead of once per
+# response.
+_last_formatted: tuple[int | None, float, float, str] = (None, 0.0, 0.0, "")
 
 
 def format_timestamp(
@@ -1132,6 +1178,11 @@ def format_timestamp(
     >>> format_timestamp(951782400)
     'Tue, 29 Feb 2000 00:00:00 GMT'
     """
+    global _last_formatted
+    last = _last_formatted
+    # time.time() within the second formatted last: no conversion at all.
+    if type(ts) is float and last[1] <= ts < last[2]:
+        return last[3]
     if isinstance(ts, (int, float)):
         seconds = int(ts)
     elif isinstance(ts, (tuple, time.struct_time)):
@@ -1142,10 +1193,8 @@ def format_timestamp(
         seconds = calendar.timegm(ts.utctimetuple())
     else:
         raise TypeError(f"unknown timestamp type: {ts!r}")
-    global _last_formatted
-    last = _last_formatted
     if last[0] == seconds:
-        return last[1]
+        return last[3]
     t = time.gmtime(seconds)
     text = "%s, %02d %s %04d %02d:%02d:%02d GMT" % (
         _WEEKDAYS[t.tm_wday],
@@ -1156,9 +1205,11 @@ def format_timestamp(
         t.tm_min,
         t.tm_sec,
     )
+    start = float(seconds) if seconds >= 0 else 0.0
+    end = start + 1.0 if seconds >= 0 else 0.0
     # One tuple, replaced whole, so that a thread never sees the text of
     # one second paired with another.
-    _last_formatted = (seconds, text)
+    _last_formatted = (seconds, start, end, text)
     return text
 
 
