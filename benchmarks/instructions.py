@@ -469,6 +469,12 @@ def per_request(argv_for: Callable[[int], list[str]], requests: int) -> int:
 _PACKAGES = (
     ("site-packages/h2/", "h2 (state machine, validation)"),
     ("asyncio/selector_events", "asyncio transports (socket calls)"),
+    ("asyncio/sslproto", "asyncio's TLS (the client's; the floor's)"),
+    ("/ssl.py", "ssl (the TLS records)"),
+    ("tornado_compat/tcpserver", "tornado_compat.tcpserver (accept)"),
+    ("tornado_compat/netutil", "tornado_compat.netutil (accept)"),
+    ("tornado_compat/http1connection", "tornado_compat.http1connection"),
+    ("tornado_compat/protocol/", "tornado_compat.protocol"),
     ("site-packages/hpack/", "hpack (HPACK)"),
     ("site-packages/hyperframe/", "hyperframe (frames)"),
     ("tornado_compat/http2/", "tornado_compat.http2 (the driver)"),
