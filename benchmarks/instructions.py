@@ -23,6 +23,15 @@ of its 10 connections, from frames made once (the request head is HPACK
 without the dynamic table, so every request's block is the same bytes), so
 that the client's own share stays small.  They are not in the default set.
 
+A suffix ``-tls`` (``floor-tls``, ``compat-tls``, ``tornado-tls``,
+``uvicorn-tls``) serves the same over TLS (a self-signed ECDSA certificate,
+``ssl_options`` for the two Tornado servers), the client's 10 keep-alive
+connections speaking TLS through asyncio's; ``-close`` (``floor-close``,
+``compat-close``, ...) sends each GET with ``Connection: close`` on a new
+connection, 10 at a time, and counts a request done when the server has
+answered and closed.  Subtract the floor of the same suffix, which answers
+(and closes) with the same client.  Neither is in the default set.
+
 ``python -m benchmarks.instructions --profile SERVER [--requests N]`` runs
 the same loop under cProfile and prints where the time went, by package
 (h2, hpack, hyperframe, tornado_compat.http2, ...): the shares, not the
@@ -70,6 +79,8 @@ WEB_SERVERS = ("compat-web", "tornado-web")
 CONNECTIONS = 10
 WARMUP = 200
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+CLOSE_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+MODES = ("tls", "close")
 CANNED = (
     b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\n" + HELLO
 )
@@ -103,6 +114,33 @@ class _Client(asyncio.Protocol):
         else:
             self.transport.close()
             self.done.set_result(None)
+
+
+class _OneShot(asyncio.Protocol):
+    """One GET with ``Connection: close``: done when the whole answer has
+    come and the server has closed the connection."""
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+        self.received = b""
+
+    def connection_made(self, transport: Any) -> None:
+        transport.write(CLOSE_REQUEST)
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.done.done():
+            return
+        if exc is None and self.received.startswith(b"HTTP/1.1 200 "):
+            if self.received.endswith(HELLO):
+                self.done.set_result(None)
+                return
+        self.done.set_exception(AssertionError(exc or self.received[:200]))
 
 
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -182,18 +220,50 @@ class _H2Client(asyncio.Protocol):
 
 
 class _Canned(asyncio.Protocol):
+    close = False
+
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
         if data.endswith(b"\r\n\r\n"):
             self.transport.write(CANNED)
+            if self.close:
+                self.transport.close()
 
 
-async def _start_server(name: str, sock: socket.socket) -> Any:
+class _CannedClose(_Canned):
+    close = True
+
+
+def _split_mode(name: str) -> tuple[str, str | None]:
+    """("compat", "tls") for "compat-tls"; (name, None) without a mode."""
+    base, _, mode = name.rpartition("-")
+    return (base, mode) if base and mode in MODES else (name, None)
+
+
+def _tls_contexts() -> tuple[tuple[str, str], Any, Any]:
+    """A certificate and key in a scratch folder, the server's context and
+    the client's (which does not check the certificate)."""
+    import ssl
+
+    files = tools.tls_files(Path(tempfile.mkdtemp(prefix="tornado-compat-instr-")))
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(*files)
+    client = ssl.create_default_context()
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    return files, server, client
+
+
+async def _start_server(
+    name: str, sock: socket.socket, tls: tuple[tuple[str, str], Any] | None = None
+) -> Any:
     loop = asyncio.get_running_loop()
-    if name == "floor":
-        return await loop.create_server(_Canned, sock=sock)
+    files, context = tls if tls is not None else (None, None)
+    if name in ("floor", "floor-close"):
+        protocol = _CannedClose if name == "floor-close" else _Canned
+        return await loop.create_server(protocol, sock=sock, ssl=context)
     if name == "uvicorn":
         import uvicorn
 
@@ -220,6 +290,8 @@ async def _start_server(name: str, sock: socket.socket) -> Any:
                 lifespan="off",
                 log_level="warning",
                 access_log=False,
+                ssl_certfile=files[0] if files else None,
+                ssl_keyfile=files[1] if files else None,
             )
         )
         task = loop.create_task(server.serve(sockets=[sock]))
@@ -275,9 +347,10 @@ async def _start_server(name: str, sock: socket.socket) -> Any:
         def app(request: Any) -> None:
             respond(request, HELLO)
 
-    http_server = tornado.httpserver.HTTPServer(
-        app, **({"http2": True} if name.startswith("compat-h2") else {})
-    )
+    kwargs: dict[str, Any] = {"ssl_options": context}
+    if name.startswith("compat-h2"):
+        kwargs["http2"] = True
+    http_server = tornado.httpserver.HTTPServer(app, **kwargs)
     http_server.add_sockets([sock])
     return http_server
 
@@ -289,12 +362,32 @@ async def _loop(name: str, requests: int) -> float:
     sock.listen(128)
     sock.setblocking(False)
     port = sock.getsockname()[1]
-    server = await _start_server(name, sock)
+    base, mode = _split_mode(name)
+    server_tls = client_context = None
+    if mode == "tls":
+        files, server_context, client_context = _tls_contexts()
+        server_tls = (files, server_context)
+    server = await _start_server(
+        "floor-close" if name == "floor-close" else base, sock, server_tls
+    )
     loop = asyncio.get_running_loop()
 
     client = _H2Client if name in H2_SERVERS else _Client
 
+    async def one_at_a_time(count: int) -> None:
+        for _ in range(count):
+            future: asyncio.Future[None] = loop.create_future()
+            await loop.create_connection(
+                functools.partial(_OneShot, future), "127.0.0.1", port
+            )
+            await future
+
     async def run(total: int) -> None:
+        if mode == "close":
+            await asyncio.gather(
+                *(one_at_a_time(total // CONNECTIONS) for _ in range(CONNECTIONS))
+            )
+            return
         done = []
         for _ in range(CONNECTIONS):
             future: asyncio.Future[None] = loop.create_future()
@@ -302,6 +395,7 @@ async def _loop(name: str, requests: int) -> float:
                 functools.partial(client, total // CONNECTIONS, future),
                 "127.0.0.1",
                 port,
+                ssl=client_context,
             )
             done.append(future)
         await asyncio.gather(*done)
@@ -375,6 +469,12 @@ def per_request(argv_for: Callable[[int], list[str]], requests: int) -> int:
 _PACKAGES = (
     ("site-packages/h2/", "h2 (state machine, validation)"),
     ("asyncio/selector_events", "asyncio transports (socket calls)"),
+    ("asyncio/sslproto", "asyncio's TLS (the client's; the floor's)"),
+    ("/ssl.py", "ssl (the TLS records)"),
+    ("tornado_compat/tcpserver", "tornado_compat.tcpserver (accept)"),
+    ("tornado_compat/netutil", "tornado_compat.netutil (accept)"),
+    ("tornado_compat/http1connection", "tornado_compat.http1connection"),
+    ("tornado_compat/protocol/", "tornado_compat.protocol"),
     ("site-packages/hpack/", "hpack (HPACK)"),
     ("site-packages/hyperframe/", "hyperframe (frames)"),
     ("tornado_compat/http2/", "tornado_compat.http2 (the driver)"),

@@ -116,15 +116,25 @@ def wrk_server(
     impl: str,
     app: str,
     loop: str = "asyncio",
+    tls: bool = False,
+    close: bool = False,
 ) -> Measure:
-    """A server from benchmarks.servers under wrk."""
+    """A server from benchmarks.servers under wrk: over TLS with ``tls``
+    (keep-alive, so that the handshakes are a few per run), each request
+    with ``Connection: close`` (a new connection per request) with
+    ``close``.  These two also give the CPU time per request of the server
+    process and its children (user and system, from /proc)."""
 
     def measure(env: Env) -> dict[str, float]:
         settings = env.settings
         argv = [impl, app, "--loop", loop]
+        if tls:
+            certfile, keyfile = tools.tls_files(env.workdir)
+            argv += ["--certfile", certfile, "--keyfile", keyfile]
         with tools.server(argv, env.workdir) as server:
             script = None
             connections = settings.connections
+            headers: tuple[str, ...] = ()
             if app == "upload":
                 size = settings.upload_bytes
                 body = b"u" * size
@@ -133,12 +143,21 @@ def wrk_server(
                 connections = settings.upload_connections
             elif app == "big":
                 tools.verify(server.port, b"x" * BIG_SIZE, times=200)
+            elif close:
+                tools.verify_close(server.port, HELLO, times=20)
+                headers = ("Connection: close",)
             else:
-                tools.verify(server.port, HELLO, times=200)
-            rate = tools.run_wrk(server.port, settings.seconds, connections, script)
+                tools.verify(server.port, HELLO, times=200, tls=tls)
+            before = tools.tree_cpu_seconds(server.pid)
+            rate = tools.run_wrk(
+                server.port, settings.seconds, connections, script, tls, headers
+            )
+            cpu = tools.tree_cpu_seconds(server.pid) - before
             server.check_alive()
             server.check_log()
         metrics = {"req/s": rate}
+        if tls or close:
+            metrics[CPU_METRIC] = cpu / (rate * settings.seconds) * 1e6
         if app == "big":
             metrics["MB/s"] = rate * BIG_SIZE / MB
         elif app == "upload":
@@ -162,7 +181,7 @@ def h2load_server(
     def measure(env: Env) -> dict[str, float]:
         settings = env.settings
         argv = [impl, app]
-        if impl == "compat":
+        if impl in ("compat", "granian"):
             argv.append("--http2")
         if tls:
             certfile, keyfile = tools.tls_files(env.workdir)
@@ -334,6 +353,12 @@ def nginx_files(env: Env) -> Iterator[tools.Nginx]:
 
 def comparisons(settings: Settings) -> list[Comparison]:
     wrk = f"wrk -t1 -c{settings.connections}, keep-alive, {settings.seconds} s runs."
+    granian = "one worker, one runtime thread, `--loop` as the others"
+    server_cpu = (
+        "Also the server's CPU time per request: user and system time of its "
+        "processes (Granian's worker included) over the wrk run, from /proc, "
+        "over the requests wrk made."
+    )
     hello = "The 12-byte body `Hello world!`;"
     raw = "tornado's HTTPServer with a raw request callback;"
     gets = settings.gets
@@ -346,7 +371,9 @@ def comparisons(settings: Settings) -> list[Comparison]:
     cycles = settings.churn_cycles
     plan = settings.drain_plan
 
-    def servers(app: str, loop: str, others: bool = True) -> list[Contender]:
+    def servers(
+        app: str, loop: str, others: bool = True, granian: bool = False
+    ) -> list[Contender]:
         result = [
             Contender("tornado", wrk_server("tornado", app, loop)),
             Contender("tornado_compat", wrk_server("compat", app, loop)),
@@ -356,7 +383,26 @@ def comparisons(settings: Settings) -> list[Comparison]:
                 Contender("uvicorn (httptools)", wrk_server("uvicorn", app, loop)),
                 Contender("aiohttp", wrk_server("aiohttp", app, loop)),
             ]
+        if granian:
+            result += [
+                Contender("Granian ASGI", wrk_server("granian", app, loop)),
+                Contender("Granian RSGI", wrk_server("granian-rsgi", app, loop)),
+            ]
         return result
+
+    def hello_servers(tls: bool = False, close: bool = False) -> list[Contender]:
+        """The hello world of comparison 1 over TLS or one request per
+        connection: every server that can, aiohttp aside."""
+        return [
+            Contender(label, wrk_server(impl, "hello", tls=tls, close=close))
+            for label, impl in [
+                ("tornado", "tornado"),
+                ("tornado_compat", "compat"),
+                ("uvicorn (httptools)", "uvicorn"),
+                ("Granian ASGI", "granian"),
+                ("Granian RSGI", "granian-rsgi"),
+            ]
+        ]
 
     def h2_servers(tls: bool) -> list[Contender]:
         return [
@@ -393,12 +439,13 @@ def comparisons(settings: Settings) -> list[Comparison]:
         Comparison(
             1,
             "Hello world, raw HTTPServer, asyncio loop",
-            f"{hello} {raw} uvicorn and aiohttp for reference; {wrk}",
+            f"{hello} {raw} uvicorn, aiohttp and Granian ({granian}, ASGI and "
+            f"RSGI) for reference; {wrk}",
             "req/s",
-            servers("hello", "asyncio"),
+            servers("hello", "asyncio", granian=True),
             [
-                Target("tornado_compat", "ratio", 4.5, "tornado"),
-                Target("tornado_compat", "ratio", 1.25, "uvicorn (httptools)"),
+                Target("tornado_compat", "ratio", 6.0, "tornado"),
+                Target("tornado_compat", "ratio", 1.25, "Granian RSGI"),
             ],
         ),
         Comparison(
@@ -406,8 +453,11 @@ def comparisons(settings: Settings) -> list[Comparison]:
             "Hello world, raw HTTPServer, uvloop",
             f"As comparison 1, every server on uvloop; {wrk}",
             "req/s",
-            servers("hello", "uvloop"),
-            [Target("tornado_compat", "ratio", 1.0, "uvicorn (httptools)")],
+            servers("hello", "uvloop", granian=True),
+            [
+                Target("tornado_compat", "ratio", 1.3, "uvicorn (httptools)"),
+                Target("tornado_compat", "ratio", 1.1, "Granian ASGI"),
+            ],
         ),
         Comparison(
             3,
@@ -416,7 +466,7 @@ def comparisons(settings: Settings) -> list[Comparison]:
             f"it, on tornado's HTTPServer and on tornado_compat's; {wrk}",
             "req/s",
             servers("web", "asyncio", others=False),
-            [Target("tornado_compat", "ratio", 2.0, "tornado")],
+            [Target("tornado_compat", "ratio", 3.0, "tornado")],
         ),
         Comparison(
             4,
@@ -424,7 +474,6 @@ def comparisons(settings: Settings) -> list[Comparison]:
             f"A 102400-byte body from the raw callback (asyncio loop); {wrk}",
             "req/s",
             servers("big", "asyncio"),
-            [Target("tornado_compat", "ratio", 2.0, "tornado")],
             extra_metrics=["MB/s"],
         ),
         Comparison(
@@ -437,7 +486,6 @@ def comparisons(settings: Settings) -> list[Comparison]:
             f"checks; asyncio loop, {settings.seconds} s runs.",
             "req/s",
             servers("upload", "asyncio"),
-            [Target("tornado_compat", "ratio", 2.0, "tornado")],
             extra_metrics=["MB/s"],
         ),
         Comparison(
@@ -448,11 +496,7 @@ def comparisons(settings: Settings) -> list[Comparison]:
             "in flight (max_clients=10, or a 10-connection limit).",
             "req/s",
             [Contender(label, client_gets(name)) for label, name in clients],
-            [
-                Target("tornado_compat simple", "ratio", 5.0, "tornado simple"),
-                Target("tornado_compat simple", "ratio", 1.5, "aiohttp"),
-                Target("tornado_compat curl", "ratio", 1.0, "tornado curl"),
-            ],
+            [Target("tornado_compat simple", "ratio", 1.75, "aiohttp")],
             extra_metrics=["peak RSS (MiB)"],
             shared=nginx_files,
         ),
@@ -464,16 +508,6 @@ def comparisons(settings: Settings) -> list[Comparison]:
             "for the tornado clients); peak RSS is the client process's VmHWM.",
             "MB/s",
             [Contender(label, client_stream(name)) for label, name in clients],
-            [
-                Target("tornado_compat simple", "ratio", 1.5, "tornado simple"),
-                Target(
-                    "tornado_compat simple",
-                    "max",
-                    64,
-                    metric="peak RSS (MiB)",
-                    strict=True,
-                ),
-            ],
             extra_metrics=["peak RSS (MiB)"],
             shared=nginx_files,
         ),
@@ -491,7 +525,7 @@ def comparisons(settings: Settings) -> list[Comparison]:
                 Contender("uvicorn (httptools)", idle_memory("uvicorn")),
                 Contender("aiohttp", idle_memory("aiohttp")),
             ],
-            [Target("tornado_compat", "max", 4)],
+            [Target("tornado_compat", "max", 2)],
             extra_metrics=["RSS before (MiB)", "RSS after (MiB)"],
             higher_is_better=False,
             chart="median",
@@ -593,6 +627,40 @@ def comparisons(settings: Settings) -> list[Comparison]:
         ),
         Comparison(
             14,
+            "Hello world over TLS, keep-alive",
+            f"{hello} the servers of comparison 1 (aiohttp aside) over TLS with "
+            "a self-signed certificate (ECDSA P-256): tornado and "
+            "tornado_compat with `ssl_options` (an `ssl.SSLContext`), uvicorn "
+            "with `ssl_certfile`/`ssl_keyfile`, Granian with `--ssl-certificate` "
+            f"(TLS 1.3 on every server); asyncio loop; `wrk https://...`, "
+            f"{wrk[:-1]}: the handshakes are {settings.connections} per run. "
+            f"{server_cpu}",
+            "req/s",
+            hello_servers(tls=True),
+            [
+                Target("tornado_compat", "ratio", 3.0, "tornado"),
+                Target("tornado_compat", "ratio", 1.0, "uvicorn (httptools)"),
+            ],
+            extra_metrics=[CPU_METRIC],
+        ),
+        Comparison(
+            15,
+            "Hello world, a new connection per request",
+            f"{hello} the servers of comparison 14 in cleartext; wrk sends every "
+            'request with `-H "Connection: close"`: the server answers and '
+            "closes, wrk connects again (-t1 "
+            f"-c{settings.connections}, {settings.seconds} s runs); asyncio loop. "
+            f"{server_cpu}",
+            "req/s",
+            hello_servers(close=True),
+            [
+                Target("tornado_compat", "ratio", 3.0, "tornado"),
+                Target("tornado_compat", "ratio", 1.0, "uvicorn (httptools)"),
+            ],
+            extra_metrics=[CPU_METRIC],
+        ),
+        Comparison(
+            16,
             "WebSocket echo, 1 KiB messages",
             "A `tornado.web.Application` whose `tornado.websocket` handler sends "
             "every message back, on tornado's HTTPServer and on tornado_compat's; "

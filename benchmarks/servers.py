@@ -5,9 +5,11 @@
 
 IMPL is ``tornado`` (Tornado's own HTTPServer), ``compat`` (the same code after
 ``tornado_compat.install()``), ``uvicorn`` (a bare ASGI app on httptools),
-``aiohttp`` (aiohttp.web), ``hypercorn`` or ``granian`` (the bare ASGI app of
-``benchmarks/apps/hello_asgi.py``, HTTP/2 and hello only; Granian runs as a
-child process with one worker).  APP is what the server answers:
+``aiohttp`` (aiohttp.web), ``hypercorn``, ``granian`` (the bare ASGI app of
+``benchmarks/apps/hello_asgi.py``; hello only) or ``granian-rsgi`` (Granian's
+own interface, ``benchmarks/apps/hello_rsgi.py``; hello only).  Granian runs
+as a child process with one worker and one runtime thread.  APP is what the
+server answers:
 
 - ``hello``: the 12-byte body ``Hello world!`` (a raw request callback for
   tornado and compat);
@@ -17,9 +19,11 @@ child process with one worker).  APP is what the server answers:
 - ``upload``: reads the whole request body and answers with its length in
   decimal.
 
-``--http2`` turns on tornado_compat's HTTP/2 (``HTTPServer(app, http2=True)``:
-prior knowledge in cleartext, ALPN ``h2`` over TLS); ``--certfile`` and
-``--keyfile`` serve over TLS.
+``--http2`` turns on HTTP/2 where a server needs telling: tornado_compat's
+(``HTTPServer(app, http2=True)``: prior knowledge in cleartext, ALPN ``h2``
+over TLS) and Granian's (``--http 2``; without it, ``--http 1``).
+``--certfile`` and ``--keyfile`` serve over TLS (tornado, compat, uvicorn,
+hypercorn and Granian).
 
 The server listens on 127.0.0.1, on a port the kernel picks, prints
 ``ready PORT SERVER`` once it accepts connections (SERVER: the module of the
@@ -177,7 +181,9 @@ def serve_tornado(
     run(main, loop)
 
 
-def serve_uvicorn(app_name: str, loop: str, sock: socket.socket) -> None:
+def serve_uvicorn(
+    app_name: str, loop: str, sock: socket.socket, tls: tuple[str, str] | None
+) -> None:
     import uvicorn
 
     fixed = {"hello": HELLO, "big": BIG}.get(app_name)
@@ -217,6 +223,8 @@ def serve_uvicorn(app_name: str, loop: str, sock: socket.socket) -> None:
         # Tornado and aiohttp keep idle connections far longer than uvicorn's
         # default 5 s; the idle-connection comparison needs them kept.
         timeout_keep_alive=3600,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     announce(sock, "uvicorn")
     uvicorn.Server(config).run(sockets=[sock])
@@ -274,20 +282,28 @@ def serve_hypercorn(
     run(main, loop)
 
 
-def serve_granian(loop: str, sock: socket.socket, tls: tuple[str, str] | None) -> None:
-    """Granian (``--http 2``, one worker, one runtime thread) as a child
-    process, on the port of the given socket: Granian binds its own, so the
-    socket is closed first.  SIGTERM is passed on to it."""
+def serve_granian(
+    interface: str,
+    loop: str,
+    sock: socket.socket,
+    tls: tuple[str, str] | None,
+    http2: bool,
+) -> None:
+    """Granian (one worker, one runtime thread, ``--http 1`` or ``--http 2``)
+    as a child process, on the port of the given socket: Granian binds its
+    own, so the socket is closed first.  Its worker is a process of its own
+    too; both inherit this process's CPU affinity.  SIGTERM is passed on."""
     port = sock.getsockname()[1]
     sock.close()
+    app = {"asgi": "hello_asgi", "rsgi": "hello_rsgi"}[interface]
     argv = [
         sys.executable,
         "-m",
         "granian",
         "--interface",
-        "asgi",
+        interface,
         "--http",
-        "2",
+        "2" if http2 else "1",
         "--workers",
         "1",
         "--runtime-mode",
@@ -311,7 +327,7 @@ def serve_granian(loop: str, sock: socket.socket, tls: tuple[str, str] | None) -
     ]
     if tls is not None:
         argv += ["--ssl-certificate", tls[0], "--ssl-keyfile", tls[1]]
-    child = subprocess.Popen([*argv, "benchmarks.apps.hello_asgi:app"])
+    child = subprocess.Popen([*argv, f"benchmarks.apps.{app}:app"])
 
     def forward(signum: int, frame: object) -> None:
         child.send_signal(signum)
@@ -329,7 +345,7 @@ def serve_granian(loop: str, sock: socket.socket, tls: tuple[str, str] | None) -
                 child.kill()
                 sys.exit("granian did not start listening")
             time.sleep(0.05)
-    print(f"ready {port} granian", flush=True)
+    print(f"ready {port} granian-{interface}", flush=True)
     sys.exit(child.wait())
 
 
@@ -337,7 +353,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "impl",
-        choices=["tornado", "compat", "uvicorn", "aiohttp", "hypercorn", "granian"],
+        choices=[
+            "tornado",
+            "compat",
+            "uvicorn",
+            "aiohttp",
+            "hypercorn",
+            "granian",
+            "granian-rsgi",
+        ],
     )
     parser.add_argument("app", choices=["hello", "web", "big", "upload"])
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
@@ -350,17 +374,20 @@ def main() -> None:
     sock = listening_socket()
     if args.impl in ("tornado", "compat"):
         serve_tornado(args.impl, args.app, args.loop, sock, args.http2, tls)
-    elif args.impl in ("hypercorn", "granian"):
+    elif args.impl in ("hypercorn", "granian", "granian-rsgi"):
         if args.app != "hello":
             sys.exit(f"{args.impl} serves only the hello app here")
         if args.impl == "hypercorn":
             serve_hypercorn(args.loop, sock, tls)
         else:
-            serve_granian(args.loop, sock, tls)
+            interface = "rsgi" if args.impl == "granian-rsgi" else "asgi"
+            serve_granian(interface, args.loop, sock, tls, args.http2)
     elif args.app == "web":
         sys.exit(f"{args.impl} has no tornado.web app")
     elif args.impl == "uvicorn":
-        serve_uvicorn(args.app, args.loop, sock)
+        serve_uvicorn(args.app, args.loop, sock, tls)
+    elif tls is not None:
+        sys.exit("aiohttp is measured in cleartext only")
     else:
         serve_aiohttp(args.app, args.loop, sock)
 

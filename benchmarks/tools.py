@@ -241,11 +241,27 @@ def server(argv: list[str], workdir: Path) -> Iterator[Server]:
 
 
 def http_request(
-    port: int, method: str = "GET", body: bytes | None = None, times: int = 1
+    port: int,
+    method: str = "GET",
+    body: bytes | None = None,
+    times: int = 1,
+    tls: bool = False,
 ) -> tuple[int, bytes]:
-    """Make times requests on one keep-alive connection; return the last
-    response's status and body."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    """Make times requests on one keep-alive connection (over TLS, without
+    checking the certificate, with ``tls``); return the last response's
+    status and body."""
+    conn: http.client.HTTPConnection
+    if tls:
+        import ssl
+
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", port, timeout=30, context=context
+        )
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         status, data = 0, b""
         for _ in range(times):
@@ -260,17 +276,49 @@ def http_request(
 
 
 def verify(
-    port: int, expected: bytes, body: bytes | None = None, times: int = 1
+    port: int,
+    expected: bytes,
+    body: bytes | None = None,
+    times: int = 1,
+    tls: bool = False,
 ) -> None:
     """Check the server's answer (and warm it up with times requests)."""
     method = "GET" if body is None else "POST"
-    status, data = http_request(port, method, body, times)
+    status, data = http_request(port, method, body, times, tls)
     if status != 200 or data != expected:
         shown = data if len(data) <= 40 else data[:40] + b"..."
         raise BenchmarkError(
             f"wrong answer to {method} /: status {status}, {len(data)} bytes "
             f"{shown!r} (expected 200 and {len(expected)} bytes)"
         )
+
+
+def verify_close(
+    port: int, expected: bytes, times: int = 1, timeout: float = 10
+) -> None:
+    """Make times GETs with ``Connection: close``, each on a new connection,
+    and check each answer and that the server then closes the connection
+    (within timeout seconds of the last byte)."""
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    for _ in range(times):
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(request)
+            chunks = []
+            try:
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+            except TimeoutError:
+                raise BenchmarkError(
+                    "the server did not close the connection after answering "
+                    "a request with Connection: close"
+                ) from None
+        data = b"".join(chunks)
+        head, _, body = data.partition(b"\r\n\r\n")
+        status_line = head.partition(b"\r\n")[0]
+        if not status_line.startswith(b"HTTP/1.1 200 ") or body != expected:
+            raise BenchmarkError(
+                f"wrong answer to GET / with Connection: close: {data[:200]!r}"
+            )
 
 
 # -- wrk --------------------------------------------------------------------------
@@ -313,14 +361,23 @@ def upload_script(size: int, workdir: Path) -> Path:
 
 
 def run_wrk(
-    port: int, seconds: int, connections: int, script: Path | None = None
+    port: int,
+    seconds: int,
+    connections: int,
+    script: Path | None = None,
+    tls: bool = False,
+    headers: tuple[str, ...] = (),
 ) -> float:
-    """Run wrk (pinned to the load CPU) against the server; return requests/s.
-    Any non-2xx answer, socket error or wrong upload answer is an error."""
+    """Run wrk (pinned to the load CPU) against the server, over TLS with
+    ``tls``, each request with the given extra header lines; return
+    requests/s.  Any non-2xx answer, socket error or wrong upload answer is
+    an error."""
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
     if script is not None:
         argv += ["-s", str(script)]
-    argv.append(f"http://127.0.0.1:{port}/")
+    for header in headers:
+        argv += ["-H", header]
+    argv.append(f"{'https' if tls else 'http'}://127.0.0.1:{port}/")
     proc = subprocess.run(
         pinned(LOAD_CPU, argv),
         capture_output=True,
@@ -475,6 +532,28 @@ def cpu_seconds(pid: int) -> float:
         # The command name, in parentheses, may hold spaces: split after it.
         fields = stat.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """cpu_seconds of a process and of its descendants still running (for
+    Granian, whose server and worker are children of the process started)."""
+    total = cpu_seconds(pid)
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return total
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                kids = children.read().split()
+        except OSError:
+            continue
+        for kid in kids:
+            try:
+                total += tree_cpu_seconds(int(kid))
+            except OSError:
+                pass
+    return total
 
 
 def run_h2load(

@@ -22,7 +22,7 @@ needs_h2load = pytest.mark.skipif(
 
 def server_argv(impl: str, app: str, tls: bool, workdir: Path) -> list[str]:
     argv = [impl, app]
-    if impl == "compat":
+    if impl in ("compat", "granian"):
         argv.append("--http2")
     if tls:
         certfile, keyfile = tools.tls_files(workdir)
@@ -33,13 +33,18 @@ def server_argv(impl: str, app: str, tls: bool, workdir: Path) -> list[str]:
 @pytest.mark.parametrize("tls", [False, True], ids=["h2c", "tls"])
 @pytest.mark.parametrize(
     ("impl", "app"),
-    [("compat", "hello"), ("compat", "web"), ("hypercorn", "hello")],
+    [
+        ("compat", "hello"),
+        ("compat", "web"),
+        ("hypercorn", "hello"),
+        ("granian", "hello"),
+    ],
 )
 def test_the_servers_answer_over_http2(
     impl: str, app: str, tls: bool, tmp_path: Path
 ) -> None:
-    if impl == "hypercorn" and importlib.util.find_spec("hypercorn") is None:
-        pytest.skip("hypercorn is not installed")
+    if impl != "compat" and importlib.util.find_spec(impl) is None:
+        pytest.skip(f"{impl} is not installed")
     with tools.server(server_argv(impl, app, tls, tmp_path), tmp_path) as server:
         tools.verify_h2(server.port, HELLO, tls, times=3)
         server.check_log()

@@ -24,6 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
         "tornado-web",
         "compat-h2",
         "compat-h2-web",
+        "floor-tls",
+        "compat-tls",
+        "tornado-tls",
+        "floor-close",
+        "compat-close",
+        "tornado-close",
     ],
 )
 def test_the_measured_loop_serves_every_request(server: str) -> None:

@@ -2402,6 +2402,13 @@ class SSLIOStream(IOStream):
                     self._incoming_eof = True
                     break
                 self._queue_incoming(chunk)
+                # Without read-ahead (Python never turns it on), OpenSSL
+                # leaves the records it has not begun in the BIO: with the
+                # BIO empty and no plaintext left over, another read can
+                # only fail, and a raised SSLWantReadError per read event
+                # costs more than these two checks.
+                if not self._tls_in.pending and not obj.pending():
+                    break
         except ssl.SSLWantReadError:
             pass
         except ssl.SSLZeroReturnError:

@@ -1,4 +1,4 @@
-"""The bare ASGI hello world of the HTTP/2 comparisons, for hypercorn and Granian.
+"""The bare ASGI hello world, for hypercorn and Granian.
 
     granian --interface asgi --http 2 benchmarks.apps.hello_asgi:app
 

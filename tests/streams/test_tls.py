@@ -396,3 +396,41 @@ async def test_corrupt_record_fails_reads_with_the_ssl_error(
     assert isinstance(info.value.real_error, ssl.SSLError)
     assert pair.right.closed()
     assert_nothing_at_error(caplog)
+
+
+async def test_a_whole_record_is_read_without_a_failed_read_after_it(
+    harness: Harness,
+) -> None:
+    # Each message arrives as a record of its own.  Asking OpenSSL for more
+    # once the received bytes are all decrypted fails with SSLWantReadError,
+    # a raised exception per read event; the stream knows there is nothing
+    # left and does not ask.  Records that arrive together, and the peer's
+    # close_notify right behind its last record, are still all read.
+    pair = await TLS.pair(harness)
+    right = pair.right
+    assert isinstance(right, SSLIOStream)
+    obj = right._sslobj
+    assert obj is not None
+    reads = []
+    failed = []
+    real_read = obj.read
+
+    def counting_read(*args: Any) -> Any:
+        reads.append(args)
+        try:
+            return real_read(*args)
+        except ssl.SSLWantReadError:
+            failed.append(args)
+            raise
+
+    obj.read = counting_read  # type: ignore[method-assign]
+    for n in range(5):
+        await within(pair.left.write(b"message %d;" % n))
+        assert await within(right.read_until(b";")) == b"message %d;" % n
+    assert failed == []
+    assert len(reads) == 5
+    for n in range(5):
+        pair.left.write(b"part %d;" % n)
+    pair.left.close()
+    data = await within(right.read_until_close())
+    assert data == b"".join(b"part %d;" % n for n in range(5))
