@@ -90,6 +90,12 @@ __all__ = [
 
 # TLS contexts a client keeps built, by the options they were built from.
 _MAX_CACHED_CONTEXTS = 32
+# Response heads a client keeps parsed, by their bytes (see _ResponseHead),
+# and the longest head kept: a server sends the same head again and again
+# (within the second of its Date), and parsing one is a good part of the
+# cost of a small response.
+_MAX_CACHED_HEADS = 64
+_MAX_CACHED_HEAD_SIZE = 2048
 
 
 class HTTPTimeoutError(HTTPClientError):
@@ -271,6 +277,33 @@ class _Deadlines:
             self._loop.call_soon(deadline._callback, *deadline._args)
         if self._due:
             self._set_timer(min(d.when for d in self._due))
+
+
+class _ResponseHead:
+    """A response head as the connection parsed it and framed its body, kept
+    by its bytes for the next response that comes with the same head.
+
+    What the connection's reader makes of a head depends on nothing but its
+    bytes and the client's ``strict`` (one cache per client), and on the
+    request's method only for HEAD (whose responses are never kept): the
+    same bytes get the same answer as if they were parsed again.  The
+    header values are copied out for each response, which may change its
+    own.
+    """
+
+    __slots__ = ("start_line", "fields", "framing", "disconnect")
+
+    def __init__(
+        self,
+        start_line: httputil.ResponseStartLine,
+        fields: dict[str, list[str]],
+        framing: _framing.Framing,
+        disconnect: bool,
+    ) -> None:
+        self.start_line = start_line
+        self.fields = {name: values.copy() for name, values in fields.items()}
+        self.framing = framing
+        self.disconnect = disconnect
 
 
 class _IdleConnection:
@@ -505,6 +538,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             else None
         )
         self._tls_contexts: dict[Hashable, ssl.SSLContext] = {}
+        self._response_heads: dict[bytes, _ResponseHead] = {}
         self._deadlines = _Deadlines(self.io_loop.asyncio_loop)  # type: ignore[attr-defined]
 
     def close(self) -> None:
@@ -808,6 +842,10 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     _deferred = False
     _target: _Target | None = None
     _path = ""
+    # The client's parsed response heads (None: not kept), and the framing
+    # of the body whose head _take_buffered_head took, when it knows it.
+    _response_heads: dict[bytes, _ResponseHead] | None = None
+    _head_framing: _framing.Framing | None = None
 
     def __init__(
         self,
@@ -838,6 +876,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if isinstance(client, SimpleAsyncHTTPClient):
             self._idle_pool = client._pool
             self._deadlines = client._deadlines
+            self._response_heads = client._response_heads
             if client._starting and self.__class__ is _HTTPConnection:
                 self._deferred = True
                 return
@@ -918,7 +957,10 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         """The response head, parsed and taken from the buffer, when it is
         all there and well-formed; else None, with the buffer as it was (the
         task reads it again, and reports whatever is wrong with it as the
-        connection's reader does)."""
+        connection's reader does).  When the body's framing is known too
+        (always for a head the client has seen before), it is left in
+        ``_head_framing``."""
+        self._head_framing = None
         buf = stream._read_buffer
         if stream._closed or not buf or buf[0] in b"\r\n":
             return None
@@ -927,11 +969,41 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if end < 0 or end > connection.params.max_header_size:
             return None
         data = stream._consume(end)
+        heads = self._response_heads
+        if heads is not None and self.request.method != "HEAD":
+            known = heads.get(data)
+            if known is not None:
+                connection._response_start_line = known.start_line
+                connection._disconnect_on_finish = known.disconnect
+                self._head_framing = known.framing
+                headers = httputil.HTTPHeaders.__new__(httputil.HTTPHeaders)
+                headers._as_list = {
+                    name: values.copy() for name, values in known.fields.items()
+                }
+                return known.start_line, headers
         try:
-            return connection._parse_head(data)
+            start_line, headers = connection._parse_head(data)
         except Exception:
             buf[0:0] = data
             return None
+        assert isinstance(start_line, httputil.ResponseStartLine)
+        if heads is not None and not 100 <= start_line.code < 200:
+            try:
+                framing = connection._body_framing(start_line, headers)
+            except Exception:
+                # Framing the reader refuses: it decides again, and reports it.
+                return start_line, headers
+            self._head_framing = framing
+            if self.request.method != "HEAD" and len(data) <= _MAX_CACHED_HEAD_SIZE:
+                if len(heads) >= _MAX_CACHED_HEADS:
+                    heads.clear()
+                heads[data] = _ResponseHead(
+                    start_line,
+                    headers._as_list,
+                    framing,
+                    connection._disconnect_on_finish,
+                )
+        return start_line, headers
 
     def _read_buffered_response(
         self,
@@ -950,11 +1022,13 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             connection.params.decompress and "Content-Encoding" in headers._as_list
         ):
             return False
-        try:
-            framing = connection._body_framing(start_line, headers)
-        except Exception:
-            # Framing the reader refuses: it decides again, and reports it.
-            return False
+        framing = self._head_framing
+        if framing is None:
+            try:
+                framing = connection._body_framing(start_line, headers)
+            except Exception:
+                # Framing the reader refuses: it decides again, and reports it.
+                return False
         kind = framing.kind
         length = framing.length if kind == _framing.LENGTH else 0
         if (kind != _framing.LENGTH and kind != _framing.NO_BODY) or (
