@@ -65,7 +65,7 @@ from tornado_compat.httpclient import (
     HTTPClientError,
     HTTPRequest,
     HTTPResponse,
-    _RequestProxy,
+    _ProxyBase,
     _shared,
     main,
 )
@@ -1601,20 +1601,25 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         assert self.code is not None
         # (Looked up in the instance's own attributes: through a proxy, a
         # missing attribute would cost two exceptions.)
-        original_request = vars(self.request).get("original_request", self.request)
-        now = self.io_loop.time()
-        queued_at = self.start_time if self._queued_at is None else self._queued_at
-        response = HTTPResponse(
+        request = self.request
+        original_request = vars(request).get("original_request", request)
+        if isinstance(original_request, _ProxyBase):
+            original_request = original_request.request
+        start_time = self.start_time
+        queued_at = start_time if self._queued_at is None else self._queued_at
+        chunks = self.chunks
+        assert self.headers is not None
+        response = HTTPResponse._received(
             original_request,
             self.code,
-            reason=self.reason,
-            headers=self.headers,
-            request_time=now - self.start_time,
-            start_time=self.start_wall_time,
-            buffer=BytesIO(b"".join(self.chunks)),
-            effective_url=self.request.url,
-            time_info={"queue": self.start_time - queued_at},
-            version=self._version,
+            self.reason,
+            self.headers,
+            BytesIO(chunks[0] if len(chunks) == 1 else b"".join(chunks)),
+            request.url,
+            self.io_loop.time() - start_time,
+            self.start_wall_time,
+            {"queue": start_time - queued_at},
+            self._version,
         )
         self.chunks = []
         self._completion = functools.partial(self._run_callback, response)
@@ -1643,7 +1648,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     def _follow_redirect(self) -> None:
         assert self.headers is not None and self.code is not None
         request = self.request
-        underlying = request.request if isinstance(request, _RequestProxy) else request
+        underlying = request.request if isinstance(request, _ProxyBase) else request
         new_request = copy.copy(underlying)
         new_request.headers = httputil.HTTPHeaders(underlying.headers)
         new_request.url = urllib.parse.urljoin(request.url, self.headers["Location"])
