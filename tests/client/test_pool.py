@@ -994,3 +994,34 @@ def test_a_head_response_is_not_framed_as_the_get_with_the_same_head(
             assert len(server.connections) == 2
 
     run(main)
+
+
+def test_a_redirect_on_a_reused_connection_is_followed_without_its_body(
+    simple: Backend,
+) -> None:
+    # A whole response on a pooled connection is read without a task; a
+    # redirect read that way is followed (its body dropped), or returned
+    # with its body when redirects are not followed.
+    async def script(conn: ScriptedConnection) -> None:
+        while (request := await conn.read_request()) is not None:
+            if request.target.startswith("/moved"):
+                await conn.respond(
+                    302, b"moved away", [("Location", "/target")], reason="Found"
+                )
+            else:
+                await conn.respond(body=b"target " + request.target.encode())
+
+    async def main() -> None:
+        async with serve_script(script) as server, closing_client(simple) as client:
+            await client.fetch(server.url("/warm"))
+            followed = await client.fetch(server.url("/moved"))
+            assert (followed.code, followed.body) == (200, b"target /target")
+            assert followed.effective_url == server.url("/target")
+            kept = await client.fetch(
+                server.url("/moved"), follow_redirects=False, raise_error=False
+            )
+            assert (kept.code, kept.body) == (302, b"moved away")
+            assert kept.headers["Location"] == "/target"
+            assert len(server.connections) == 1
+
+    run(main)

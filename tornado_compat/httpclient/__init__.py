@@ -725,6 +725,7 @@ class AsyncHTTPClient(Configurable):
                     + ", ".join(sorted(kwargs))
                 )
             request.headers = httputil.HTTPHeaders(request.headers)
+            proxy: _ProxyBase = _RequestProxy(request, self.defaults)
         elif request.__class__ is str and kwargs.keys() <= _PLAIN_OPTIONS:
             # The common case, a URL with options that need no conversion:
             # the request and its proxy are made from templates, which
@@ -748,13 +749,23 @@ class AsyncHTTPClient(Configurable):
             proxy.__dict__ = resolved
             proxy.request = request
             proxy.defaults = defaults
-            return self._fetch_proxy(proxy, raise_error)
         else:
             request = HTTPRequest(url=request, **kwargs)
             if kwargs.get("headers") is not None:
                 # Without them, the new request made its own HTTPHeaders.
                 request.headers = httputil.HTTPHeaders(request.headers)
-        return self._fetch_proxy(_RequestProxy(request, self.defaults), raise_error)
+            proxy = _RequestProxy(request, self.defaults)
+        future: Future[HTTPResponse] = self.io_loop.asyncio_loop.create_future()  # type: ignore[attr-defined]
+
+        def deliver(response: HTTPResponse) -> None:
+            error = response.error
+            if error is not None and (raise_error or not response._error_from_code):
+                future_set_exception_unless_cancelled(future, error)
+            elif not future.cancelled():
+                future.set_result(response)
+
+        self.fetch_impl(proxy, deliver)  # type: ignore[arg-type]
+        return future
 
     def _proxy_template(self) -> dict[str, Any]:
         """The attributes of a request made with no options, as seen through
@@ -769,21 +780,6 @@ class AsyncHTTPClient(Configurable):
             self._template = template
             self._template_defaults = dict(defaults)
         return self._template
-
-    def _fetch_proxy(
-        self, proxy: _ProxyBase, raise_error: bool
-    ) -> Future[HTTPResponse]:
-        future: Future[HTTPResponse] = self.io_loop.asyncio_loop.create_future()  # type: ignore[attr-defined]
-
-        def deliver(response: HTTPResponse) -> None:
-            error = response.error
-            if error is not None and (raise_error or not response._error_from_code):
-                future_set_exception_unless_cancelled(future, error)
-            elif not future.cancelled():
-                future.set_result(response)
-
-        self.fetch_impl(proxy, deliver)  # type: ignore[arg-type]
-        return future
 
     def fetch_impl(
         self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]

@@ -96,6 +96,8 @@ _MAX_CACHED_CONTEXTS = 32
 # cost of a small response.
 _MAX_CACHED_HEADS = 64
 _MAX_CACHED_HEAD_SIZE = 2048
+# Targets of plain http:// origins a client keeps made (see _prepare).
+_MAX_CACHED_TARGETS = 64
 
 
 class HTTPTimeoutError(HTTPClientError):
@@ -539,6 +541,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         )
         self._tls_contexts: dict[Hashable, ssl.SSLContext] = {}
         self._response_heads: dict[bytes, _ResponseHead] = {}
+        self._targets: dict[tuple[str, int], _Target] = {}
         self._deadlines = _Deadlines(self.io_loop.asyncio_loop)  # type: ignore[attr-defined]
 
     def close(self) -> None:
@@ -846,6 +849,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     # of the body whose head _take_buffered_head took, when it knows it.
     _response_heads: dict[bytes, _ResponseHead] | None = None
     _head_framing: _framing.Framing | None = None
+    # The client's targets of plain http:// origins, by host and port.
+    _targets: dict[tuple[str, int], _Target] | None = None
 
     def __init__(
         self,
@@ -858,7 +863,13 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         max_header_size: int | None,
         max_body_size: int | None,
     ) -> None:
-        self.io_loop = IOLoop.current()
+        # A client's fetches run on its loop (IOLoop.current() would find
+        # the same one, at the cost of three calls).
+        self.io_loop = (
+            client.io_loop
+            if isinstance(client, SimpleAsyncHTTPClient)
+            else IOLoop.current()
+        )
         self.start_time = self.io_loop.time()
         self.start_wall_time = time.time()
         self.client = client
@@ -877,6 +888,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             self._idle_pool = client._pool
             self._deadlines = client._deadlines
             self._response_heads = client._response_heads
+            self._targets = client._targets
             if client._starting and self.__class__ is _HTTPConnection:
                 self._deferred = True
                 return
@@ -1035,9 +1047,19 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             length > connection._max_body_size or length > len(stream._read_buffer)
         ):
             return False
-        self._response_head(start_line, headers)
+        # What _response_head and data_received do, for a fetch that has
+        # neither a header_callback nor a streaming_callback.
+        self.code = code
+        self.reason = start_line.reason
+        self.headers = headers
+        self._version = start_line.version
+        self._redirecting = (
+            code in _shared.REDIRECT_CODES and self._should_follow_redirect()
+        )
         if length:
-            self.data_received(stream._consume(length))
+            body = stream._consume(length)
+            if not self._redirecting:
+                self.chunks.append(body)
         connection._read_finished = True
         self.finish()
         if stream.writing():
@@ -1236,6 +1258,25 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 f"client, got {source_ip!r}"
             )
         af = socket.AF_INET if request.allow_ipv6 is False else socket.AF_UNSPEC
+        targets = self._targets
+        if (
+            targets is not None
+            and tls is None
+            and proxy is None
+            and source_ip is None
+            and af == socket.AF_UNSPEC
+            and request.unix_socket is None
+        ):
+            # A plain http:// origin: where it goes is decided by the
+            # host and port alone.
+            target = targets.get((host, port))
+            if target is None:
+                if len(targets) >= _MAX_CACHED_TARGETS:
+                    targets.clear()
+                target = targets[host, port] = _Target(
+                    scheme, host, port, None, None, None, None, None, af
+                )
+            return target, path
         target = _Target(
             scheme,
             host,
