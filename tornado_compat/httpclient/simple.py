@@ -341,6 +341,8 @@ class _ConnectionPool:
         self, io_loop: IOLoop, max_idle: int, idle_timeout: float | None
     ) -> None:
         self._io_loop = io_loop
+        # Ages are on the asyncio loop's clock, which its timers use.
+        self._loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
         self._max_idle = max_idle
         self._idle_timeout = idle_timeout
         self._idle: dict[Hashable, list[_IdleConnection]] = {}
@@ -359,7 +361,7 @@ class _ConnectionPool:
                 del self._idle[key]
             self._stop_watching(entry)
             stream = entry.stream
-            if stream.closed() or stream._read_buffer:
+            if stream._closed or stream._read_buffer:
                 # Closed, or the server sent something unasked for: either
                 # way the connection is out of step.
                 stream.close()
@@ -369,7 +371,7 @@ class _ConnectionPool:
         return None
 
     def put(self, key: Hashable, stream: iostream.IOStream) -> None:
-        if self._closed or stream.closed() or stream._read_buffer:
+        if self._closed or stream._closed or stream._read_buffer:
             stream.close()
             return
         entries = self._idle.setdefault(key, [])
@@ -377,8 +379,7 @@ class _ConnectionPool:
             oldest = entries.pop(0)
             self._stop_watching(oldest)
             oldest.stream.close()
-        # Ages are on the asyncio loop's clock, which its timers use.
-        loop = self._io_loop.asyncio_loop  # type: ignore[attr-defined]
+        loop = self._loop
         now = loop.time()
         entry = _IdleConnection(self, key, stream, now)
         stream.set_close_callback(entry.lost)
@@ -393,7 +394,7 @@ class _ConnectionPool:
         self._timer = None
         timeout = self._idle_timeout
         assert timeout is not None
-        loop = self._io_loop.asyncio_loop  # type: ignore[attr-defined]
+        loop = self._loop
         limit = loop.time() - timeout
         while self._by_age:
             entry = next(iter(self._by_age))
@@ -414,8 +415,10 @@ class _ConnectionPool:
 
     def _stop_watching(self, entry: _IdleConnection) -> None:
         self._by_age.pop(entry, None)
-        if not entry.stream.closed():
-            entry.stream.set_close_callback(None)
+        stream = entry.stream
+        if not stream._closed:
+            # What set_close_callback(None) does.
+            stream._close_callback = None
 
     def close(self) -> None:
         self._closed = True
@@ -554,6 +557,8 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         if self._h2 is not None:
             self._h2.close()
         self._deadlines.close()
+        self._response_heads.clear()
+        self._targets.clear()
         if self.own_resolver:
             self.resolver.close()
         self.tcp_client.close()
@@ -849,8 +854,10 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     # of the body whose head _take_buffered_head took, when it knows it.
     _response_heads: dict[bytes, _ResponseHead] | None = None
     _head_framing: _framing.Framing | None = None
-    # The client's targets of plain http:// origins, by host and port.
+    # The client's targets of plain http:// origins, by host and port, and
+    # whether it speaks only HTTP/1.1.
     _targets: dict[tuple[str, int], _Target] | None = None
+    _http1_only = False
 
     def __init__(
         self,
@@ -889,6 +896,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             self._deadlines = client._deadlines
             self._response_heads = client._response_heads
             self._targets = client._targets
+            self._http1_only = client._h2 is None
             if client._starting and self.__class__ is _HTTPConnection:
                 self._deferred = True
                 return
@@ -927,7 +935,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 and not request.expect_100_continue
                 and request.streaming_callback is None
                 and request.header_callback is None
-                and not self._h2_wanted(target)
+                and (self._http1_only or not self._h2_wanted(target))
             ):
                 stream = pool.take(target.key)
             if stream is None:
@@ -1183,7 +1191,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         """Check the request and complete its headers; where it goes and the
         request target to send."""
         request = self.request
-        url = native_str(request.url)
+        url = request.url
+        if url.__class__ is not str:
+            url = native_str(url)
         scheme, netloc, host, port, path, url_username, url_password = _url_parts(url)
         if not host and not request.unix_socket:
             raise ValueError(f"No host in URL: {request.url}")
