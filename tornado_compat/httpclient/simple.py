@@ -1069,7 +1069,12 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             if not self._redirecting:
                 self.chunks.append(body)
         connection._read_finished = True
-        self.finish()
+        # What finish() does, without a partial for the response.
+        if self._redirecting:
+            self._completion = self._follow_redirect
+            response = None
+        else:
+            response = self._final_response()
         if stream.writing():
             # Some of the request is still unsent: it would be taken for
             # the next request's beginning.
@@ -1079,6 +1084,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         connection._clear_callbacks()
         assert self._target is not None
         self._end_exchange(stream, self._target, not stream._closed)
+        if response is not None:
+            self._run_callback(response)
         return True
 
     async def _read_task(self, stream: iostream.IOStream, head: _Head | None) -> None:
@@ -1649,6 +1656,10 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if self._redirecting:
             self._completion = self._follow_redirect
             return
+        self._completion = functools.partial(self._run_callback, self._final_response())
+
+    def _final_response(self) -> HTTPResponse:
+        """The response the fetch ends with, from what was read."""
         assert self.code is not None
         # (Looked up in the instance's own attributes: through a proxy, a
         # missing attribute would cost two exceptions.)
@@ -1673,7 +1684,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             self._version,
         )
         self.chunks = []
-        self._completion = functools.partial(self._run_callback, response)
+        return response
 
     def on_connection_close(self) -> None:
         if self.final_callback is None:
@@ -1755,8 +1766,14 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     def _run_callback(self, response: HTTPResponse) -> None:
         # Every way a fetch ends comes here: its timer must not outlive it
         # (it would keep the request and the response alive until it fires).
-        self._remove_timeout()
-        self._release()
+        # (What _remove_timeout and _release do.)
+        timeout = self._timeout
+        if timeout is not None:
+            timeout.cancel()
+            self._timeout = None
+        release_callback, self.release_callback = self.release_callback, None
+        if release_callback is not None:
+            release_callback()
         final_callback, self.final_callback = self.final_callback, None
         if final_callback is not None:
             final_callback(response)
