@@ -40,8 +40,10 @@ import collections
 import copy
 import functools
 import importlib.metadata
+import os
 import socket
 import ssl
+import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Hashable
@@ -705,7 +707,19 @@ def _tls_settings(
     def build() -> ssl.SSLContext:
         if validate and ca_certs is None and client_cert is None:
             return _client_ssl_defaults()
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_certs)
+        if validate or ca_certs is not None:
+            context = ssl.create_default_context(
+                ssl.Purpose.SERVER_AUTH, cafile=ca_certs
+            )
+        else:
+            # Nothing will be verified, so the system's CA certificates are
+            # not loaded: that takes about 100 ms, which a first fetch with
+            # a short request_timeout cannot spare.  Otherwise as
+            # create_default_context makes it, SSLKEYLOGFILE included.
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            keylog = os.environ.get("SSLKEYLOGFILE")
+            if keylog and not sys.flags.ignore_environment:
+                context.keylog_filename = keylog
         if not validate:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
