@@ -1029,6 +1029,20 @@ def test_tls_without_validation(backend: Backend, tls_server: AppServer) -> None
     assert response.code == 200
 
 
+def test_a_context_that_verifies_nothing_loads_no_ca_certificates() -> None:
+    # Loading the system's CA store takes about 100 ms, which a first fetch
+    # with a short request_timeout cannot spare (Tornado's HTTPS
+    # test_request_timeout allows 0.1 s); without validation it is unused.
+    from tornado_compat.httpclient.simple import _tls_settings
+
+    _, build = _tls_settings(HTTPRequest("https://a.test/", validate_cert=False))
+    context = build()
+    assert context.verify_mode == ssl.CERT_NONE
+    assert not context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] == 0
+    assert context.options & ssl.OP_NO_COMPRESSION
+
+
 @pytest.fixture(scope="module")
 def client_cert_files(
     ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory

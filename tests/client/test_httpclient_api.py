@@ -412,6 +412,36 @@ def test_response_fields_as_given() -> None:
     assert response.start_time == 12.0
 
 
+@pytest.mark.parametrize("code", [200, 204, 304, 404])
+def test_a_response_read_by_a_client_is_the_one_the_constructor_makes(
+    code: int,
+) -> None:
+    # Implementations make theirs with HTTPResponse._received, which skips
+    # the constructor for a success: nothing must tell the two apart.
+    request = HTTPRequest(URL)
+    arguments: dict[str, Any] = {
+        "headers": HTTPHeaders({"A": "b"}),
+        "buffer": BytesIO(b"body"),
+        "effective_url": URL + "x",
+        "request_time": 0.5,
+        "time_info": {"queue": 0.25},
+        "reason": None,
+        "start_time": 12.0,
+        "version": "HTTP/1.1",
+    }
+    made = HTTPResponse(request, code, **arguments)
+    received = HTTPResponse._received(request, code, **arguments)
+    made_attributes, received_attributes = vars(made), vars(received)
+    made_error, received_error = (
+        made_attributes.pop("error"),
+        received_attributes.pop("error"),
+    )
+    assert received_attributes == made_attributes
+    assert list(received_attributes) == list(made_attributes)
+    assert repr(received_error) == repr(made_error)
+    assert received.body == b"body"
+
+
 def test_response_unwraps_the_request_proxy() -> None:
     request = HTTPRequest(URL)
     response = HTTPResponse(_RequestProxy(request, {}), 200)
@@ -738,6 +768,57 @@ def test_fetch_builds_the_request_from_keyword_arguments() -> None:
     assert proxy.user_agent == "ua"
     assert isinstance(proxy.headers, HTTPHeaders)
     assert proxy.headers["X-A"] == "b"
+
+
+FETCH_OPTIONS: list[dict[str, Any]] = [
+    {},
+    {"request_timeout": 3.0},
+    {"request_timeout": None, "expect_100_continue": None, "user_agent": "ua"},
+    {"method": "PUT", "body": b"x", "decompress_response": False},
+    {"headers": {"X-A": "b"}, "use_gzip": False, "follow_redirects": None},
+]
+
+
+@pytest.mark.parametrize("options", FETCH_OPTIONS)
+def test_fetch_of_a_url_makes_the_request_and_proxy_the_constructors_make(
+    options: dict[str, Any],
+) -> None:
+    # fetch(url, **options) makes its request without calling HTTPRequest()
+    # where it can; what the implementation and the caller see must not
+    # tell the two ways apart, before and after the defaults change.
+    def attributes(obj: Any) -> dict[str, Any]:
+        found = dict(vars(obj))
+        found.pop("start_time")
+        found["_headers"] = dict(found["_headers"])
+        return found
+
+    async def main() -> None:
+        seen: list[Any] = []
+        client = CannedClient(
+            force_instance=True,
+            seen=seen,
+            answers=ANSWERS,
+            defaults={"user_agent": "default-agent", "expect_100_continue": True},
+        )
+        try:
+            for change in ({}, {"request_timeout": 7.0, "max_redirects": None}):
+                client.defaults.update(change)
+                response = await client.fetch(URL, **options)
+                proxy = seen[-1]
+                expected = HTTPRequest(URL, **options)
+                if options.get("headers") is not None:
+                    expected.headers = HTTPHeaders(expected.headers)
+                assert attributes(response.request) == attributes(expected)
+                assert type(response.request) is HTTPRequest
+                assert proxy.request is response.request
+                assert proxy.headers is response.request.headers
+                assert attributes(proxy) == attributes(
+                    _RequestProxy(expected, client.defaults)
+                )
+        finally:
+            client.close()
+
+    run(main)
 
 
 def test_fetch_refuses_keyword_arguments_with_a_request() -> None:

@@ -917,3 +917,111 @@ def test_a_failing_header_callback_ends_a_fetch_on_a_reused_connection_as_on_a_n
         assert on_reused == on_new
 
     run(main)
+
+
+# The same head, byte for byte, every time: the simple client parses a head
+# it has seen before on a reused connection only once, and each response must
+# still read as if it had been parsed afresh.  (A response on a new connection
+# is read by the connection's reader, which parses every head.)
+SAME_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Same: a\r\n\r\n"
+
+
+async def same_head_every_time(conn: ScriptedConnection) -> None:
+    while await conn.read_request() is not None:
+        conn.write(SAME_HEAD + b"body")
+        await conn.writer.drain()
+
+
+def test_responses_with_the_same_head_have_headers_of_their_own(
+    simple: Backend,
+) -> None:
+    async def main() -> None:
+        async with (
+            serve_script(same_head_every_time) as server,
+            closing_client(simple) as client,
+        ):
+            for n in range(5):
+                response = await client.fetch(server.url(f"/{n}"))
+                assert response.headers.get_list("X-Same") == ["a"]
+                assert "X-Added" not in response.headers
+                assert response.body == b"body"
+                response.headers.add("X-Same", "changed")
+                response.headers["X-Added"] = "1"
+            assert len(server.connections) == 1
+
+    run(main)
+
+
+def test_a_repeated_connection_close_head_closes_every_time(simple: Backend) -> None:
+    closing = SAME_HEAD.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+
+    # Each connection: a keep-alive answer, then the closing one (the
+    # connection stays open, so that a wrongful reuse would succeed).
+    async def script(conn: ScriptedConnection) -> None:
+        await conn.read_request()
+        await conn.respond(body=b"warm")
+        while await conn.read_request() is not None:
+            conn.write(closing + b"body")
+            await conn.writer.drain()
+
+    async def main() -> None:
+        async with serve_script(script) as server, closing_client(simple) as client:
+            for n in range(3):
+                assert (await client.fetch(server.url(f"/warm{n}"))).body == b"warm"
+                assert (await client.fetch(server.url(f"/close{n}"))).body == b"body"
+            assert len(server.connections) == 3
+
+    run(main)
+
+
+def test_a_head_response_is_not_framed_as_the_get_with_the_same_head(
+    simple: Backend,
+) -> None:
+    # The server wrongly sends a body after its answer to HEAD: with the
+    # head of the GETs before it, those bytes are still not a body, and the
+    # connection that carried them is not used again.
+    async def main() -> None:
+        async with (
+            serve_script(same_head_every_time) as server,
+            closing_client(simple) as client,
+        ):
+            for n in range(3):
+                assert (await client.fetch(server.url(f"/get{n}"))).body == b"body"
+            head = await client.fetch(server.url("/head"), method="HEAD")
+            assert (head.code, head.body) == (200, b"")
+            after = await client.fetch(server.url("/after"))
+            assert after.body == b"body"
+            assert len(server.connections) == 2
+
+    run(main)
+
+
+def test_a_redirect_on_a_reused_connection_is_followed_without_its_body(
+    simple: Backend,
+) -> None:
+    # A whole response on a pooled connection is read without a task; a
+    # redirect read that way is followed (its body dropped), or returned
+    # with its body when redirects are not followed.
+    async def script(conn: ScriptedConnection) -> None:
+        while (request := await conn.read_request()) is not None:
+            if request.target.startswith("/moved"):
+                await conn.respond(
+                    302, b"moved away", [("Location", "/target")], reason="Found"
+                )
+            else:
+                await conn.respond(body=b"target " + request.target.encode())
+
+    async def main() -> None:
+        async with serve_script(script) as server, closing_client(simple) as client:
+            await client.fetch(server.url("/warm"))
+            followed = await client.fetch(server.url("/moved"))
+            assert (followed.code, followed.body) == (200, b"target /target")
+            assert followed.effective_url == server.url("/target")
+            kept = await client.fetch(
+                server.url("/moved"), follow_redirects=False, raise_error=False
+            )
+            assert (kept.code, kept.body) == (302, b"moved away")
+            assert kept.headers["Location"] == "/target"
+            assert len(server.connections) == 1
+
+    run(main)

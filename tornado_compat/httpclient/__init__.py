@@ -330,7 +330,7 @@ class HTTPResponse:
 
     def __init__(
         self,
-        request: HTTPRequest | _RequestProxy,
+        request: HTTPRequest | _ProxyBase,
         code: int,
         headers: httputil.HTTPHeaders | None = None,
         buffer: BytesIO | None = None,
@@ -342,7 +342,7 @@ class HTTPResponse:
         start_time: float | None = None,
         version: str | None = None,
     ) -> None:
-        if isinstance(request, _RequestProxy):
+        if isinstance(request, _ProxyBase):
             request = request.request
         self.request = request
         self.code = code
@@ -361,6 +361,54 @@ class HTTPResponse:
         if self._error_from_code:
             error = HTTPClientError(code, message=self.reason, response=self)
         self.error = error
+
+    @classmethod
+    def _received(
+        cls,
+        request: HTTPRequest,
+        code: int,
+        reason: str | None,
+        headers: httputil.HTTPHeaders,
+        buffer: BytesIO,
+        effective_url: str,
+        request_time: float,
+        start_time: float,
+        time_info: dict[str, float],
+        version: str | None,
+    ) -> HTTPResponse:
+        """The response an implementation read, as the constructor makes it;
+        for a success (the answer to most fetches) without the call's
+        argument handling."""
+        if not 200 <= code < 300 or request.__class__ is not HTTPRequest:
+            return cls(
+                request,
+                code,
+                headers=headers,
+                buffer=buffer,
+                effective_url=effective_url,
+                request_time=request_time,
+                time_info=time_info,
+                reason=reason,
+                start_time=start_time,
+                version=version,
+            )
+        response = cls.__new__(cls)
+        response.__dict__ = {
+            "request": request,
+            "code": code,
+            "reason": reason or httputil.responses.get(code, "Unknown"),
+            "headers": headers,
+            "buffer": buffer,
+            "_body": None,
+            "effective_url": effective_url,
+            "request_time": request_time,
+            "start_time": start_time,
+            "time_info": time_info,
+            "version": version,
+            "_error_from_code": False,
+            "error": None,
+        }
+        return response
 
     @property
     def body(self) -> bytes:
@@ -431,39 +479,21 @@ class HTTPClientError(Exception):
 HTTPError = HTTPClientError
 
 
-class _RequestProxy:
-    """A request seen through a client's defaults.
+class _ProxyBase:
+    """What the two kinds of request proxy share (see :class:`_RequestProxy`).
 
-    Reading an attribute gives the request's value, or the default when the
-    request's value is None.  The request's own attributes are resolved
-    when the proxy is made, in one pass (a fetch reads about twenty of them,
-    and a failed attribute lookup is slow); anything else is looked up once,
-    when first read.  Implementations receive requests in this form from
-    :meth:`AsyncHTTPClient.fetch`; ``request`` is the request itself.
+    A proxy's __dict__ is a copy of the request's, which costs a fraction of
+    building a new one: so that it keeps the request's shape, what is not a
+    request attribute lives in slots, and ``headers`` and ``body``
+    (properties of a request, over ``_headers`` and ``_body``) are
+    properties here too.
     """
 
-    # The proxy's __dict__ is a copy of the request's, which costs a fraction
-    # of building a new one: so that it keeps the request's shape, what is
-    # not a request attribute lives in slots, and ``headers`` and ``body``
-    # (properties of a request, over ``_headers`` and ``_body``) are
-    # properties here too.
     __slots__ = ("request", "defaults", "__dict__")
+    request: HTTPRequest
+    defaults: dict[str, Any] | None
     _headers: Any
     _body: Any
-
-    def __init__(self, request: HTTPRequest, defaults: dict[str, Any] | None) -> None:
-        if isinstance(request, HTTPRequest):
-            resolved = vars(request).copy()
-            if defaults:
-                for name, value in defaults.items():
-                    if name in resolved and resolved[name] is None:
-                        resolved[name] = value
-            self.__dict__ = resolved
-        else:
-            self._headers = request.headers
-            self._body = request.body
-        self.request = request
-        self.defaults = defaults
 
     @property
     def headers(self) -> httputil.HTTPHeaders:
@@ -481,6 +511,46 @@ class _RequestProxy:
     def body(self, value: bytes | None) -> None:
         self._body = value
 
+
+class _ResolvedRequestProxy(_ProxyBase):
+    """The proxy :meth:`AsyncHTTPClient.fetch` makes for a request it made
+    itself from a URL: every attribute such a request has is in its
+    __dict__, so all are resolved when the proxy is made, and there is
+    nothing for a ``__getattr__`` to look up later.  Having none matters: a
+    class with ``__getattr__`` sends every attribute read through it, which
+    costs several times a plain read, and a fetch makes about seventy."""
+
+    __slots__ = ()
+
+
+class _RequestProxy(_ProxyBase):
+    """A request seen through a client's defaults.
+
+    Reading an attribute gives the request's value, or the default when the
+    request's value is None.  The request's own attributes are resolved
+    when the proxy is made, in one pass (a fetch reads about twenty of them,
+    and a failed attribute lookup is slow); anything else is looked up once,
+    when first read.  Implementations receive requests in this form from
+    :meth:`AsyncHTTPClient.fetch` (or as a :class:`_ResolvedRequestProxy`,
+    which reads the same); ``request`` is the request itself.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, request: HTTPRequest, defaults: dict[str, Any] | None) -> None:
+        if isinstance(request, HTTPRequest):
+            resolved = vars(request).copy()
+            if defaults:
+                for name, value in defaults.items():
+                    if name in resolved and resolved[name] is None:
+                        resolved[name] = value
+            self.__dict__ = resolved
+        else:
+            self._headers = request.headers
+            self._body = request.body
+        self.request = request
+        self.defaults = defaults
+
     def __getattr__(self, name: str) -> Any:
         if name in ("request", "defaults"):
             # Only reached before __init__ ran (copy, pickle); looking them up
@@ -494,6 +564,18 @@ class _RequestProxy:
         self.__dict__[name] = value
         return value
 
+
+# The attributes of a request made from a URL alone, and the options that
+# HTTPRequest stores as they are given (the others are converted: headers,
+# body, if_modified_since, use_gzip, unix_socket).
+_BLANK_REQUEST: dict[str, Any] = vars(HTTPRequest("")).copy()
+_PLAIN_OPTIONS = frozenset(_BLANK_REQUEST) - {
+    "url",
+    "_headers",
+    "_body",
+    "unix_socket",
+    "start_time",
+}
 
 # Where each AsyncHTTPClient class keeps its per-loop instances: in the class's
 # own __dict__, so that a subclass never shares its parent's cache.
@@ -546,6 +628,9 @@ class AsyncHTTPClient(Configurable):
     _instance_cache: _ClientCache | None = None
     _cache_loop: asyncio.AbstractEventLoop | None = None
     _closed = False
+    # What _proxy_template made, and the defaults it was made from.
+    _template: dict[str, Any]
+    _template_defaults: dict[str, Any] | None = None
 
     @classmethod
     def configurable_base(cls) -> type[Configurable]:
@@ -640,11 +725,36 @@ class AsyncHTTPClient(Configurable):
                     + ", ".join(sorted(kwargs))
                 )
             request.headers = httputil.HTTPHeaders(request.headers)
+            proxy: _ProxyBase = _RequestProxy(request, self.defaults)
+        elif request.__class__ is str and kwargs.keys() <= _PLAIN_OPTIONS:
+            # The common case, a URL with options that need no conversion:
+            # the request and its proxy are made from templates, which
+            # costs a fraction of the constructors (a fetch's request is
+            # made and seen through the defaults every time).
+            attrs = _BLANK_REQUEST.copy()
+            attrs.update(kwargs)
+            attrs["url"] = request
+            attrs["_headers"] = headers = httputil.HTTPHeaders()
+            attrs["start_time"] = start_time = time.time()
+            request = HTTPRequest.__new__(HTTPRequest)
+            request.__dict__ = attrs
+            resolved = self._proxy_template().copy()
+            defaults = self.defaults
+            for name, value in kwargs.items():
+                resolved[name] = defaults.get(name) if value is None else value
+            resolved["url"] = attrs["url"]
+            resolved["_headers"] = headers
+            resolved["start_time"] = start_time
+            proxy = _ResolvedRequestProxy.__new__(_ResolvedRequestProxy)
+            proxy.__dict__ = resolved
+            proxy.request = request
+            proxy.defaults = defaults
         else:
             request = HTTPRequest(url=request, **kwargs)
             if kwargs.get("headers") is not None:
                 # Without them, the new request made its own HTTPHeaders.
                 request.headers = httputil.HTTPHeaders(request.headers)
+            proxy = _RequestProxy(request, self.defaults)
         future: Future[HTTPResponse] = self.io_loop.asyncio_loop.create_future()  # type: ignore[attr-defined]
 
         def deliver(response: HTTPResponse) -> None:
@@ -654,9 +764,22 @@ class AsyncHTTPClient(Configurable):
             elif not future.cancelled():
                 future.set_result(response)
 
-        proxy = _RequestProxy(request, self.defaults)
         self.fetch_impl(proxy, deliver)  # type: ignore[arg-type]
         return future
+
+    def _proxy_template(self) -> dict[str, Any]:
+        """The attributes of a request made with no options, as seen through
+        :attr:`defaults`; made again when the defaults have changed (they
+        are a public dict)."""
+        defaults = self.defaults
+        if self._template_defaults != defaults:
+            template = _BLANK_REQUEST.copy()
+            for name, value in defaults.items():
+                if name in template and template[name] is None:
+                    template[name] = value
+            self._template = template
+            self._template_defaults = dict(defaults)
+        return self._template
 
     def fetch_impl(
         self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]

@@ -74,7 +74,7 @@ from tornado_compat.httpclient import (
     HTTPClientError,
     HTTPRequest,
     HTTPResponse,
-    _RequestProxy,
+    _ProxyBase,
     _shared,
     main,
 )
@@ -1089,7 +1089,7 @@ def _resolved_copy(request: Any) -> HTTPRequest:
     """A plain HTTPRequest with every option the proxy ``request`` reads,
     defaults included, so that a redirect can change any of them (even to
     None) without the defaults coming back."""
-    original = request.request if isinstance(request, _RequestProxy) else request
+    original = request.request if isinstance(request, _ProxyBase) else request
     resolved = copy.copy(original)
     for name in vars(original):
         if not name.startswith("_"):

@@ -40,8 +40,10 @@ import collections
 import copy
 import functools
 import importlib.metadata
+import os
 import socket
 import ssl
+import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Hashable
@@ -65,7 +67,7 @@ from tornado_compat.httpclient import (
     HTTPClientError,
     HTTPRequest,
     HTTPResponse,
-    _RequestProxy,
+    _ProxyBase,
     _shared,
     main,
 )
@@ -90,6 +92,14 @@ __all__ = [
 
 # TLS contexts a client keeps built, by the options they were built from.
 _MAX_CACHED_CONTEXTS = 32
+# Response heads a client keeps parsed, by their bytes (see _ResponseHead),
+# and the longest head kept: a server sends the same head again and again
+# (within the second of its Date), and parsing one is a good part of the
+# cost of a small response.
+_MAX_CACHED_HEADS = 64
+_MAX_CACHED_HEAD_SIZE = 2048
+# Targets of plain http:// origins a client keeps made (see _prepare).
+_MAX_CACHED_TARGETS = 64
 
 
 class HTTPTimeoutError(HTTPClientError):
@@ -273,6 +283,33 @@ class _Deadlines:
             self._set_timer(min(d.when for d in self._due))
 
 
+class _ResponseHead:
+    """A response head as the connection parsed it and framed its body, kept
+    by its bytes for the next response that comes with the same head.
+
+    What the connection's reader makes of a head depends on nothing but its
+    bytes and the client's ``strict`` (one cache per client), and on the
+    request's method only for HEAD (whose responses are never kept): the
+    same bytes get the same answer as if they were parsed again.  The
+    header values are copied out for each response, which may change its
+    own.
+    """
+
+    __slots__ = ("start_line", "fields", "framing", "disconnect")
+
+    def __init__(
+        self,
+        start_line: httputil.ResponseStartLine,
+        fields: dict[str, list[str]],
+        framing: _framing.Framing,
+        disconnect: bool,
+    ) -> None:
+        self.start_line = start_line
+        self.fields = {name: values.copy() for name, values in fields.items()}
+        self.framing = framing
+        self.disconnect = disconnect
+
+
 class _IdleConnection:
     __slots__ = ("pool", "key", "stream", "since")
 
@@ -306,6 +343,8 @@ class _ConnectionPool:
         self, io_loop: IOLoop, max_idle: int, idle_timeout: float | None
     ) -> None:
         self._io_loop = io_loop
+        # Ages are on the asyncio loop's clock, which its timers use.
+        self._loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
         self._max_idle = max_idle
         self._idle_timeout = idle_timeout
         self._idle: dict[Hashable, list[_IdleConnection]] = {}
@@ -324,7 +363,7 @@ class _ConnectionPool:
                 del self._idle[key]
             self._stop_watching(entry)
             stream = entry.stream
-            if stream.closed() or stream._read_buffer:
+            if stream._closed or stream._read_buffer:
                 # Closed, or the server sent something unasked for: either
                 # way the connection is out of step.
                 stream.close()
@@ -334,7 +373,7 @@ class _ConnectionPool:
         return None
 
     def put(self, key: Hashable, stream: iostream.IOStream) -> None:
-        if self._closed or stream.closed() or stream._read_buffer:
+        if self._closed or stream._closed or stream._read_buffer:
             stream.close()
             return
         entries = self._idle.setdefault(key, [])
@@ -342,8 +381,7 @@ class _ConnectionPool:
             oldest = entries.pop(0)
             self._stop_watching(oldest)
             oldest.stream.close()
-        # Ages are on the asyncio loop's clock, which its timers use.
-        loop = self._io_loop.asyncio_loop  # type: ignore[attr-defined]
+        loop = self._loop
         now = loop.time()
         entry = _IdleConnection(self, key, stream, now)
         stream.set_close_callback(entry.lost)
@@ -358,7 +396,7 @@ class _ConnectionPool:
         self._timer = None
         timeout = self._idle_timeout
         assert timeout is not None
-        loop = self._io_loop.asyncio_loop  # type: ignore[attr-defined]
+        loop = self._loop
         limit = loop.time() - timeout
         while self._by_age:
             entry = next(iter(self._by_age))
@@ -379,8 +417,10 @@ class _ConnectionPool:
 
     def _stop_watching(self, entry: _IdleConnection) -> None:
         self._by_age.pop(entry, None)
-        if not entry.stream.closed():
-            entry.stream.set_close_callback(None)
+        stream = entry.stream
+        if not stream._closed:
+            # What set_close_callback(None) does.
+            stream._close_callback = None
 
     def close(self) -> None:
         self._closed = True
@@ -505,6 +545,8 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             else None
         )
         self._tls_contexts: dict[Hashable, ssl.SSLContext] = {}
+        self._response_heads: dict[bytes, _ResponseHead] = {}
+        self._targets: dict[tuple[str, int], _Target] = {}
         self._deadlines = _Deadlines(self.io_loop.asyncio_loop)  # type: ignore[attr-defined]
 
     def close(self) -> None:
@@ -517,6 +559,8 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         if self._h2 is not None:
             self._h2.close()
         self._deadlines.close()
+        self._response_heads.clear()
+        self._targets.clear()
         if self.own_resolver:
             self.resolver.close()
         self.tcp_client.close()
@@ -663,7 +707,19 @@ def _tls_settings(
     def build() -> ssl.SSLContext:
         if validate and ca_certs is None and client_cert is None:
             return _client_ssl_defaults()
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_certs)
+        if validate or ca_certs is not None:
+            context = ssl.create_default_context(
+                ssl.Purpose.SERVER_AUTH, cafile=ca_certs
+            )
+        else:
+            # Nothing will be verified, so the system's CA certificates are
+            # not loaded: that takes about 100 ms, which a first fetch with
+            # a short request_timeout cannot spare.  Otherwise as
+            # create_default_context makes it, SSLKEYLOGFILE included.
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            keylog = os.environ.get("SSLKEYLOGFILE")
+            if keylog and not sys.flags.ignore_environment:
+                context.keylog_filename = keylog
         if not validate:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -808,6 +864,14 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     _deferred = False
     _target: _Target | None = None
     _path = ""
+    # The client's parsed response heads (None: not kept), and the framing
+    # of the body whose head _take_buffered_head took, when it knows it.
+    _response_heads: dict[bytes, _ResponseHead] | None = None
+    _head_framing: _framing.Framing | None = None
+    # The client's targets of plain http:// origins, by host and port, and
+    # whether it speaks only HTTP/1.1.
+    _targets: dict[tuple[str, int], _Target] | None = None
+    _http1_only = False
 
     def __init__(
         self,
@@ -820,7 +884,13 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         max_header_size: int | None,
         max_body_size: int | None,
     ) -> None:
-        self.io_loop = IOLoop.current()
+        # A client's fetches run on its loop (IOLoop.current() would find
+        # the same one, at the cost of three calls).
+        self.io_loop = (
+            client.io_loop
+            if isinstance(client, SimpleAsyncHTTPClient)
+            else IOLoop.current()
+        )
         self.start_time = self.io_loop.time()
         self.start_wall_time = time.time()
         self.client = client
@@ -838,6 +908,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if isinstance(client, SimpleAsyncHTTPClient):
             self._idle_pool = client._pool
             self._deadlines = client._deadlines
+            self._response_heads = client._response_heads
+            self._targets = client._targets
+            self._http1_only = client._h2 is None
             if client._starting and self.__class__ is _HTTPConnection:
                 self._deferred = True
                 return
@@ -876,7 +949,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 and not request.expect_100_continue
                 and request.streaming_callback is None
                 and request.header_callback is None
-                and not self._h2_wanted(target)
+                and (self._http1_only or not self._h2_wanted(target))
             ):
                 stream = pool.take(target.key)
             if stream is None:
@@ -918,7 +991,10 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         """The response head, parsed and taken from the buffer, when it is
         all there and well-formed; else None, with the buffer as it was (the
         task reads it again, and reports whatever is wrong with it as the
-        connection's reader does)."""
+        connection's reader does).  When the body's framing is known too
+        (always for a head the client has seen before), it is left in
+        ``_head_framing``."""
+        self._head_framing = None
         buf = stream._read_buffer
         if stream._closed or not buf or buf[0] in b"\r\n":
             return None
@@ -927,11 +1003,41 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if end < 0 or end > connection.params.max_header_size:
             return None
         data = stream._consume(end)
+        heads = self._response_heads
+        if heads is not None and self.request.method != "HEAD":
+            known = heads.get(data)
+            if known is not None:
+                connection._response_start_line = known.start_line
+                connection._disconnect_on_finish = known.disconnect
+                self._head_framing = known.framing
+                headers = httputil.HTTPHeaders.__new__(httputil.HTTPHeaders)
+                headers._as_list = {
+                    name: values.copy() for name, values in known.fields.items()
+                }
+                return known.start_line, headers
         try:
-            return connection._parse_head(data)
+            start_line, headers = connection._parse_head(data)
         except Exception:
             buf[0:0] = data
             return None
+        assert isinstance(start_line, httputil.ResponseStartLine)
+        if heads is not None and not 100 <= start_line.code < 200:
+            try:
+                framing = connection._body_framing(start_line, headers)
+            except Exception:
+                # Framing the reader refuses: it decides again, and reports it.
+                return start_line, headers
+            self._head_framing = framing
+            if self.request.method != "HEAD" and len(data) <= _MAX_CACHED_HEAD_SIZE:
+                if len(heads) >= _MAX_CACHED_HEADS:
+                    heads.clear()
+                heads[data] = _ResponseHead(
+                    start_line,
+                    headers._as_list,
+                    framing,
+                    connection._disconnect_on_finish,
+                )
+        return start_line, headers
 
     def _read_buffered_response(
         self,
@@ -950,22 +1056,39 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             connection.params.decompress and "Content-Encoding" in headers._as_list
         ):
             return False
-        try:
-            framing = connection._body_framing(start_line, headers)
-        except Exception:
-            # Framing the reader refuses: it decides again, and reports it.
-            return False
+        framing = self._head_framing
+        if framing is None:
+            try:
+                framing = connection._body_framing(start_line, headers)
+            except Exception:
+                # Framing the reader refuses: it decides again, and reports it.
+                return False
         kind = framing.kind
         length = framing.length if kind == _framing.LENGTH else 0
         if (kind != _framing.LENGTH and kind != _framing.NO_BODY) or (
             length > connection._max_body_size or length > len(stream._read_buffer)
         ):
             return False
-        self._response_head(start_line, headers)
+        # What _response_head and data_received do, for a fetch that has
+        # neither a header_callback nor a streaming_callback.
+        self.code = code
+        self.reason = start_line.reason
+        self.headers = headers
+        self._version = start_line.version
+        self._redirecting = (
+            code in _shared.REDIRECT_CODES and self._should_follow_redirect()
+        )
         if length:
-            self.data_received(stream._consume(length))
+            body = stream._consume(length)
+            if not self._redirecting:
+                self.chunks.append(body)
         connection._read_finished = True
-        self.finish()
+        # What finish() does, without a partial for the response.
+        if self._redirecting:
+            self._completion = self._follow_redirect
+            response = None
+        else:
+            response = self._final_response()
         if stream.writing():
             # Some of the request is still unsent: it would be taken for
             # the next request's beginning.
@@ -975,6 +1098,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         connection._clear_callbacks()
         assert self._target is not None
         self._end_exchange(stream, self._target, not stream._closed)
+        if response is not None:
+            self._run_callback(response)
         return True
 
     async def _read_task(self, stream: iostream.IOStream, head: _Head | None) -> None:
@@ -1087,7 +1212,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         """Check the request and complete its headers; where it goes and the
         request target to send."""
         request = self.request
-        url = native_str(request.url)
+        url = request.url
+        if url.__class__ is not str:
+            url = native_str(url)
         scheme, netloc, host, port, path, url_username, url_password = _url_parts(url)
         if not host and not request.unix_socket:
             raise ValueError(f"No host in URL: {request.url}")
@@ -1162,6 +1289,25 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 f"client, got {source_ip!r}"
             )
         af = socket.AF_INET if request.allow_ipv6 is False else socket.AF_UNSPEC
+        targets = self._targets
+        if (
+            targets is not None
+            and tls is None
+            and proxy is None
+            and source_ip is None
+            and af == socket.AF_UNSPEC
+            and request.unix_socket is None
+        ):
+            # A plain http:// origin: where it goes is decided by the
+            # host and port alone.
+            target = targets.get((host, port))
+            if target is None:
+                if len(targets) >= _MAX_CACHED_TARGETS:
+                    targets.clear()
+                target = targets[host, port] = _Target(
+                    scheme, host, port, None, None, None, None, None, af
+                )
+            return target, path
         target = _Target(
             scheme,
             host,
@@ -1524,26 +1670,35 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         if self._redirecting:
             self._completion = self._follow_redirect
             return
+        self._completion = functools.partial(self._run_callback, self._final_response())
+
+    def _final_response(self) -> HTTPResponse:
+        """The response the fetch ends with, from what was read."""
         assert self.code is not None
         # (Looked up in the instance's own attributes: through a proxy, a
         # missing attribute would cost two exceptions.)
-        original_request = vars(self.request).get("original_request", self.request)
-        now = self.io_loop.time()
-        queued_at = self.start_time if self._queued_at is None else self._queued_at
-        response = HTTPResponse(
+        request = self.request
+        original_request = vars(request).get("original_request", request)
+        if isinstance(original_request, _ProxyBase):
+            original_request = original_request.request
+        start_time = self.start_time
+        queued_at = start_time if self._queued_at is None else self._queued_at
+        chunks = self.chunks
+        assert self.headers is not None
+        response = HTTPResponse._received(
             original_request,
             self.code,
-            reason=self.reason,
-            headers=self.headers,
-            request_time=now - self.start_time,
-            start_time=self.start_wall_time,
-            buffer=BytesIO(b"".join(self.chunks)),
-            effective_url=self.request.url,
-            time_info={"queue": self.start_time - queued_at},
-            version=self._version,
+            self.reason,
+            self.headers,
+            BytesIO(chunks[0] if len(chunks) == 1 else b"".join(chunks)),
+            request.url,
+            self.io_loop.time() - start_time,
+            self.start_wall_time,
+            {"queue": start_time - queued_at},
+            self._version,
         )
         self.chunks = []
-        self._completion = functools.partial(self._run_callback, response)
+        return response
 
     def on_connection_close(self) -> None:
         if self.final_callback is None:
@@ -1569,7 +1724,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     def _follow_redirect(self) -> None:
         assert self.headers is not None and self.code is not None
         request = self.request
-        underlying = request.request if isinstance(request, _RequestProxy) else request
+        underlying = request.request if isinstance(request, _ProxyBase) else request
         new_request = copy.copy(underlying)
         new_request.headers = httputil.HTTPHeaders(underlying.headers)
         new_request.url = urllib.parse.urljoin(request.url, self.headers["Location"])
@@ -1625,8 +1780,14 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     def _run_callback(self, response: HTTPResponse) -> None:
         # Every way a fetch ends comes here: its timer must not outlive it
         # (it would keep the request and the response alive until it fires).
-        self._remove_timeout()
-        self._release()
+        # (What _remove_timeout and _release do.)
+        timeout = self._timeout
+        if timeout is not None:
+            timeout.cancel()
+            self._timeout = None
+        release_callback, self.release_callback = self.release_callback, None
+        if release_callback is not None:
+            release_callback()
         final_callback, self.final_callback = self.final_callback, None
         if final_callback is not None:
             final_callback(response)
