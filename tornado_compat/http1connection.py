@@ -74,6 +74,17 @@ _DEFAULT_MAX_HEADER_SIZE = 65536
 _MAX_1XX_RESPONSES = _framing.MAX_INTERIM_RESPONSES
 # Response status lines already formatted, by their start line.
 _STATUS_LINES: dict[tuple[str, int, str], str] = {}
+# Request heads the one-pass check accepted, by their bytes: the start line,
+# the header lines' text and whether they allow keep-alive.  Clients send the
+# same head again and again (a keep-alive connection's polls, a load
+# balancer's checks), and the check costs more than the rest of reading a
+# small request.  Only what the check accepted is kept, and only what it
+# made from the bytes alone (never the headers, which each request owns and
+# may change), so a known head reads exactly as a new one.  Bounded in
+# number and size; when full it starts afresh.
+_REQUEST_HEADS: dict[bytes, tuple[httputil.RequestStartLine, str, bool]] = {}
+_KNOWN_HEADS = 256
+_KNOWN_HEAD_MAX = 1024
 # Chunk headers decoded before the reader lets other work run: a body of
 # tiny chunks that is already buffered must not monopolise the loop.
 _CHUNKS_PER_TURN = 64
@@ -748,20 +759,32 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._response_start_line = response
             self._disconnect_on_finish = False
             return response, httputil.HTTPHeaders._from_lines(lines)
-        method, target, version, lines = _head.match_request_head(
-            data
-        ) or _head.request_head_steps(data, self.params.strict)
-        headers = httputil.HTTPHeaders._from_lines(lines)
-        request = _new_tuple(httputil.RequestStartLine, (method, target, version))
+        known = _REQUEST_HEADS.get(data)
+        if known is not None:
+            request, lines, keep_alive = known
+            headers = httputil.HTTPHeaders._from_lines(lines)
+        else:
+            matched = _head.match_request_head(data)
+            if matched is None:
+                method, target, version, lines = _head.request_head_steps(
+                    data, self.params.strict
+                )
+            else:
+                method, target, version, lines = matched
+            headers = httputil.HTTPHeaders._from_lines(lines)
+            request = _new_tuple(httputil.RequestStartLine, (method, target, version))
+            keep_alive = _framing.keep_alive(
+                version, headers._as_list, _framing.KEEP_ALIVE_CANDIDATE
+            )
+            if matched is not None and len(data) <= _KNOWN_HEAD_MAX:
+                if len(_REQUEST_HEADS) >= _KNOWN_HEADS:
+                    _REQUEST_HEADS.clear()
+                _REQUEST_HEADS[data] = (request, matched[3], keep_alive)
         self._request_start_line = request
         self._request_headers = headers
         # The instance's flag, not the parameters': a drain sets it on a
         # request whose head is still arriving.
-        self._disconnect_on_finish = self.no_keep_alive or not (
-            _framing.keep_alive(
-                version, headers._as_list, _framing.KEEP_ALIVE_CANDIDATE
-            )
-        )
+        self._disconnect_on_finish = self.no_keep_alive or not keep_alive
         return request, headers
 
     def _body_framing(
@@ -1400,6 +1423,10 @@ class HTTP1ServerConnection:
     _waiting: HTTP1Connection | None = None
     # Set by start_drain(): no request after the current one.
     _draining = False
+    # The server's raw callback, when its start_request would only wrap it
+    # in a _CallableAdapter (HTTPServer._plain_callback): the adapter is then
+    # made here, without a call into the server for every request.
+    _callback: Callable[[httputil.HTTPServerRequest], None] | None = None
 
     async def close(self) -> None:
         """Close the connection and wait until it has stopped serving."""
@@ -1462,6 +1489,9 @@ class HTTP1ServerConnection:
         """Read requests and hand each to ``delegate.start_request(...)``."""
         assert isinstance(delegate, httputil.HTTPServerConnectionDelegate)
         self._delegate = delegate
+        plain = getattr(delegate, "_plain_callback", None)
+        if plain is not None:
+            self._callback = plain()
         self._serve()
 
     def __call__(self) -> None:
@@ -1504,8 +1534,14 @@ class HTTP1ServerConnection:
             conn = HTTP1Connection(stream, False, self.params, self.context)
             if self._draining:
                 conn.no_keep_alive = True
+            callback = self._callback
             try:
-                request_delegate = delegate.start_request(self, conn)
+                if callback is not None:
+                    request_delegate: httputil.HTTPMessageDelegate = _CallableAdapter(
+                        callback, conn
+                    )
+                else:
+                    request_delegate = delegate.start_request(self, conn)
             except Exception:
                 _app_log.error("Uncaught exception", exc_info=True)
                 conn.close()
