@@ -85,6 +85,9 @@ _STATUS_LINES: dict[tuple[str, int, str], str] = {}
 _REQUEST_HEADS: dict[bytes, tuple[httputil.RequestStartLine, str, bool]] = {}
 _KNOWN_HEADS = 256
 _KNOWN_HEAD_MAX = 1024
+# The last of them that a server read (in a list: a module global that
+# compiled code may rebind), which _take_head looks for first.
+_last_head: list[bytes] = [b""]
 # Chunk headers decoded before the reader lets other work run: a body of
 # tiny chunks that is already buffered must not monopolise the loop.
 _CHUNKS_PER_TURN = 64
@@ -715,6 +718,23 @@ class HTTP1Connection(httputil.HTTPConnection):
         if scan == 0 and buf and buf[0] in _LINE_END_BYTES:
             _skip_empty_lines(buf, self.params.strict)
         limit = self.params.max_header_size
+        if scan == 0 and not self.is_client:
+            # The head this process read last, again (a keep-alive client's
+            # next request, or another client of the same kind): it ends
+            # where that one did, since a complete head holds no earlier
+            # end, and it is known.  No search, and no copy to look it up.
+            last = _last_head[0]
+            if buf.startswith(last) and len(last) <= limit:
+                known = _REQUEST_HEADS.get(last)
+                if known is not None:
+                    timer: _HeadTimeout | None = self.stream._http_head_timeout
+                    if timer is not None:
+                        timer.deadline = None
+                    if len(last) == len(buf):
+                        buf.clear()
+                    else:
+                        del buf[: len(last)]
+                    return self._known_request(known)
         end = _head.find_head_end(buf, scan)
         if end >= 0:
             if end > limit:
@@ -761,29 +781,40 @@ class HTTP1Connection(httputil.HTTPConnection):
             return response, httputil.HTTPHeaders._from_lines(lines)
         known = _REQUEST_HEADS.get(data)
         if known is not None:
-            request, lines, keep_alive = known
-            headers = httputil.HTTPHeaders._from_lines(lines)
-        else:
-            matched = _head.match_request_head(data)
-            if matched is None:
-                method, target, version, lines = _head.request_head_steps(
-                    data, self.params.strict
-                )
-            else:
-                method, target, version, lines = matched
-            headers = httputil.HTTPHeaders._from_lines(lines)
-            request = _new_tuple(httputil.RequestStartLine, (method, target, version))
-            keep_alive = _framing.keep_alive(
-                version, headers._as_list, _framing.KEEP_ALIVE_CANDIDATE
+            _last_head[0] = data
+            return self._known_request(known)
+        matched = _head.match_request_head(data)
+        if matched is None:
+            method, target, version, lines = _head.request_head_steps(
+                data, self.params.strict
             )
-            if matched is not None and len(data) <= _KNOWN_HEAD_MAX:
-                if len(_REQUEST_HEADS) >= _KNOWN_HEADS:
-                    _REQUEST_HEADS.clear()
-                _REQUEST_HEADS[data] = (request, matched[3], keep_alive)
+        else:
+            method, target, version, lines = matched
+        headers = httputil.HTTPHeaders._from_lines(lines)
+        request = _new_tuple(httputil.RequestStartLine, (method, target, version))
+        keep_alive = _framing.keep_alive(
+            version, headers._as_list, _framing.KEEP_ALIVE_CANDIDATE
+        )
+        if matched is not None and len(data) <= _KNOWN_HEAD_MAX:
+            if len(_REQUEST_HEADS) >= _KNOWN_HEADS:
+                _REQUEST_HEADS.clear()
+            _REQUEST_HEADS[data] = (request, matched[3], keep_alive)
+            _last_head[0] = data
         self._request_start_line = request
         self._request_headers = headers
         # The instance's flag, not the parameters': a drain sets it on a
         # request whose head is still arriving.
+        self._disconnect_on_finish = self.no_keep_alive or not keep_alive
+        return request, headers
+
+    def _known_request(
+        self, known: tuple[httputil.RequestStartLine, str, bool]
+    ) -> _Head:
+        """_parse_head's result for a head in _REQUEST_HEADS."""
+        request, lines, keep_alive = known
+        headers = httputil.HTTPHeaders._from_lines(lines)
+        self._request_start_line = request
+        self._request_headers = headers
         self._disconnect_on_finish = self.no_keep_alive or not keep_alive
         return request, headers
 
