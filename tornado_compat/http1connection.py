@@ -75,14 +75,17 @@ _MAX_1XX_RESPONSES = _framing.MAX_INTERIM_RESPONSES
 # Response status lines already formatted, by their start line.
 _STATUS_LINES: dict[tuple[str, int, str], str] = {}
 # Request heads the one-pass check accepted, by their bytes: the start line,
-# the header lines' text and whether they allow keep-alive.  Clients send the
-# same head again and again (a keep-alive connection's polls, a load
-# balancer's checks), and the check costs more than the rest of reading a
-# small request.  Only what the check accepted is kept, and only what it
-# made from the bytes alone (never the headers, which each request owns and
-# may change), so a known head reads exactly as a new one.  Bounded in
-# number and size; when full it starts afresh.
-_REQUEST_HEADS: dict[bytes, tuple[httputil.RequestStartLine, str, bool]] = {}
+# the headers and whether they allow keep-alive.  Clients send the same head
+# again and again (a keep-alive connection's polls, a load balancer's
+# checks), and the check costs more than the rest of reading a small
+# request.  Only what the check accepted is kept, as it made it from the
+# bytes alone: the headers as their text the first time (most heads are
+# never seen again), then as a copy taken before anyone saw them; each
+# request gets headers of its own (which it may change), so a known head
+# reads exactly as a new one.  Bounded in number and size; when full it
+# starts afresh.
+_KnownHead = tuple[httputil.RequestStartLine, str | httputil.HTTPHeaders, bool]
+_REQUEST_HEADS: dict[bytes, _KnownHead] = {}
 _KNOWN_HEADS = 256
 _KNOWN_HEAD_MAX = 1024
 # The last of them that a server read (in a list: a module global that
@@ -734,7 +737,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                         buf.clear()
                     else:
                         del buf[: len(last)]
-                    return self._known_request(known)
+                    return self._known_request(last, known)
         end = _head.find_head_end(buf, scan)
         if end >= 0:
             if end > limit:
@@ -782,7 +785,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         known = _REQUEST_HEADS.get(data)
         if known is not None:
             _last_head[0] = data
-            return self._known_request(known)
+            return self._known_request(data, known)
         matched = _head.match_request_head(data)
         if matched is None:
             method, target, version, lines = _head.request_head_steps(
@@ -807,12 +810,18 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._disconnect_on_finish = self.no_keep_alive or not keep_alive
         return request, headers
 
-    def _known_request(
-        self, known: tuple[httputil.RequestStartLine, str, bool]
-    ) -> _Head:
-        """_parse_head's result for a head in _REQUEST_HEADS."""
-        request, lines, keep_alive = known
-        headers = httputil.HTTPHeaders._from_lines(lines)
+    def _known_request(self, data: bytes, known: _KnownHead) -> _Head:
+        """_parse_head's result for ``data``, a head in _REQUEST_HEADS."""
+        request, parsed, keep_alive = known
+        if isinstance(parsed, str):
+            # Seen for the second time: from now on its headers are copied
+            # (with the public copy constructor), which costs less than
+            # making them from the text again.  The copy is taken before
+            # the request's own headers are handed out.
+            headers = httputil.HTTPHeaders._from_lines(parsed)
+            _REQUEST_HEADS[data] = (request, httputil.HTTPHeaders(headers), keep_alive)
+        else:
+            headers = httputil.HTTPHeaders(parsed)
         self._request_start_line = request
         self._request_headers = headers
         self._disconnect_on_finish = self.no_keep_alive or not keep_alive
