@@ -65,6 +65,8 @@ _app_log = SiteLogger(app_log, __name__)
 # Builds a start line (a named tuple) from its parts without the Python-level
 # __new__ that the named tuple's class call goes through.
 _new_tuple = tuple.__new__
+# Makes an HTTPHeaders without running its constructor (see _copy_headers).
+_new_headers = object.__new__
 
 __all__ = ["HTTP1ConnectionParameters", "HTTP1Connection", "HTTP1ServerConnection"]
 
@@ -337,6 +339,16 @@ class _HeadTimeout:
             self.stream.close()
         else:
             self._schedule(deadline, deadline - now)
+
+
+def _copy_headers(headers: httputil.HTTPHeaders) -> httputil.HTTPHeaders:
+    """``HTTPHeaders(headers)``, a copy whose lists are its own, made as
+    ``HTTPHeaders._from_lines`` makes headers: straight into the dict that
+    holds them, without the constructor's checks of what it was given (less
+    than half the cost, for every request whose head is known)."""
+    copy = _new_headers(httputil.HTTPHeaders)
+    copy._as_list = {name: values[:] for name, values in headers._as_list.items()}
+    return copy
 
 
 def _describe(error: BaseException) -> str:
@@ -814,14 +826,13 @@ class HTTP1Connection(httputil.HTTPConnection):
         """_parse_head's result for ``data``, a head in _REQUEST_HEADS."""
         request, parsed, keep_alive = known
         if isinstance(parsed, str):
-            # Seen for the second time: from now on its headers are copied
-            # (with the public copy constructor), which costs less than
-            # making them from the text again.  The copy is taken before
-            # the request's own headers are handed out.
+            # Seen for the second time: from now on its headers are copied,
+            # which costs less than making them from the text again.  The
+            # copy is taken before the request's own headers are handed out.
             headers = httputil.HTTPHeaders._from_lines(parsed)
-            _REQUEST_HEADS[data] = (request, httputil.HTTPHeaders(headers), keep_alive)
+            _REQUEST_HEADS[data] = (request, _copy_headers(headers), keep_alive)
         else:
-            headers = httputil.HTTPHeaders(parsed)
+            headers = _copy_headers(parsed)
         self._request_start_line = request
         self._request_headers = headers
         self._disconnect_on_finish = self.no_keep_alive or not keep_alive
