@@ -65,6 +65,8 @@ _app_log = SiteLogger(app_log, __name__)
 # Builds a start line (a named tuple) from its parts without the Python-level
 # __new__ that the named tuple's class call goes through.
 _new_tuple = tuple.__new__
+# Makes an HTTPHeaders without running its constructor (see _copy_headers).
+_new_headers = object.__new__
 
 __all__ = ["HTTP1ConnectionParameters", "HTTP1Connection", "HTTP1ServerConnection"]
 
@@ -74,6 +76,23 @@ _DEFAULT_MAX_HEADER_SIZE = 65536
 _MAX_1XX_RESPONSES = _framing.MAX_INTERIM_RESPONSES
 # Response status lines already formatted, by their start line.
 _STATUS_LINES: dict[tuple[str, int, str], str] = {}
+# Request heads the one-pass check accepted, by their bytes: the start line,
+# the headers and whether they allow keep-alive.  Clients send the same head
+# again and again (a keep-alive connection's polls, a load balancer's
+# checks), and the check costs more than the rest of reading a small
+# request.  Only what the check accepted is kept, as it made it from the
+# bytes alone: the headers as their text the first time (most heads are
+# never seen again), then as a copy taken before anyone saw them; each
+# request gets headers of its own (which it may change), so a known head
+# reads exactly as a new one.  Bounded in number and size; when full it
+# starts afresh.
+_KnownHead = tuple[httputil.RequestStartLine, str | httputil.HTTPHeaders, bool]
+_REQUEST_HEADS: dict[bytes, _KnownHead] = {}
+_KNOWN_HEADS = 256
+_KNOWN_HEAD_MAX = 1024
+# The last of them that a server read (in a list: a module global that
+# compiled code may rebind), which _take_head looks for first.
+_last_head: list[bytes] = [b""]
 # Chunk headers decoded before the reader lets other work run: a body of
 # tiny chunks that is already buffered must not monopolise the loop.
 _CHUNKS_PER_TURN = 64
@@ -320,6 +339,16 @@ class _HeadTimeout:
             self.stream.close()
         else:
             self._schedule(deadline, deadline - now)
+
+
+def _copy_headers(headers: httputil.HTTPHeaders) -> httputil.HTTPHeaders:
+    """``HTTPHeaders(headers)``, a copy whose lists are its own, made as
+    ``HTTPHeaders._from_lines`` makes headers: straight into the dict that
+    holds them, without the constructor's checks of what it was given (less
+    than half the cost, for every request whose head is known)."""
+    copy = _new_headers(httputil.HTTPHeaders)
+    copy._as_list = {name: values[:] for name, values in headers._as_list.items()}
+    return copy
 
 
 def _describe(error: BaseException) -> str:
@@ -704,6 +733,23 @@ class HTTP1Connection(httputil.HTTPConnection):
         if scan == 0 and buf and buf[0] in _LINE_END_BYTES:
             _skip_empty_lines(buf, self.params.strict)
         limit = self.params.max_header_size
+        if scan == 0 and not self.is_client:
+            # The head this process read last, again (a keep-alive client's
+            # next request, or another client of the same kind): it ends
+            # where that one did, since a complete head holds no earlier
+            # end, and it is known.  No search, and no copy to look it up.
+            last = _last_head[0]
+            if buf.startswith(last) and len(last) <= limit:
+                known = _REQUEST_HEADS.get(last)
+                if known is not None:
+                    timer: _HeadTimeout | None = self.stream._http_head_timeout
+                    if timer is not None:
+                        timer.deadline = None
+                    if len(last) == len(buf):
+                        buf.clear()
+                    else:
+                        del buf[: len(last)]
+                    return self._known_request(last, known)
         end = _head.find_head_end(buf, scan)
         if end >= 0:
             if end > limit:
@@ -748,20 +794,48 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._response_start_line = response
             self._disconnect_on_finish = False
             return response, httputil.HTTPHeaders._from_lines(lines)
-        method, target, version, lines = _head.match_request_head(
-            data
-        ) or _head.request_head_steps(data, self.params.strict)
+        known = _REQUEST_HEADS.get(data)
+        if known is not None:
+            _last_head[0] = data
+            return self._known_request(data, known)
+        matched = _head.match_request_head(data)
+        if matched is None:
+            method, target, version, lines = _head.request_head_steps(
+                data, self.params.strict
+            )
+        else:
+            method, target, version, lines = matched
         headers = httputil.HTTPHeaders._from_lines(lines)
         request = _new_tuple(httputil.RequestStartLine, (method, target, version))
+        keep_alive = _framing.keep_alive(
+            version, headers._as_list, _framing.KEEP_ALIVE_CANDIDATE
+        )
+        if matched is not None and len(data) <= _KNOWN_HEAD_MAX:
+            if len(_REQUEST_HEADS) >= _KNOWN_HEADS:
+                _REQUEST_HEADS.clear()
+            _REQUEST_HEADS[data] = (request, matched[3], keep_alive)
+            _last_head[0] = data
         self._request_start_line = request
         self._request_headers = headers
         # The instance's flag, not the parameters': a drain sets it on a
         # request whose head is still arriving.
-        self._disconnect_on_finish = self.no_keep_alive or not (
-            _framing.keep_alive(
-                version, headers._as_list, _framing.KEEP_ALIVE_CANDIDATE
-            )
-        )
+        self._disconnect_on_finish = self.no_keep_alive or not keep_alive
+        return request, headers
+
+    def _known_request(self, data: bytes, known: _KnownHead) -> _Head:
+        """_parse_head's result for ``data``, a head in _REQUEST_HEADS."""
+        request, parsed, keep_alive = known
+        if isinstance(parsed, str):
+            # Seen for the second time: from now on its headers are copied,
+            # which costs less than making them from the text again.  The
+            # copy is taken before the request's own headers are handed out.
+            headers = httputil.HTTPHeaders._from_lines(parsed)
+            _REQUEST_HEADS[data] = (request, _copy_headers(headers), keep_alive)
+        else:
+            headers = _copy_headers(parsed)
+        self._request_start_line = request
+        self._request_headers = headers
+        self._disconnect_on_finish = self.no_keep_alive or not keep_alive
         return request, headers
 
     def _body_framing(
@@ -1400,6 +1474,10 @@ class HTTP1ServerConnection:
     _waiting: HTTP1Connection | None = None
     # Set by start_drain(): no request after the current one.
     _draining = False
+    # The server's raw callback, when its start_request would only wrap it
+    # in a _CallableAdapter (HTTPServer._plain_callback): the adapter is then
+    # made here, without a call into the server for every request.
+    _callback: Callable[[httputil.HTTPServerRequest], None] | None = None
 
     async def close(self) -> None:
         """Close the connection and wait until it has stopped serving."""
@@ -1462,6 +1540,9 @@ class HTTP1ServerConnection:
         """Read requests and hand each to ``delegate.start_request(...)``."""
         assert isinstance(delegate, httputil.HTTPServerConnectionDelegate)
         self._delegate = delegate
+        plain = getattr(delegate, "_plain_callback", None)
+        if plain is not None:
+            self._callback = plain()
         self._serve()
 
     def __call__(self) -> None:
@@ -1504,8 +1585,14 @@ class HTTP1ServerConnection:
             conn = HTTP1Connection(stream, False, self.params, self.context)
             if self._draining:
                 conn.no_keep_alive = True
+            callback = self._callback
             try:
-                request_delegate = delegate.start_request(self, conn)
+                if callback is not None:
+                    request_delegate: httputil.HTTPMessageDelegate = _CallableAdapter(
+                        callback, conn
+                    )
+                else:
+                    request_delegate = delegate.start_request(self, conn)
             except Exception:
                 _app_log.error("Uncaught exception", exc_info=True)
                 conn.close()

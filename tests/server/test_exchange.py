@@ -576,3 +576,38 @@ def http_json(data: bytes) -> dict:
     result = json.loads(data)
     assert isinstance(result, dict)
     return result
+
+
+def test_a_repeated_head_gives_each_request_headers_of_its_own(serve, connect) -> None:
+    # The connection remembers heads it has parsed (http1connection's
+    # _REQUEST_HEADS); what one request's application does to its headers
+    # must not reach the next request with the same head.
+    seen: list[list[tuple[str, str]]] = []
+
+    def app(req: httputil.HTTPServerRequest) -> None:
+        seen.append(sorted(req.headers.get_all()))
+        req.headers.add("Host", "another")
+        req.headers["X-Added"] = "by the first"
+        del req.headers["X-Test"]
+        respond(req, b"ok")
+
+    served = serve(app)
+    head = request("GET", "/same", {"X-Test": "yes"})
+    for _ in range(2):
+        conn = connect(served.port)
+        for _ in range(3):
+            conn.send(head)
+            assert conn.read_response().body == b"ok"
+    assert seen == [[("Host", "127.0.0.1"), ("X-Test", "yes")]] * 6
+
+
+def test_a_repeated_connection_close_head_closes_every_time(serve, connect) -> None:
+    served = serve()
+    head = request("GET", "/", {"Connection": "close"})
+    for _ in range(3):
+        conn = connect(served.port)
+        conn.send(head)
+        response = conn.read_response()
+        assert response.status == 200
+        assert response.header("Connection") == "close"
+        assert conn.read_until_close() == b""

@@ -333,6 +333,25 @@ def test_precise_status_answers_431_for_headers_over_max_header_size(
     assert served.app.calls == 0
 
 
+def test_a_head_another_server_read_is_held_to_this_servers_max_header_size(
+    serve, connect
+) -> None:
+    # Heads read once are remembered for the whole process (http1connection's
+    # _REQUEST_HEADS); a server with a smaller limit must still refuse one.
+    data = head_of_size(600)
+    roomy = serve()
+    conn = connect(roomy.port)
+    for _ in range(2):
+        conn.send(data)
+        assert conn.read_response().status == 200
+    tight = serve(max_header_size=512, precise_status=True)
+    conn = connect(tight.port)
+    conn.send(data)
+    assert conn.read_response().status == 431
+    assert conn.is_closed()
+    assert tight.app.calls == 0
+
+
 def test_precise_status_answers_414_for_a_request_line_over_max_header_size(
     serve, connect
 ) -> None:

@@ -354,6 +354,21 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             delegate = _ProxyAdapter(delegate, request_conn)
         return delegate
 
+    def _plain_callback(self) -> Callable[[httputil.HTTPServerRequest], None] | None:
+        """The raw callback, when :meth:`start_request` would only wrap it
+        in the adapter that collects a request for it (no xheaders, a plain
+        callable, and no subclass's own ``start_request``); else None.  An
+        HTTP/1 connection then makes that adapter itself, without the call
+        into this method for every request."""
+        callback = self.request_callback
+        if (
+            type(self).start_request is not HTTPServer.start_request
+            or self.xheaders
+            or isinstance(callback, httputil.HTTPServerConnectionDelegate)
+        ):
+            return None
+        return callback
+
     def on_close(self, server_conn: object) -> None:
         self._connections.discard(server_conn)
         drain = self._drain
