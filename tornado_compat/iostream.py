@@ -42,13 +42,16 @@ import threading
 from collections.abc import Awaitable, Callable
 from re import Pattern
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tornado.concurrent import Future, future_set_result_unless_cancelled
 from tornado.ioloop import IOLoop
 from tornado.log import gen_log
 
 from tornado_compat.netutil import ssl_options_to_context
+
+if TYPE_CHECKING:
+    from tornado.platform.asyncio import BaseAsyncIOLoop
 
 __all__ = [
     "BaseIOStream",
@@ -283,7 +286,6 @@ class BaseIOStream:
     # ones); __dict__ is kept for subclasses and callers that add attributes.
     __slots__ = (
         "io_loop",
-        "_loop",
         "max_buffer_size",
         "read_chunk_size",
         "max_write_buffer_size",
@@ -322,13 +324,11 @@ class BaseIOStream:
         read_chunk_size: int | None = None,
         max_write_buffer_size: int | None = None,
     ) -> None:
-        self.io_loop = IOLoop.current()
-        # The asyncio loop that the futures belong to, given to each: a
-        # future that looks up the running loop itself costs a getpid()
-        # system call every time (asyncio's fork check).
-        self._loop: asyncio.AbstractEventLoop | None = getattr(
-            self.io_loop, "asyncio_loop", None
-        )
+        # Every IOLoop runs on an asyncio loop, which the stream's futures
+        # are made for by name: a future that looks up the running loop
+        # itself costs a getpid() system call each time (asyncio's fork
+        # check).
+        self.io_loop: BaseAsyncIOLoop = IOLoop.current()  # type: ignore[assignment]
         self.max_buffer_size = max_buffer_size or _DEFAULT_MAX_BUFFER_SIZE
         self.read_chunk_size = min(
             read_chunk_size or _DEFAULT_READ_CHUNK_SIZE, self.max_buffer_size // 2
@@ -449,7 +449,7 @@ class BaseIOStream:
             # first two bytes are: the result goes straight into a finished
             # future, without a pending read to set up and tear down.
             # (A read the buffer satisfies succeeds after a close too.)
-            ready: Future[bytes] = Future(loop=self._loop)
+            ready: Future[bytes] = Future(loop=self.io_loop.asyncio_loop)
             ready.set_result(self._consume(num_bytes))
             self._reading_done()
             return ready
@@ -461,7 +461,7 @@ class BaseIOStream:
             data = self._receive_now(int(num_bytes))
             if data:
                 # Straight from the source into the result: no buffer copy.
-                done: Future[bytes] = Future(loop=self._loop)
+                done: Future[bytes] = Future(loop=self.io_loop.asyncio_loop)
                 done.set_result(data)
                 return done
         future = self._start_read()
@@ -566,7 +566,7 @@ class BaseIOStream:
             # A read left behind by a close is reported as the close.
             self._check_closed()
             raise AssertionError("Already reading")
-        future: Future = Future(loop=self._loop)
+        future: Future = Future(loop=self.io_loop.asyncio_loop)
         self._read_future = future
         self._read_scan = 0
         return future
@@ -924,7 +924,7 @@ class BaseIOStream:
             ):
                 raise StreamBufferFullError("Reached maximum write buffer size")
             self._total_write_index += size
-        future: Future[None] = Future(loop=self._loop)
+        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
         futures = self._write_futures
         if not futures and data and not self._closed:
             # Nothing earlier is waiting: the usual case, where the data goes
@@ -1712,7 +1712,7 @@ class IOStream(BaseIOStream):
         return None
 
     def _pending_bytes_read(self, num_bytes: int) -> Future:
-        future: Future[bytes] = Future(loop=self._loop)
+        future: Future[bytes] = Future(loop=self.io_loop.asyncio_loop)
         self._read_future = future
         self._read_scan = 0
         self._read_kind = _BYTES
@@ -1815,7 +1815,7 @@ class IOStream(BaseIOStream):
         ):
             return super().write(data)
         self._total_write_index += len(data)
-        future: Future[None] = Future(loop=self._loop)
+        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
         if direct._send_all(data) and not self._closed:
             self._total_write_done_index = self._total_write_index
             future.set_result(None)
@@ -1877,7 +1877,7 @@ class IOStream(BaseIOStream):
         ):
             return super()._write_pair(first, second)
         self._total_write_index += len(first) + len(second)
-        future: Future[None] = Future(loop=self._loop)
+        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
         # One gathering send (sendmsg, writev), instead of copying a large
         # body only to put its head in front of it.
         transport.writelines((first, second))
@@ -2044,7 +2044,7 @@ class IOStream(BaseIOStream):
         :class:`SSLIOStream` (SNI and certificate checks); here it is ignored.
         """
         self._connecting = True
-        future: Future[_S] = Future(loop=self._loop)
+        future: Future[_S] = Future(loop=self.io_loop.asyncio_loop)
         self._connect_future = future
         try:
             self.socket.connect(address)
@@ -2349,7 +2349,7 @@ class SSLIOStream(IOStream):
         """
         if self._ssl_connect_future is not None:
             raise RuntimeError("Already waiting")
-        future: Future[SSLIOStream] = Future(loop=self._loop)
+        future: Future[SSLIOStream] = Future(loop=self.io_loop.asyncio_loop)
         if self._handshake_done:
             future.set_result(self)
         elif self._closed:
