@@ -440,18 +440,30 @@ class BaseIOStream:
         more than ``num_bytes``; ``read_bytes(0)`` resolves with ``b""``).
         """
         buf = self._read_buffer
+        held = len(buf)
         if (
             self._read_future is None
             and num_bytes.__class__ is int
-            and 0 < num_bytes <= len(buf)
+            and 0 < num_bytes <= held
         ):
             # Already buffered, as the pieces of a WebSocket frame after its
             # first two bytes are: the result goes straight into a finished
             # future, without a pending read to set up and tear down.
             # (A read the buffer satisfies succeeds after a close too.)
             ready: Future[bytes] = Future(loop=self.io_loop.asyncio_loop)
-            ready.set_result(self._consume(num_bytes))
-            self._reading_done()
+            if num_bytes == held:
+                ready.set_result(bytes(buf))
+                buf.clear()
+            elif num_bytes <= _SMALL_READ:
+                ready.set_result(bytes(buf[:num_bytes]))
+                del buf[:num_bytes]
+            else:
+                ready.set_result(self._consume(num_bytes))
+            if held >= self.read_chunk_size:
+                # Only a buffer of a chunk or more (which stopped reading
+                # ahead) can change what the stream waits for by shrinking;
+                # a smaller one was already accounted for when it grew.
+                self._reading_done()
             return ready
         if not buf and not partial and self._read_future is None:
             waiting = self._read_bytes_later(num_bytes)
@@ -863,8 +875,11 @@ class BaseIOStream:
             result = self._consume(self._read_num)
             if future is not None and not future.cancelled():
                 future.set_result(result)
-            self._reading_done()
-            if buf:
+            if len(buf) >= self.read_chunk_size:
+                # Less than a chunk left: the transport keeps reading, as
+                # it did for the read.
+                self._reading_done()
+            if buf and self._readable_callback is not None:
                 self._fire_readable()
             return
         try:
