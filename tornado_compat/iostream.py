@@ -872,7 +872,12 @@ class BaseIOStream:
             # needs.
             future = self._read_future
             self._read_future = None
-            result = self._consume(self._read_num)
+            num = self._read_num
+            if num <= _SMALL_READ and num != len(buf):
+                result = bytes(buf[:num])
+                del buf[:num]
+            else:
+                result = self._consume(num)
             if future is not None and not future.cancelled():
                 future.set_result(result)
             if len(buf) >= self.read_chunk_size:
@@ -1607,7 +1612,7 @@ class IOStream(BaseIOStream):
     def _reads_are_ours(self) -> bool:
         """Whether read_from_fd is this class's own (not a subclass's or an
         instance's): received bytes may then skip it, and _incoming."""
-        return getattr(self.read_from_fd, "__func__", None) is IOStream.read_from_fd
+        return getattr(self.read_from_fd, "__func__", None) is _OWN_READ_FROM_FD
 
     def _is_connected(self) -> bool:
         try:
@@ -1955,8 +1960,12 @@ class IOStream(BaseIOStream):
         """The transport received ``data``, a view valid during this call."""
         if self._closed:
             return
-        if not self._incoming_size and self._reads_are_ours():
-            # read_from_fd is ours, so it would only copy the data over.
+        if (
+            not self._incoming_size
+            and getattr(self.read_from_fd, "__func__", None) is _OWN_READ_FROM_FD
+        ):
+            # read_from_fd is ours, so it would only copy the data over
+            # (_reads_are_ours, inline: this runs for every arrival).
             if self._read_future is None:
                 # Nobody is reading (how a server connection waits between
                 # requests): the bytes join the buffer, and the readable
@@ -2184,6 +2193,10 @@ class IOStream(BaseIOStream):
                 # The peer may already be gone; that is not our error.
                 if e.errno != errno.EINVAL and not self._is_connreset(e):
                     raise
+
+
+# IOStream's own read_from_fd, which received bytes may skip.
+_OWN_READ_FROM_FD = IOStream.read_from_fd
 
 
 def _client_context() -> ssl.SSLContext:
