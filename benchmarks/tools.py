@@ -851,6 +851,8 @@ def versions() -> dict[str, str]:
         "h2": _package("h2"),
         "hypercorn": _package("hypercorn"),
         "granian": _package("granian"),
+        "websockets": _package("websockets"),
+        "picows": _package("picows"),
         "h2load": _first_line(["h2load", "--version"]),
     }
 

@@ -3,6 +3,8 @@
     python -m benchmarks.websocket serve IMPL [--loop asyncio|uvloop]
     python -m benchmarks.websocket client PORT [--connections N] [--seconds S]
         [--warmup S] [--size BYTES] [--window K]
+    python -m benchmarks.websocket loop|instructions|profile ...
+    python -m benchmarks.websocket syscalls IMPL [--seconds S]
 
 ``serve`` runs one echo server on 127.0.0.1 (a port the kernel picks), prints
 ``ready PORT SERVER`` once it listens, and runs until it is killed.  IMPL is:
@@ -34,6 +36,8 @@ against the ``picows`` server shows its ceiling.
 
 :func:`measure` runs one server (pinned to the server CPU) under the client
 (pinned to the other), for ``python -m benchmarks``.
+``syscalls`` runs the same pair with ``strace -c`` attached to the server
+and prints its system calls per echo (see :func:`syscalls`).
 
 What this module must never do: send to anything but 127.0.0.1, or run
 without a bound (every phase has a deadline).
@@ -49,6 +53,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -658,6 +664,57 @@ def measure(
     }
 
 
+def syscalls(impl: str, seconds: float) -> None:
+    """The system calls of ``impl``'s server per echo: ``strace -c -f``
+    attached to the server (after it listens, so imports are left out) while
+    the client runs for ``seconds``; every call is divided by all the echoes
+    of the run, warm-up and closing included.
+
+    strace slows every system call, so the loop's polls (``epoll_wait``)
+    each find many connections ready and look rarer than at full speed; the
+    calls made once per message (receives, sends, ``getpid``) are counted
+    as they are.
+    """
+    if shutil.which("strace") is None:
+        raise SystemExit("syscalls needs strace")
+    with (
+        tempfile.TemporaryDirectory(prefix="ws-strace-") as tmp,
+        server(impl, Path(tmp)) as running,
+    ):
+        output = Path(tmp) / "strace.txt"
+        tracer = subprocess.Popen(
+            ["strace", "-c", "-f", "-o", str(output), "-p", str(running.pid)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # strace says so on stderr once it is attached.
+            assert tracer.stderr is not None
+            tracer.stderr.readline()
+            result = run_load(running.port, LOOP_CONNECTIONS, seconds)
+        finally:
+            tracer.send_signal(signal.SIGINT)
+            tracer.wait(PHASE_TIMEOUT)
+        running.check_alive()
+        running.check_log()
+        echoes = result["total_messages"]
+        counts: dict[str, int] = {}
+        for line in output.read_text().splitlines():
+            fields = line.split()
+            # Rows: % time, seconds, usecs/call, calls, [errors,] syscall.
+            if len(fields) >= 5 and fields[3].isdigit() and fields[-1] != "total":
+                counts[fields[-1]] = int(fields[3])
+    print(f"{impl}: {echoes:,} echoes, server system calls per echo\n")
+    print("| system call | per echo |")
+    print("|---|--:|")
+    for name, calls in sorted(counts.items(), key=lambda item: -item[1]):
+        if calls / echoes >= 0.005:
+            print(f"| {name} | {calls / echoes:.2f} |")
+    print(f"| all | {sum(counts.values()) / echoes:.2f} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.websocket",
@@ -693,6 +750,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     profile_parser.add_argument("impl", choices=LOOP_IMPLS)
     profile_parser.add_argument("--messages", type=int, default=20000)
+    syscalls_parser = commands.add_parser(
+        "syscalls", help="the server's system calls per echo, counted by strace"
+    )
+    syscalls_parser.add_argument("impl", choices=IMPLS)
+    syscalls_parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.impl, args.loop)
@@ -712,6 +774,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"| {impl} | {count:,} |", flush=True)
     elif args.command == "profile":
         profile(args.impl, args.messages)
+    elif args.command == "syscalls":
+        syscalls(args.impl, args.seconds)
     else:
         for name in ("connections", "size", "window"):
             if getattr(args, name) < 1:

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import hashlib
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,36 @@ def test_the_in_process_loop_runs() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("compat: ") and "messages/s" in proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_syscalls_counts_the_servers_receives_and_sends() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.websocket",
+            "syscalls",
+            "compat",
+            "--seconds",
+            "0.3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tools.ROOT,
+        env=tools.child_env(),
+        timeout=120,
+    )
+    if proc.returncode and "ptrace" in proc.stderr + proc.stdout:
+        pytest.skip("strace may not attach here")
+    assert proc.returncode == 0, proc.stderr
+    rows = dict(
+        line.strip("|").split("|")[:2]
+        for line in proc.stdout.splitlines()
+        if line.startswith("| ") and "---" not in line
+    )
+    rows = {name.strip(): value.strip() for name, value in rows.items()}
+    # Each echo is one frame in and one frame out.
+    for name in ("recvfrom", "sendto"):
+        assert 0.9 <= float(rows[name]) <= 1.5, proc.stdout
+    assert float(rows["all"]) >= 2.0

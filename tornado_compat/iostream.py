@@ -42,13 +42,16 @@ import threading
 from collections.abc import Awaitable, Callable
 from re import Pattern
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tornado.concurrent import Future, future_set_result_unless_cancelled
 from tornado.ioloop import IOLoop
 from tornado.log import gen_log
 
 from tornado_compat.netutil import ssl_options_to_context
+
+if TYPE_CHECKING:
+    from tornado.platform.asyncio import BaseAsyncIOLoop
 
 __all__ = [
     "BaseIOStream",
@@ -321,7 +324,11 @@ class BaseIOStream:
         read_chunk_size: int | None = None,
         max_write_buffer_size: int | None = None,
     ) -> None:
-        self.io_loop = IOLoop.current()
+        # Every IOLoop runs on an asyncio loop, which the stream's futures
+        # are made for by name: a future that looks up the running loop
+        # itself costs a getpid() system call each time (asyncio's fork
+        # check).
+        self.io_loop: BaseAsyncIOLoop = IOLoop.current()  # type: ignore[assignment]
         self.max_buffer_size = max_buffer_size or _DEFAULT_MAX_BUFFER_SIZE
         self.read_chunk_size = min(
             read_chunk_size or _DEFAULT_READ_CHUNK_SIZE, self.max_buffer_size // 2
@@ -433,18 +440,30 @@ class BaseIOStream:
         more than ``num_bytes``; ``read_bytes(0)`` resolves with ``b""``).
         """
         buf = self._read_buffer
+        held = len(buf)
         if (
             self._read_future is None
             and num_bytes.__class__ is int
-            and 0 < num_bytes <= len(buf)
+            and 0 < num_bytes <= held
         ):
             # Already buffered, as the pieces of a WebSocket frame after its
             # first two bytes are: the result goes straight into a finished
             # future, without a pending read to set up and tear down.
             # (A read the buffer satisfies succeeds after a close too.)
-            ready: Future[bytes] = Future()
-            ready.set_result(self._consume(num_bytes))
-            self._reading_done()
+            ready: Future[bytes] = Future(loop=self.io_loop.asyncio_loop)
+            if num_bytes == held:
+                ready.set_result(bytes(buf))
+                buf.clear()
+            elif num_bytes <= _SMALL_READ:
+                ready.set_result(bytes(buf[:num_bytes]))
+                del buf[:num_bytes]
+            else:
+                ready.set_result(self._consume(num_bytes))
+            if held >= self.read_chunk_size:
+                # Only a buffer of a chunk or more (which stopped reading
+                # ahead) can change what the stream waits for by shrinking;
+                # a smaller one was already accounted for when it grew.
+                self._reading_done()
             return ready
         if not buf and not partial and self._read_future is None:
             waiting = self._read_bytes_later(num_bytes)
@@ -454,7 +473,7 @@ class BaseIOStream:
             data = self._receive_now(int(num_bytes))
             if data:
                 # Straight from the source into the result: no buffer copy.
-                done: Future[bytes] = Future()
+                done: Future[bytes] = Future(loop=self.io_loop.asyncio_loop)
                 done.set_result(data)
                 return done
         future = self._start_read()
@@ -559,7 +578,7 @@ class BaseIOStream:
             # A read left behind by a close is reported as the close.
             self._check_closed()
             raise AssertionError("Already reading")
-        future: Future = Future()
+        future: Future = Future(loop=self.io_loop.asyncio_loop)
         self._read_future = future
         self._read_scan = 0
         return future
@@ -853,11 +872,19 @@ class BaseIOStream:
             # needs.
             future = self._read_future
             self._read_future = None
-            result = self._consume(self._read_num)
+            num = self._read_num
+            if num <= _SMALL_READ and num != len(buf):
+                result = bytes(buf[:num])
+                del buf[:num]
+            else:
+                result = self._consume(num)
             if future is not None and not future.cancelled():
                 future.set_result(result)
-            self._reading_done()
-            if buf:
+            if len(buf) >= self.read_chunk_size:
+                # Less than a chunk left: the transport keeps reading, as
+                # it did for the read.
+                self._reading_done()
+            if buf and self._readable_callback is not None:
                 self._fire_readable()
             return
         try:
@@ -917,7 +944,7 @@ class BaseIOStream:
             ):
                 raise StreamBufferFullError("Reached maximum write buffer size")
             self._total_write_index += size
-        future: Future[None] = Future()
+        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
         futures = self._write_futures
         if not futures and data and not self._closed:
             # Nothing earlier is waiting: the usual case, where the data goes
@@ -1585,7 +1612,7 @@ class IOStream(BaseIOStream):
     def _reads_are_ours(self) -> bool:
         """Whether read_from_fd is this class's own (not a subclass's or an
         instance's): received bytes may then skip it, and _incoming."""
-        return getattr(self.read_from_fd, "__func__", None) is IOStream.read_from_fd
+        return getattr(self.read_from_fd, "__func__", None) is _OWN_READ_FROM_FD
 
     def _is_connected(self) -> bool:
         try:
@@ -1705,7 +1732,7 @@ class IOStream(BaseIOStream):
         return None
 
     def _pending_bytes_read(self, num_bytes: int) -> Future:
-        future: Future[bytes] = Future()
+        future: Future[bytes] = Future(loop=self.io_loop.asyncio_loop)
         self._read_future = future
         self._read_scan = 0
         self._read_kind = _BYTES
@@ -1808,7 +1835,7 @@ class IOStream(BaseIOStream):
         ):
             return super().write(data)
         self._total_write_index += len(data)
-        future: Future[None] = Future()
+        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
         if direct._send_all(data) and not self._closed:
             self._total_write_done_index = self._total_write_index
             future.set_result(None)
@@ -1870,7 +1897,7 @@ class IOStream(BaseIOStream):
         ):
             return super()._write_pair(first, second)
         self._total_write_index += len(first) + len(second)
-        future: Future[None] = Future()
+        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
         # One gathering send (sendmsg, writev), instead of copying a large
         # body only to put its head in front of it.
         transport.writelines((first, second))
@@ -1933,8 +1960,12 @@ class IOStream(BaseIOStream):
         """The transport received ``data``, a view valid during this call."""
         if self._closed:
             return
-        if not self._incoming_size and self._reads_are_ours():
-            # read_from_fd is ours, so it would only copy the data over.
+        if (
+            not self._incoming_size
+            and getattr(self.read_from_fd, "__func__", None) is _OWN_READ_FROM_FD
+        ):
+            # read_from_fd is ours, so it would only copy the data over
+            # (_reads_are_ours, inline: this runs for every arrival).
             if self._read_future is None:
                 # Nobody is reading (how a server connection waits between
                 # requests): the bytes join the buffer, and the readable
@@ -2037,7 +2068,7 @@ class IOStream(BaseIOStream):
         :class:`SSLIOStream` (SNI and certificate checks); here it is ignored.
         """
         self._connecting = True
-        future: Future[_S] = Future()
+        future: Future[_S] = Future(loop=self.io_loop.asyncio_loop)
         self._connect_future = future
         try:
             self.socket.connect(address)
@@ -2162,6 +2193,10 @@ class IOStream(BaseIOStream):
                 # The peer may already be gone; that is not our error.
                 if e.errno != errno.EINVAL and not self._is_connreset(e):
                     raise
+
+
+# IOStream's own read_from_fd, which received bytes may skip.
+_OWN_READ_FROM_FD = IOStream.read_from_fd
 
 
 def _client_context() -> ssl.SSLContext:
@@ -2342,7 +2377,7 @@ class SSLIOStream(IOStream):
         """
         if self._ssl_connect_future is not None:
             raise RuntimeError("Already waiting")
-        future: Future[SSLIOStream] = Future()
+        future: Future[SSLIOStream] = Future(loop=self.io_loop.asyncio_loop)
         if self._handshake_done:
             future.set_result(self)
         elif self._closed:
