@@ -1,6 +1,6 @@
 """The independent client programs the HTTP/2 tests run against the server
 (not a test module): curl, nghttp and h2load (Debian's nghttp2-client), and
-headless Chromium; and wrk, for the benchmark's plumbing tests.
+headless Chromium; and wrk and strace, for the benchmark's plumbing tests.
 
 What it is for: finding one of them for a test.  On a Debian machine where
 the tests run as root (CI's fresh machines) a missing one is installed with
@@ -32,6 +32,8 @@ TOOLS: dict[str, tuple[tuple[str, ...], str]] = {
     "chromium": (("chromium", "chromium-browser"), "chromium"),
     # The load generator of the benchmark, for its plumbing tests.
     "wrk": (("wrk",), "wrk"),
+    # The WebSocket benchmark's system-call count.
+    "strace": (("strace",), "strace"),
 }
 
 _found: dict[str, str] = {}

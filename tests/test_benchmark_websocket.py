@@ -9,7 +9,6 @@ import asyncio
 import base64
 import hashlib
 import importlib.util
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import tools, websocket
+from tests import client_tools
 
 
 def installed(impl: str) -> bool:
@@ -31,6 +31,8 @@ def installed(impl: str) -> bool:
 @pytest.mark.parametrize("impl", websocket.IMPLS)
 def test_each_server_echoes_under_the_client(impl: str, tmp_path: Path) -> None:
     if not installed(impl):
+        if client_tools.under_ci():
+            pytest.fail(f"{impl} is not installed: the test extra brings it")
         pytest.skip(f"{impl} is not installed")
     with websocket.server(impl, tmp_path) as server:
         result = websocket.run_load(server.port, 3, seconds=0.3, warmup=0.1)
@@ -116,8 +118,8 @@ def test_the_in_process_loop_runs() -> None:
     assert proc.stdout.startswith("compat: ") and "messages/s" in proc.stdout
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 def test_syscalls_counts_the_servers_receives_and_sends() -> None:
+    client_tools.tool("strace")
     proc = subprocess.run(
         [
             sys.executable,
@@ -135,6 +137,8 @@ def test_syscalls_counts_the_servers_receives_and_sends() -> None:
         timeout=120,
     )
     if proc.returncode and "ptrace" in proc.stderr + proc.stdout:
+        if client_tools.under_ci():
+            pytest.fail(f"strace could not attach under CI:\n{proc.stderr}")
         pytest.skip("strace may not attach here")
     assert proc.returncode == 0, proc.stderr
     rows = dict(

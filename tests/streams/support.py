@@ -62,6 +62,9 @@ LOOP_KINDS = ("asyncio", "uvloop")
 DUPLEX = "duplex"
 RESET = "reset"
 HALF_CLOSE = "half_close"
+# Bytes written at one end are in the other end's kernel buffer when the
+# write returns (no TLS record or pipe in between).
+PLAIN = "plain"
 
 
 def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
@@ -472,8 +475,8 @@ async def _pipe_pair(harness: Harness, left: Options, right: Options) -> Any:
 
 _SOCKET = frozenset({DUPLEX, RESET, HALF_CLOSE})
 
-TCP = StreamKind("tcp", _tcp_pair, _SOCKET)
-UNIX = StreamKind("unix", _unix_pair, _SOCKET)
+TCP = StreamKind("tcp", _tcp_pair, _SOCKET | {PLAIN})
+UNIX = StreamKind("unix", _unix_pair, _SOCKET | {PLAIN})
 TLS = StreamKind("tls", _tls_pair, _SOCKET, tls=True)
 PIPE = StreamKind("pipe", _pipe_pair, frozenset())
 
