@@ -27,7 +27,7 @@ import functools
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from time import monotonic as _monotonic
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 # The public classes stay open to subclasses written in Python when this
 # module is compiled (setup.py), as Tornado's are.  Only mypyc reads the
@@ -74,12 +74,14 @@ _DEFAULT_CHUNK_SIZE = 65536
 _DEFAULT_MAX_HEADER_SIZE = 65536
 # Tornado's simple_httpclient_test imports this private name.
 _MAX_1XX_RESPONSES = _framing.MAX_INTERIM_RESPONSES
-# Response status lines already formatted, by their start line.
-_STATUS_LINES: dict[tuple[str, int, str], str] = {}
+# Response status lines already formatted, by their start line.  These
+# tables and _GATHER_MIN are Final: compiled, a Final name is a C static, not
+# a lookup in the module's dict on every response.
+_STATUS_LINES: Final[dict[tuple[str, int, str], str]] = {}
 # Content-Length values of written messages already checked, with their
 # number: most responses repeat a few lengths, and a lookup costs a fifth
 # of the check.  Bounded like _STATUS_LINES.
-_OUTPUT_LENGTHS: dict[str, int] = {}
+_OUTPUT_LENGTHS: Final[dict[str, int]] = {}
 # Request heads the one-pass check accepted, by their bytes: the start line,
 # the headers and whether they allow keep-alive.  Clients send the same head
 # again and again (a keep-alive connection's polls, a load balancer's
@@ -103,7 +105,7 @@ _CHUNKS_PER_TURN = 64
 
 # A first body chunk at least this large is sent after its head without
 # joining the two (a gathering send), instead of copying it.
-_GATHER_MIN = 16384
+_GATHER_MIN: Final = 16384
 
 
 # The bytes an empty line starts with.
