@@ -74,10 +74,12 @@ _DEFAULT_CHUNK_SIZE = 65536
 _DEFAULT_MAX_HEADER_SIZE = 65536
 # Tornado's simple_httpclient_test imports this private name.
 _MAX_1XX_RESPONSES = _framing.MAX_INTERIM_RESPONSES
-# Response status lines already formatted, by their start line.  These
+# Response status lines already formatted, by their code, with the reason
+# they were made with: an int key hashes and compares for less than the
+# start line (a new tuple on every response).  These
 # tables and _GATHER_MIN are Final: compiled, a Final name is a C static, not
 # a lookup in the module's dict on every response.
-_STATUS_LINES: Final[dict[tuple[str, int, str], str]] = {}
+_STATUS_LINES: Final[dict[int, tuple[str, str]]] = {}
 # Content-Length values of written messages already checked, with their
 # number: most responses repeat a few lengths, and a lookup costs a fifth
 # of the check.  Bounded like _STATUS_LINES.
@@ -1156,13 +1158,13 @@ class HTTP1Connection(httputil.HTTPConnection):
             # Unpacked: compiled, a tuple's items cost less than its names.
             _, code, reason = start_line
             method, _, version = request
-            cached = _STATUS_LINES.get(start_line)
-            if cached is None:
-                first = "HTTP/1.1 %d %s" % (code, reason)
-                if len(_STATUS_LINES) < 256:
-                    _STATUS_LINES[start_line] = first
+            cached = _STATUS_LINES.get(code)
+            if cached is not None and cached[0] == reason:
+                first = cached[1]
             else:
-                first = cached
+                first = "HTTP/1.1 %d %s" % (code, reason)
+                if cached is None and len(_STATUS_LINES) < 256:
+                    _STATUS_LINES[code] = (reason, first)
             no_body = method == "HEAD" or code == 304
             if version == "HTTP/1.1":
                 self._chunking_output = chunking = (
