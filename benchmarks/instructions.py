@@ -30,7 +30,12 @@ connections speaking TLS through asyncio's; ``-close`` (``floor-close``,
 ``compat-close``, ...) sends each GET with ``Connection: close`` on a new
 connection, 10 at a time, and counts a request done when the server has
 answered and closed.  Subtract the floor of the same suffix, which answers
-(and closes) with the same client.  Neither is in the default set.
+(and closes) with the same client.  ``-varied`` (``floor-varied``,
+``compat-varied``, ...) sends the keep-alive GETs of the default loop with a
+path of their own (``/?1``, ``/?2``, ...), so that no request head repeats:
+tornado_compat keeps the heads it has parsed by their bytes, and a client
+that sends the same head every time (as wrk does) measures that cache; this
+one measures the parser.  None of these is in the default set.
 
 ``python -m benchmarks.instructions --profile SERVER [--requests N]`` runs
 the same loop under cProfile and prints where the time went, by package
@@ -57,6 +62,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import itertools
 import re
 import shutil
 import socket
@@ -80,7 +86,10 @@ CONNECTIONS = 10
 WARMUP = 200
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 CLOSE_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-MODES = ("tls", "close")
+MODES = ("tls", "close", "varied")
+# For "-varied": no two requests of a run share a head, so that no cache of
+# request heads by their bytes can answer for the parser.
+VARIED_REQUEST = b"GET /?%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 CANNED = (
     b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\n" + HELLO
 )
@@ -96,9 +105,12 @@ class _Client(asyncio.Protocol):
         self.received = b""
         self.transport: Any = None
 
+    def request(self) -> bytes:
+        return REQUEST
+
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        transport.write(REQUEST)
+        transport.write(self.request())
 
     def data_received(self, data: bytes) -> None:
         self.received += data
@@ -110,10 +122,20 @@ class _Client(asyncio.Protocol):
         self.received = b""
         self.count -= 1
         if self.count:
-            self.transport.write(REQUEST)
+            self.transport.write(self.request())
         else:
             self.transport.close()
             self.done.set_result(None)
+
+
+class _VariedClient(_Client):
+    """A _Client whose every request has a path of its own (``/?N``, N
+    counted across all the connections)."""
+
+    sent = itertools.count()
+
+    def request(self) -> bytes:
+        return VARIED_REQUEST % next(self.sent)
 
 
 class _OneShot(asyncio.Protocol):
@@ -355,6 +377,15 @@ async def _start_server(
     return http_server
 
 
+def _client_for(name: str) -> type[_Client] | type[_H2Client]:
+    """The keep-alive client protocol that the loop of ``name`` runs."""
+    if name in H2_SERVERS:
+        return _H2Client
+    if _split_mode(name)[1] == "varied":
+        return _VariedClient
+    return _Client
+
+
 async def _loop(name: str, requests: int) -> float:
     """Serve ``requests`` GETs (after a warm-up) in this process; the rate."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -372,7 +403,7 @@ async def _loop(name: str, requests: int) -> float:
     )
     loop = asyncio.get_running_loop()
 
-    client = _H2Client if name in H2_SERVERS else _Client
+    client = _client_for(name)
 
     async def one_at_a_time(count: int) -> None:
         for _ in range(count):

@@ -4,6 +4,7 @@ counting itself needs valgrind and is not run here)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -30,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
         "floor-close",
         "compat-close",
         "tornado-close",
+        "floor-varied",
+        "compat-varied",
+        "compat-web-varied",
     ],
 )
 def test_the_measured_loop_serves_every_request(server: str) -> None:
@@ -44,3 +48,34 @@ def test_the_measured_loop_serves_every_request(server: str) -> None:
     assert result.returncode == 0, result.stderr
     assert re.fullmatch(rf"{server}: [\d,]+ requests/s\n", result.stdout)
     assert "Traceback" not in result.stderr
+
+
+def test_the_varied_client_never_sends_the_same_head_twice() -> None:
+    from benchmarks import instructions
+
+    class Transport:
+        def __init__(self) -> None:
+            self.written: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.written.append(data)
+
+        def close(self) -> None:
+            pass
+
+    loop = asyncio.new_event_loop()
+    try:
+        transports = [Transport(), Transport()]
+        for transport in transports:
+            client = instructions._client_for("compat-varied")(5, loop.create_future())
+            client.connection_made(transport)
+            for _ in range(5):
+                client.data_received(instructions.CANNED)
+        heads = [head for transport in transports for head in transport.written]
+    finally:
+        loop.close()
+    assert len(heads) == 10
+    assert len(set(heads)) == 10
+    assert all(
+        re.fullmatch(rb"GET /\?\d+ HTTP/1\.1\r\nHost: [^\r]+\r\n\r\n", h) for h in heads
+    )

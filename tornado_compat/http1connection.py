@@ -27,7 +27,7 @@ import functools
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from time import monotonic as _monotonic
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 # The public classes stay open to subclasses written in Python when this
 # module is compiled (setup.py), as Tornado's are.  Only mypyc reads the
@@ -74,8 +74,16 @@ _DEFAULT_CHUNK_SIZE = 65536
 _DEFAULT_MAX_HEADER_SIZE = 65536
 # Tornado's simple_httpclient_test imports this private name.
 _MAX_1XX_RESPONSES = _framing.MAX_INTERIM_RESPONSES
-# Response status lines already formatted, by their start line.
-_STATUS_LINES: dict[tuple[str, int, str], str] = {}
+# Response status lines already formatted, by their code, with the reason
+# they were made with: an int key hashes and compares for less than the
+# start line (a new tuple on every response).  These
+# tables and _GATHER_MIN are Final: compiled, a Final name is a C static, not
+# a lookup in the module's dict on every response.
+_STATUS_LINES: Final[dict[int, tuple[str, str]]] = {}
+# Content-Length values of written messages already checked, with their
+# number: most responses repeat a few lengths, and a lookup costs a fifth
+# of the check.  Bounded like _STATUS_LINES.
+_OUTPUT_LENGTHS: Final[dict[str, int]] = {}
 # Request heads the one-pass check accepted, by their bytes: the start line,
 # the headers and whether they allow keep-alive.  Clients send the same head
 # again and again (a keep-alive connection's polls, a load balancer's
@@ -99,7 +107,7 @@ _CHUNKS_PER_TURN = 64
 
 # A first body chunk at least this large is sent after its head without
 # joining the two (a gathering send), instead of copying it.
-_GATHER_MIN = 16384
+_GATHER_MIN: Final = 16384
 
 
 # The bytes an empty line starts with.
@@ -1147,16 +1155,18 @@ class HTTP1Connection(httputil.HTTPConnection):
             request = self._request_start_line
             assert request is not None
             self._response_start_line = start_line
-            code = start_line.code
-            cached = _STATUS_LINES.get(start_line)
-            if cached is None:
-                first = "HTTP/1.1 %d %s" % (code, start_line.reason)
-                if len(_STATUS_LINES) < 256:
-                    _STATUS_LINES[start_line] = first
+            # Unpacked: compiled, a tuple's items cost less than its names.
+            _, code, reason = start_line
+            method, _, version = request
+            cached = _STATUS_LINES.get(code)
+            if cached is not None and cached[0] == reason:
+                first = cached[1]
             else:
-                first = cached
-            no_body = request.method == "HEAD" or code == 304
-            if request.version == "HTTP/1.1":
+                first = "HTTP/1.1 %d %s" % (code, reason)
+                if cached is None and len(_STATUS_LINES) < 256:
+                    _STATUS_LINES[code] = (reason, first)
+            no_body = method == "HEAD" or code == 304
+            if version == "HTTP/1.1":
                 self._chunking_output = chunking = (
                     not lengths
                     and not no_body
@@ -1173,7 +1183,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             else:
                 self._chunking_output = chunking = False
                 if (
-                    request.version == "HTTP/1.0"
+                    version == "HTTP/1.0"
                     and not self._disconnect_on_finish
                     and self._request_headers.get("Connection", "").lower()
                     == "keep-alive"
@@ -1184,19 +1194,31 @@ class HTTP1Connection(httputil.HTTPConnection):
         if no_body:
             self._expected_content_remaining = 0
         elif lengths:
-            try:
-                self._expected_content_remaining = _framing.parse_content_length(
-                    lengths
-                )
-            except RemoteProtocolError as e:
-                # Ours to send, so the mistake is the application's.
-                raise LocalProtocolError(str(e)) from None
+            length = lengths[0] if len(lengths) == 1 else None
+            known: int | None = (
+                _OUTPUT_LENGTHS.get(length) if isinstance(length, str) else None
+            )
+            if known is None:
+                try:
+                    known = _framing.parse_content_length(lengths)
+                except RemoteProtocolError as e:
+                    # Ours to send, so the mistake is the application's.
+                    raise LocalProtocolError(str(e)) from None
+                if (
+                    known is not None
+                    and isinstance(length, str)
+                    and len(_OUTPUT_LENGTHS) < 256
+                ):
+                    _OUTPUT_LENGTHS[length] = known
+            self._expected_content_remaining = known
         else:
             self._expected_content_remaining = None
         lines = [first]
         for name, values in fields.items():
             for value in values:
-                if value.__class__ is not str:
+                # isinstance, not __class__: compiled, that is a type check
+                # and no attribute lookup.
+                if not isinstance(value, str):
                     value = native_str(value)
                 lines.append(f"{name}: {value}")
         data = join_head(lines)

@@ -611,3 +611,29 @@ def test_a_repeated_connection_close_head_closes_every_time(serve, connect) -> N
         assert response.status == 200
         assert response.header("Connection") == "close"
         assert conn.read_until_close() == b""
+
+
+def test_each_response_has_its_own_reason_and_length(serve, connect) -> None:
+    # The status line and the Content-Length of earlier responses are kept
+    # for reuse: a later response with the same code but another reason, or
+    # another length, must still get its own.
+    answers = iter([("OK", b"abc"), ("Fine", b"abcdef"), ("OK", b"abc"), ("", b"")])
+
+    def handler(req: httputil.HTTPServerRequest) -> None:
+        reason, body = next(answers)
+        connection = req.connection
+        assert connection is not None
+        headers = httputil.HTTPHeaders({"Content-Length": str(len(body))})
+        connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, reason), headers, body
+        )
+        connection.finish()
+
+    served = serve(RecordingApp(handler))
+    conn = connect(served.port)
+    seen = []
+    for _ in range(4):
+        conn.send(request("GET", "/"))
+        response = conn.read_response()
+        seen.append((response.reason, response.body))
+    assert seen == [("OK", b"abc"), ("Fine", b"abcdef"), ("OK", b"abc"), ("", b"")]
