@@ -661,30 +661,18 @@ async def test_peer_reset_before_a_read_starts(
 
 
 @pytest.mark.needs(RESET)
-async def test_peer_reset_met_by_a_partial_read(
-    harness: Harness, kind: StreamKind
+@pytest.mark.parametrize("partial", [True, False], ids=["partial", "nothing-buffered"])
+async def test_peer_reset_met_by_a_read_that_asks_the_socket(
+    harness: Harness, kind: StreamKind, partial: bool
 ) -> None:
-    # The reset is not noticed by the loop first: the partial read, which
-    # asks the socket at once, meets it itself and must report it the same.
+    # The reset is not noticed by the loop first: a partial read, and a
+    # read_bytes with nothing buffered, ask the socket at once, meet the
+    # reset there, and must report it as the loop would.
     pair = await kind.pair(harness)
     await within(pair.left.write(b"x"))
     assert await within(pair.right.read_bytes(1)) == b"x"
     pair.reset_left()
-    await _fails_with_reset(lambda: pair.right.read_bytes(10, partial=True))
-    assert pair.right.closed()
-
-
-@pytest.mark.needs(RESET)
-async def test_peer_reset_met_by_a_read_with_nothing_buffered(
-    harness: Harness, kind: StreamKind
-) -> None:
-    # As with the partial read above: read_bytes with nothing buffered asks
-    # the socket once, meets the reset there, and fails the same way.
-    pair = await kind.pair(harness)
-    await within(pair.left.write(b"x"))
-    assert await within(pair.right.read_bytes(1)) == b"x"
-    pair.reset_left()
-    await _fails_with_reset(lambda: pair.right.read_bytes(10))
+    await _fails_with_reset(lambda: pair.right.read_bytes(10, partial=partial))
     assert pair.right.closed()
 
 
