@@ -534,26 +534,11 @@ def profile(name: str, requests: int) -> None:
     asyncio.run(_loop(name, requests))
     profiler.disable()
     stats: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    groups: dict[str, float] = {}
-
-    def group_of(path: str) -> str:
-        return next((g for key, g in _PACKAGES if key in path), "other")
-
-    for (path, _line, _func), (_cc, _nc, own, _cum, callers) in stats.items():
-        if path != "~":
-            groups[group_of(path)] = groups.get(group_of(path), 0.0) + own
-            continue
-        # A built-in (isinstance, bytes.join, socket.send, ...) counts for
-        # the package that called it.
-        for (caller_path, _l, _f), caller_stats in callers.items():
-            group = group_of(caller_path)
-            groups[group] = groups.get(group, 0.0) + caller_stats[2]
-    total = sum(groups.values())
-    print(f"{name}, {requests:,} requests under cProfile ({total:.2f} s)\n")
-    print("| where | share of the time |")
-    print("|---|--:|")
-    for group, own in sorted(groups.items(), key=lambda item: -item[1]):
-        print(f"| {group} | {own / total:.1%} |")
+    # A built-in (isinstance, bytes.join, socket.send, ...) counts for the
+    # package that called it.
+    tools.print_profile_shares(
+        stats, _PACKAGES, f"{name}, {requests:,} requests under cProfile"
+    )
 
 
 def main() -> None:

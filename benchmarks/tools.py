@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -859,3 +859,35 @@ def versions() -> dict[str, str]:
 
 def log(message: str, stream: IO[str] | None = None) -> None:
     print(message, file=stream or sys.stderr, flush=True)
+
+
+def print_profile_shares(
+    stats: dict[Any, Any],
+    packages: Sequence[tuple[str, str]],
+    title: str,
+    builtin_group: Callable[[str], str | None] = lambda func: None,
+) -> None:
+    """Print ``title`` and a table of cProfile's own time (``stats``, a
+    ``pstats.Stats``'s ``stats``) grouped by package: a function goes to the
+    group of the first ``(path part, group)`` of ``packages`` its file
+    matches; a built-in to ``builtin_group(its name)`` when that names one,
+    else to the groups of its callers, by what each call of it cost."""
+    groups: dict[str, float] = {}
+
+    def group_of(path: str) -> str:
+        return next((g for key, g in packages if key in path), "other")
+
+    for (path, _line, func), (_cc, _nc, own, _cum, callers) in stats.items():
+        group = group_of(path) if path != "~" else builtin_group(func)
+        if group is not None:
+            groups[group] = groups.get(group, 0.0) + own
+            continue
+        for (caller_path, _l, _f), caller_stats in callers.items():
+            group = group_of(caller_path)
+            groups[group] = groups.get(group, 0.0) + caller_stats[2]
+    total = sum(groups.values())
+    print(f"{title} ({total:.2f} s)\n")
+    print("| where | share of the time |")
+    print("|---|--:|")
+    for group, own in sorted(groups.items(), key=lambda item: -item[1]):
+        print(f"| {group} | {own / total:.1%} |")

@@ -538,29 +538,18 @@ def profile(impl: str, messages: int) -> None:
     profiler = cProfile.Profile()
     asyncio.run(both())
     stats = pstats.Stats(profiler)
-    groups: dict[str, float] = {}
 
-    def group_of(path: str) -> str:
-        return next((g for key, g in PROFILE_GROUPS if key in path), "other")
+    def syscalls(func: str) -> str | None:
+        # Another built-in (len, bytes, ...) counts for its caller's group.
+        return SYSCALLS if "_socket.socket" in func or "poll" in func else None
 
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
-    for (path, _line, func), (_cc, _nc, own, _cum, callers) in raw.items():
-        if path != "~":
-            groups[group_of(path)] = groups.get(group_of(path), 0.0) + own
-            continue
-        if "_socket.socket" in func or "poll" in func:
-            groups[SYSCALLS] = groups.get(SYSCALLS, 0.0) + own
-            continue
-        # Another built-in (len, bytes, ...) counts for its caller's group.
-        for (caller_path, _l, _f), caller_stats in callers.items():
-            group = group_of(caller_path)
-            groups[group] = groups.get(group, 0.0) + caller_stats[2]
-    total = sum(groups.values())
-    print(f"{impl}, {messages:,} echoes under cProfile ({total:.2f} s)\n")
-    print("| where | share of the time |")
-    print("|---|--:|")
-    for group, own in sorted(groups.items(), key=lambda item: -item[1]):
-        print(f"| {group} | {own / total:.1%} |")
+    tools.print_profile_shares(
+        raw,
+        PROFILE_GROUPS,
+        f"{impl}, {messages:,} echoes under cProfile",
+        syscalls,
+    )
     print()
     stats.sort_stats("tottime").print_stats(25)
 
