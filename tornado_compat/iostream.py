@@ -2541,6 +2541,50 @@ class SSLIOStream(IOStream):
         )
         self._flush_tls_out()
 
+    def write(self, data: bytes | bytearray | memoryview) -> Future[None]:
+        # BaseIOStream.write, for the usual write of a server's response:
+        # bytes, nothing waiting before them, the handshake done, our own
+        # transport, and no subclass that might change how they are sent.
+        # The records go to the socket at once; when the kernel takes them
+        # all, the write is done.  The general path makes nine calls more.
+        # (_LoopTransport is no asyncio.Transport to the type checker.)
+        transport: Any = self._transport
+        obj = self._sslobj
+        if (
+            transport.__class__ is not _LoopTransport
+            or obj is None
+            or data.__class__ is not bytes
+            or not data
+            or self._write_futures
+            or self._closed
+            or not self._handshake_done
+            or self.max_write_buffer_size is not None
+            or self.__class__ is not SSLIOStream
+        ):
+            return super().write(data)
+        size = len(data)
+        # Without partial writes (Python never turns them on), SSL_write
+        # over a memory BIO takes all of it.
+        n = obj.write(data)
+        if n != size:
+            with memoryview(data) as view:
+                while n < size:
+                    n += obj.write(view[n:])
+        self._total_write_index += size
+        self._plain_emitted += size
+        records = self._tls_out.read()
+        self._cipher_total += len(records)
+        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
+        if transport._send_all(records) and not self._closed:
+            # Everything written so far has reached the kernel.
+            self._tls_marks.clear()
+            self._plain_sent = self._plain_emitted
+            self._total_write_done_index = self._total_write_index
+            future.set_result(None)
+            return future
+        self._tls_marks.append((self._cipher_total, self._plain_emitted))
+        return self._unfinished_write(future)
+
     def _flush_tls_out(self) -> None:
         out = self._tls_out
         transport = self._transport
