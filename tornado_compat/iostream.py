@@ -2416,34 +2416,67 @@ class SSLIOStream(IOStream):
         self._decrypt_and_handle()
 
     def _decrypt_and_handle(self) -> None:
+        # When nothing is queued and read_from_fd is this class's own, the
+        # plaintext of the usual arrival (one record, read whole) goes
+        # straight into the read buffer, as a plain stream's bytes do
+        # (IOStream._on_data, inline): the queue and the general read path
+        # would only copy it there, through a dozen calls more.
+        whole = (
+            not self._incoming_size
+            and not self._incoming_eof
+            and getattr(self.read_from_fd, "__func__", None) is _OWN_TLS_READ_FROM_FD
+            and (self._read_future is None or self._read_kind != _INTO)
+        )
         try:
-            self._decrypt()
+            data = self._decrypt(whole)
         except ssl.SSLError as e:
             gen_log.warning("error on read: %s", e)
             self.close(exc_info=e)
             return
+        if data is not None:
+            if self._read_future is None:
+                buf = self._read_buffer
+                buf += data
+                if len(buf) >= self.read_chunk_size:
+                    self._reading_done()
+                callback = self._readable_callback
+                if callback is not None:
+                    self._readable_callback = None
+                    callback()
+                return
+            self._take_data(data)
+            return
         if self._incoming_size or self._incoming_eof:
             self._handle_read()
 
-    def _decrypt(self) -> None:
-        """Move the plaintext of the received records into the queue."""
+    def _decrypt(self, whole: bool = False) -> bytes | None:
+        """Move the plaintext of the received records into the queue.
+
+        With ``whole``, plaintext that one read produced, leaving nothing
+        behind, is returned instead of queued.
+        """
         obj = self._sslobj
         if obj is None or not self._tls_in.pending:
-            return
+            return None
         try:
             while True:
                 chunk = obj.read(_DEFAULT_READ_CHUNK_SIZE)
                 if not chunk:
                     self._incoming_eof = True
                     break
-                self._queue_incoming(chunk)
                 # Without read-ahead (Python never turns it on), OpenSSL
                 # leaves the records it has not begun in the BIO: with the
                 # BIO empty and no plaintext left over, another read can
                 # only fail, and a raised SSLWantReadError per read event
                 # costs more than these two checks.
                 if not self._tls_in.pending and not obj.pending():
+                    if whole and not self._incoming_size and not self._tls_out.pending:
+                        # (With records to send, the flush below may close
+                        # the stream: the queue keeps the plaintext for it.)
+                        return chunk
+                    self._queue_incoming(chunk)
                     break
+                self._queue_incoming(chunk)
         except ssl.SSLWantReadError:
             pass
         except ssl.SSLZeroReturnError:
@@ -2452,6 +2485,7 @@ class SSLIOStream(IOStream):
             # Reading can produce records to send (key updates).
             if self._tls_out.pending:
                 self._flush_tls_out()
+        return None
 
     def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
         """Take decrypted bytes; when there are none, read the socket once and
@@ -2507,6 +2541,50 @@ class SSLIOStream(IOStream):
         )
         self._flush_tls_out()
 
+    def write(self, data: bytes | bytearray | memoryview) -> Future[None]:
+        # BaseIOStream.write, for the usual write of a server's response:
+        # bytes, nothing waiting before them, the handshake done, our own
+        # transport, and no subclass that might change how they are sent.
+        # The records go to the socket at once; when the kernel takes them
+        # all, the write is done.  The general path makes nine calls more.
+        # (_LoopTransport is no asyncio.Transport to the type checker.)
+        transport: Any = self._transport
+        obj = self._sslobj
+        if (
+            transport.__class__ is not _LoopTransport
+            or obj is None
+            or data.__class__ is not bytes
+            or not data
+            or self._write_futures
+            or self._closed
+            or not self._handshake_done
+            or self.max_write_buffer_size is not None
+            or self.__class__ is not SSLIOStream
+        ):
+            return super().write(data)
+        size = len(data)
+        # Without partial writes (Python never turns them on), SSL_write
+        # over a memory BIO takes all of it.
+        n = obj.write(data)
+        if n != size:
+            with memoryview(data) as view:
+                while n < size:
+                    n += obj.write(view[n:])
+        self._total_write_index += size
+        self._plain_emitted += size
+        records = self._tls_out.read()
+        self._cipher_total += len(records)
+        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
+        if transport._send_all(records) and not self._closed:
+            # Everything written so far has reached the kernel.
+            self._tls_marks.clear()
+            self._plain_sent = self._plain_emitted
+            self._total_write_done_index = self._total_write_index
+            future.set_result(None)
+            return future
+        self._tls_marks.append((self._cipher_total, self._plain_emitted))
+        return self._unfinished_write(future)
+
     def _flush_tls_out(self) -> None:
         out = self._tls_out
         transport = self._transport
@@ -2552,6 +2630,10 @@ class SSLIOStream(IOStream):
             except OSError as e:
                 if e.errno != errno.EINVAL and not self._is_connreset(e):
                     raise
+
+
+# SSLIOStream's own read_from_fd, which decrypted bytes may skip.
+_OWN_TLS_READ_FROM_FD = SSLIOStream.read_from_fd
 
 
 class PipeIOStream(BaseIOStream):
