@@ -309,6 +309,35 @@ def test_buffer_settings_reach_the_stream() -> None:
     run(main)
 
 
+def test_every_accepted_connection_has_nagle_off() -> None:
+    # The first connection shows whether the listening socket's TCP_NODELAY
+    # reached it; those after it rely on that without asking.
+    async def main() -> list[int]:
+        queue: asyncio.Queue[IOStream] = asyncio.Queue()
+
+        class Server(TCPServer):
+            def handle_stream(self, stream: IOStream, address: Any) -> None:
+                queue.put_nowait(stream)
+
+        server = Server()
+        sockets = local_sockets()
+        server.add_sockets(sockets)
+        seen = []
+        try:
+            for _ in range(3):
+                with socket.create_connection(sockets[0].getsockname()[:2]):
+                    stream = await queue.get()
+                    seen.append(
+                        stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                    )
+                    stream.close()
+        finally:
+            server.stop()
+        return seen
+
+    assert all(run(main))
+
+
 def test_handle_stream_not_overridden() -> None:
     with pytest.raises(NotImplementedError):
         TCPServer().handle_stream(None, ("127.0.0.1", 1))  # type: ignore[arg-type]

@@ -1257,8 +1257,15 @@ class _LoopTransport:
     )
 
     def __init__(
-        self, io_loop: IOLoop, sock: socket.socket, protocol: _StreamProtocol
+        self,
+        io_loop: IOLoop,
+        sock: socket.socket,
+        protocol: _StreamProtocol,
+        nodelay: bool = False,
     ) -> None:
+        # nodelay: TCP_NODELAY is on already (inherited from a listening
+        # socket that had it), so asking again would be a system call for
+        # nothing.
         self._io_loop = io_loop
         self._sock = sock
         # The loop knows the socket by this number, which it keeps even when
@@ -1272,7 +1279,7 @@ class _LoopTransport:
         self._closing = False
         self._reading = True
         self._events = IOLoop.READ
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
+        if not nodelay and sock.family in (socket.AF_INET, socket.AF_INET6):
             # As asyncio's and uvloop's transports do: writes are already
             # coalesced above us, so Nagle's delay only adds latency.
             try:
@@ -1586,7 +1593,17 @@ class IOStream(BaseIOStream):
         "_direct",
     )
 
-    def __init__(self, socket: socket.socket, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        socket: socket.socket,
+        *args: Any,
+        _accepted: bool = False,
+        _nodelay: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        # _accepted and _nodelay are the TCP server's: the socket has just
+        # been accepted (so it is connected, without asking the kernel), and
+        # its listening socket had TCP_NODELAY on, which it inherited.
         self.socket = socket
         self.socket.setblocking(False)
         super().__init__(*args, **kwargs)
@@ -1606,8 +1623,8 @@ class IOStream(BaseIOStream):
         self._attaching = False
         # Our own transport, while writes may go straight to it (see write).
         self._direct: _LoopTransport | None = None
-        if self._is_connected():
-            self._start_transport()
+        if _accepted or self._is_connected():
+            self._start_transport(_nodelay)
 
     def _reads_are_ours(self) -> bool:
         """Whether read_from_fd is this class's own (not a subclass's or an
@@ -1621,9 +1638,9 @@ class IOStream(BaseIOStream):
             return False
         return True
 
-    def _start_transport(self) -> None:
+    def _start_transport(self, nodelay: bool = False) -> None:
         if _uses_loop_transport(self.io_loop):
-            _LoopTransport(self.io_loop, self.socket, self._protocol)
+            _LoopTransport(self.io_loop, self.socket, self._protocol, nodelay)
             return
         loop = asyncio.get_event_loop()
         self._connecting = True
