@@ -1289,15 +1289,26 @@ class _LoopTransport:
         # The transport itself is the handler, for the IOLoop and for the
         # selector loop: a bound method for each would cost every connection
         # 128 bytes more while it is open.
-        io_loop.add_handler(sock, self, IOLoop.READ)
         # The IOLoop keeps the socket in its table (for remove_handler and
         # close(all_fds=True)), but read events come straight here instead
         # of through its dispatcher and _handle_events: two calls less per
         # receive.  Once reading is paused and resumed, the IOLoop's own
         # reader takes over again, which is only slower.
         selector_loop = getattr(io_loop, "selector_loop", None)
-        if selector_loop is not None:
-            selector_loop.add_reader(self._fileno, self)
+        fd = self._fileno
+        if selector_loop is not None and _tornado_handler_table(io_loop):
+            # add_handler's work, without the reader it would register for
+            # its dispatcher only to have it replaced by ours at once.
+            handlers = io_loop.handlers  # type: ignore[attr-defined]
+            if fd in handlers:
+                raise ValueError(f"fd {fd} added twice")
+            handlers[fd] = (sock, self)
+            selector_loop.add_reader(fd, self)
+            io_loop.readers.add(fd)  # type: ignore[attr-defined]
+        else:
+            io_loop.add_handler(sock, self, IOLoop.READ)
+            if selector_loop is not None:
+                selector_loop.add_reader(fd, self)
         protocol.connection_made(self)  # type: ignore[arg-type]
 
     # -- asyncio.Transport's interface -----------------------------------------
@@ -1508,6 +1519,28 @@ class _LoopTransport:
             pass
         if notify:
             self._protocol.connection_lost(exc)
+
+
+# By IOLoop class: whether its add_handler and remove_handler are Tornado's
+# own asyncio ones, which keep the (socket, handler) table in ``handlers``
+# and the descriptors polled for reading in ``readers``.
+_TORNADO_TABLES: dict[type, bool] = {}
+
+
+def _tornado_handler_table(io_loop: IOLoop) -> bool:
+    kind = type(io_loop)
+    known = _TORNADO_TABLES.get(kind)
+    if known is None:
+        from tornado.platform.asyncio import BaseAsyncIOLoop
+
+        known = _TORNADO_TABLES[kind] = (
+            kind.add_handler is BaseAsyncIOLoop.add_handler
+            and kind.remove_handler is BaseAsyncIOLoop.remove_handler
+            and kind.update_handler is BaseAsyncIOLoop.update_handler
+            and isinstance(getattr(io_loop, "handlers", None), dict)
+            and isinstance(getattr(io_loop, "readers", None), set)
+        )
+    return known
 
 
 def _uses_loop_transport(io_loop: IOLoop) -> bool:
