@@ -11,6 +11,7 @@ import asyncio
 import logging
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import textwrap
@@ -336,6 +337,35 @@ def test_every_accepted_connection_has_nagle_off() -> None:
         return seen
 
     assert all(run(main))
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason="other systems may drop a reset connection from the backlog",
+)
+def test_a_connection_reset_in_the_backlog_closes_at_once() -> None:
+    # The peer resets the connection before the server accepts it: the
+    # stream must notice (a read fails), not wait forever for a transport.
+    async def main() -> int:
+        [listener] = local_sockets()
+        client = socket.create_connection(listener.getsockname()[:2])
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+        closed = asyncio.Event()
+
+        class Server(TCPServer):
+            def handle_stream(self, stream: IOStream, address: Any) -> None:
+                stream.set_close_callback(closed.set)
+
+        server = Server()
+        server.add_sockets([listener])
+        try:
+            await asyncio.wait_for(closed.wait(), 10)
+        finally:
+            server.stop()
+        return server._open_connections
+
+    assert run(main) == 0
 
 
 def test_handle_stream_not_overridden() -> None:
