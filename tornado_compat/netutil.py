@@ -434,8 +434,9 @@ class _Acceptor:
                 else:
                     fd, peer = sock._accept()  # type: ignore[attr-defined]
                     connection = socket.socket(*kind, fileno=fd)
-                    # As socket.accept() does: a blocking listening socket
-                    # (timeout None) hands out blocking connections.
+                    # As socket.accept() does: without a default timeout, a
+                    # listening socket with a timeout hands out connections
+                    # in blocking mode, whatever flags the system copied.
                     if socket.getdefaulttimeout() is None and sock.gettimeout():
                         connection.setblocking(True)
             except BlockingIOError:
