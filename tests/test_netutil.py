@@ -455,6 +455,36 @@ def test_accepts_many_connections_in_bounded_batches(
     assert counted_between == [batch]
 
 
+def test_accepted_connections_are_what_socket_accept_returns(
+    closing: list[socket.socket],
+) -> None:
+    listener = _listener(closing)
+    _connect(closing, listener, 1)
+
+    async def main() -> tuple[socket.socket, Any]:
+        accepted: asyncio.Future[tuple[socket.socket, Any]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        remove = add_accept_handler(
+            listener, lambda conn, address: accepted.set_result((conn, address))
+        )
+        try:
+            return await accepted
+        finally:
+            remove()
+
+    conn, address = run(main)
+    closing.append(conn)
+    assert type(conn) is socket.socket
+    assert conn.family is socket.AF_INET
+    assert conn.type is socket.SOCK_STREAM
+    assert conn.proto == listener.proto
+    assert address == conn.getpeername()
+    # As socket.accept() makes them: in blocking mode (IOStream changes it).
+    assert conn.gettimeout() is None
+    assert conn.getblocking()
+
+
 def test_remove_from_inside_the_callback_stops_at_once(
     closing: list[socket.socket],
 ) -> None:

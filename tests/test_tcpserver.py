@@ -11,6 +11,7 @@ import asyncio
 import logging
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import textwrap
@@ -307,6 +308,64 @@ def test_buffer_settings_reach_the_stream() -> None:
             server.stop()
 
     run(main)
+
+
+def test_every_accepted_connection_has_nagle_off() -> None:
+    # The first connection shows whether the listening socket's TCP_NODELAY
+    # reached it; those after it rely on that without asking.
+    async def main() -> list[int]:
+        queue: asyncio.Queue[IOStream] = asyncio.Queue()
+
+        class Server(TCPServer):
+            def handle_stream(self, stream: IOStream, address: Any) -> None:
+                queue.put_nowait(stream)
+
+        server = Server()
+        sockets = local_sockets()
+        server.add_sockets(sockets)
+        seen = []
+        try:
+            for _ in range(3):
+                with socket.create_connection(sockets[0].getsockname()[:2]):
+                    stream = await queue.get()
+                    seen.append(
+                        stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                    )
+                    stream.close()
+        finally:
+            server.stop()
+        return seen
+
+    assert all(run(main))
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason="other systems may drop a reset connection from the backlog",
+)
+def test_a_connection_reset_in_the_backlog_closes_at_once() -> None:
+    # The peer resets the connection before the server accepts it: the
+    # stream must notice (a read fails), not wait forever for a transport.
+    async def main() -> int:
+        [listener] = local_sockets()
+        client = socket.create_connection(listener.getsockname()[:2])
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+        closed = asyncio.Event()
+
+        class Server(TCPServer):
+            def handle_stream(self, stream: IOStream, address: Any) -> None:
+                stream.set_close_callback(closed.set)
+
+        server = Server()
+        server.add_sockets([listener])
+        try:
+            await asyncio.wait_for(closed.wait(), 10)
+        finally:
+            server.stop()
+        return server._open_connections
+
+    assert run(main) == 0
 
 
 def test_handle_stream_not_overridden() -> None:

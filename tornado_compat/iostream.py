@@ -1257,8 +1257,15 @@ class _LoopTransport:
     )
 
     def __init__(
-        self, io_loop: IOLoop, sock: socket.socket, protocol: _StreamProtocol
+        self,
+        io_loop: IOLoop,
+        sock: socket.socket,
+        protocol: _StreamProtocol,
+        nodelay: bool = False,
     ) -> None:
+        # nodelay: TCP_NODELAY is on already (inherited from a listening
+        # socket that had it), so asking again would be a system call for
+        # nothing.
         self._io_loop = io_loop
         self._sock = sock
         # The loop knows the socket by this number, which it keeps even when
@@ -1272,7 +1279,7 @@ class _LoopTransport:
         self._closing = False
         self._reading = True
         self._events = IOLoop.READ
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
+        if not nodelay and sock.family in (socket.AF_INET, socket.AF_INET6):
             # As asyncio's and uvloop's transports do: writes are already
             # coalesced above us, so Nagle's delay only adds latency.
             try:
@@ -1282,15 +1289,26 @@ class _LoopTransport:
         # The transport itself is the handler, for the IOLoop and for the
         # selector loop: a bound method for each would cost every connection
         # 128 bytes more while it is open.
-        io_loop.add_handler(sock, self, IOLoop.READ)
         # The IOLoop keeps the socket in its table (for remove_handler and
         # close(all_fds=True)), but read events come straight here instead
         # of through its dispatcher and _handle_events: two calls less per
         # receive.  Once reading is paused and resumed, the IOLoop's own
         # reader takes over again, which is only slower.
         selector_loop = getattr(io_loop, "selector_loop", None)
-        if selector_loop is not None:
-            selector_loop.add_reader(self._fileno, self)
+        fd = self._fileno
+        if selector_loop is not None and _tornado_handler_table(io_loop):
+            # add_handler's work, without the reader it would register for
+            # its dispatcher only to have it replaced by ours at once.
+            handlers = io_loop.handlers  # type: ignore[attr-defined]
+            if fd in handlers:
+                raise ValueError(f"fd {fd} added twice")
+            handlers[fd] = (sock, self)
+            selector_loop.add_reader(fd, self)
+            io_loop.readers.add(fd)  # type: ignore[attr-defined]
+        else:
+            io_loop.add_handler(sock, self, IOLoop.READ)
+            if selector_loop is not None:
+                selector_loop.add_reader(fd, self)
         protocol.connection_made(self)  # type: ignore[arg-type]
 
     # -- asyncio.Transport's interface -----------------------------------------
@@ -1503,6 +1521,28 @@ class _LoopTransport:
             self._protocol.connection_lost(exc)
 
 
+# By IOLoop class: whether its add_handler and remove_handler are Tornado's
+# own asyncio ones, which keep the (socket, handler) table in ``handlers``
+# and the descriptors polled for reading in ``readers``.
+_TORNADO_TABLES: dict[type, bool] = {}
+
+
+def _tornado_handler_table(io_loop: IOLoop) -> bool:
+    kind = type(io_loop)
+    known = _TORNADO_TABLES.get(kind)
+    if known is None:
+        from tornado.platform.asyncio import BaseAsyncIOLoop
+
+        known = _TORNADO_TABLES[kind] = (
+            kind.add_handler is BaseAsyncIOLoop.add_handler
+            and kind.remove_handler is BaseAsyncIOLoop.remove_handler
+            and kind.update_handler is BaseAsyncIOLoop.update_handler
+            and isinstance(getattr(io_loop, "handlers", None), dict)
+            and isinstance(getattr(io_loop, "readers", None), set)
+        )
+    return known
+
+
 def _uses_loop_transport(io_loop: IOLoop) -> bool:
     """Whether ``io_loop`` runs on asyncio's own selector loop."""
     return isinstance(getattr(io_loop, "asyncio_loop", None), asyncio.SelectorEventLoop)
@@ -1586,7 +1626,17 @@ class IOStream(BaseIOStream):
         "_direct",
     )
 
-    def __init__(self, socket: socket.socket, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        socket: socket.socket,
+        *args: Any,
+        _accepted: bool = False,
+        _nodelay: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        # _accepted and _nodelay are the TCP server's: the socket has just
+        # been accepted (so it is connected, without asking the kernel), and
+        # its listening socket had TCP_NODELAY on, which it inherited.
         self.socket = socket
         self.socket.setblocking(False)
         super().__init__(*args, **kwargs)
@@ -1606,8 +1656,8 @@ class IOStream(BaseIOStream):
         self._attaching = False
         # Our own transport, while writes may go straight to it (see write).
         self._direct: _LoopTransport | None = None
-        if self._is_connected():
-            self._start_transport()
+        if _accepted or self._is_connected():
+            self._start_transport(_nodelay)
 
     def _reads_are_ours(self) -> bool:
         """Whether read_from_fd is this class's own (not a subclass's or an
@@ -1621,9 +1671,9 @@ class IOStream(BaseIOStream):
             return False
         return True
 
-    def _start_transport(self) -> None:
+    def _start_transport(self, nodelay: bool = False) -> None:
         if _uses_loop_transport(self.io_loop):
-            _LoopTransport(self.io_loop, self.socket, self._protocol)
+            _LoopTransport(self.io_loop, self.socket, self._protocol, nodelay)
             return
         loop = asyncio.get_event_loop()
         self._connecting = True

@@ -24,6 +24,7 @@ readable while descriptors are exhausted, so that would spin).
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import concurrent.futures
 import errno
@@ -313,6 +314,11 @@ _ACCEPT_SKIP_ERRNOS = frozenset(
     if hasattr(errno, name)
 )
 
+# The family and the type of a socket as the plain ints that the socket
+# module keeps (socket.socket's own properties make enums of them).
+_RAW_FAMILY = _socket.socket.family.__get__
+_RAW_TYPE = _socket.socket.type.__get__
+
 #: The first pause after a failed accept, in seconds.  Each failure after a
 #: pause doubles it, up to :data:`_ACCEPT_PAUSE_MAX`; an accept that works
 #: starts the sequence again.
@@ -345,6 +351,7 @@ class _Acceptor:
         "_next_pause",
         "_last_log",
         "_unlogged",
+        "_kind",
     )
 
     def __init__(
@@ -360,6 +367,18 @@ class _Acceptor:
         self._next_pause = _ACCEPT_PAUSE_FIRST
         self._last_log: float | None = None
         self._unlogged = 0
+        # The listening socket's family, type and protocol, as plain ints,
+        # for accepting on a plain socket without socket.accept(): that
+        # turns the family and the type into enums for every connection,
+        # which costs more than the accept itself.  None for a subclass (a
+        # TLS socket shakes hands in its own accept).
+        self._kind: tuple[int, int, int] | None = None
+        if type(sock) is socket.socket:
+            self._kind = (
+                _RAW_FAMILY(sock),
+                _RAW_TYPE(sock),
+                sock.proto,
+            )
         # Registered once for good: pausing only changes the events, so the
         # socket stays in the IOLoop's table (close(all_fds=True) closes it).
         self._io_loop.add_handler(sock, self._on_readable, IOLoop.READ)
@@ -402,6 +421,7 @@ class _Acceptor:
     def _on_readable(self, fd: Any, events: int) -> None:
         sock = self._sock
         callback = self._callback
+        kind = self._kind
         # A bounded batch, so that a flood of connections cannot starve the
         # connections already open.
         for _ in range(_DEFAULT_BACKLOG):
@@ -409,7 +429,16 @@ class _Acceptor:
             if not self._polling:
                 return
             try:
-                connection, peer = sock.accept()
+                if kind is None:
+                    connection, peer = sock.accept()
+                else:
+                    fd, peer = sock._accept()  # type: ignore[attr-defined]
+                    connection = socket.socket(*kind, fileno=fd)
+                    # As socket.accept() does: without a default timeout, a
+                    # listening socket with a timeout hands out connections
+                    # in blocking mode, whatever flags the system copied.
+                    if socket.getdefaulttimeout() is None and sock.gettimeout():
+                        connection.setblocking(True)
             except BlockingIOError:
                 return
             except ssl.SSLError:

@@ -67,6 +67,13 @@ def _report_handler_result(future: Future[Any]) -> None:
     future.result()
 
 
+def _has_nodelay(connection: socket.socket) -> bool:
+    try:
+        return bool(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+    except OSError:
+        return False
+
+
 class TCPServer:
     """A TCP server on the event loop: one thread, no blocking calls.
 
@@ -170,11 +177,27 @@ class TCPServer:
         """Start accepting connections on already-listening ``sockets``."""
         for sock in sockets:
             fd = sock.fileno()
+            self._set_listener_nodelay(sock)
             self._sockets[fd] = sock
             acceptor = _Acceptor(sock, self._handle_connection)
             if self._at_cap:
                 acceptor.hold()
             self._handlers[fd] = acceptor
+
+    def _set_listener_nodelay(self, sock: socket.socket) -> None:
+        # Streams turn TCP_NODELAY on for every connection.  Linux and the
+        # BSDs copy it from a listening socket to the connections accepted
+        # on it: on once here, it costs no system call per connection.  The
+        # first connection shows whether this system copies it (see
+        # _handle_connection); until then, and for a server with a listening
+        # socket that does not take it, each stream asks for it as usual.
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return
+            except OSError:
+                pass
+        self._nodelay = False
 
     def add_socket(self, socket: socket.socket) -> None:
         """Start accepting connections on one already-listening socket."""
@@ -284,10 +307,15 @@ class TCPServer:
                 read_chunk_size=self.read_chunk_size,
             )
         else:
+            nodelay = self._nodelay
+            if nodelay is None:
+                nodelay = self._nodelay = _has_nodelay(connection)
             stream = IOStream(
                 connection,
                 max_buffer_size=self.max_buffer_size,
                 read_chunk_size=self.read_chunk_size,
+                _accepted=True,
+                _nodelay=nodelay,
             )
         if not stream.closed():
             hook = self._stream_closed_hook
@@ -308,6 +336,9 @@ class TCPServer:
             )
 
     _stream_closed_hook: Callable[[], None] | None = None
+    # Whether accepted connections come with TCP_NODELAY on (see
+    # _set_listener_nodelay); None until the first one shows it.
+    _nodelay: bool | None = None
 
     def _on_stream_closed(self) -> None:
         # Called by each counted stream's close, once.
