@@ -1350,6 +1350,26 @@ class _LoopTransport:
                 return
         self._keep(memoryview(data)[sent:])
 
+    def _send_all(self, data: bytes) -> bool:
+        """``write(data)``, for the stream's direct path: whether all of it
+        went to the socket at once (False also when the transport closed)."""
+        if self._closing:
+            return False
+        if self._buffer:
+            self._keep(memoryview(data))
+            return False
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as e:
+            self._fail(e)
+            return False
+        if sent == len(data):
+            return True
+        self._keep(memoryview(data)[sent:])
+        return False
+
     def writelines(self, pieces: tuple[bytes, ...]) -> None:
         """Send ``pieces`` one after the other, with one system call when
         nothing is queued (sendmsg gathers them)."""
@@ -1822,28 +1842,12 @@ class IOStream(BaseIOStream):
             or self.max_write_buffer_size is not None
         ):
             return super().write(data)
-        size = len(data)
-        self._total_write_index += size
+        self._total_write_index += len(data)
         future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
-        # The transport's write, inline (one call less per write): send at
-        # once when nothing is queued; keep the rest for the transport.
-        if direct._closing:
-            return self._unfinished_write(future)
-        if direct._buffer:
-            direct._keep(memoryview(data))
-            return self._unfinished_write(future)
-        try:
-            sent = direct._sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError as e:
-            direct._fail(e)
-            return self._unfinished_write(future)
-        if sent == size:
+        if direct._send_all(data) and not self._closed:
             self._total_write_done_index = self._total_write_index
             future.set_result(None)
             return future
-        direct._keep(memoryview(data)[sent:])
         return self._unfinished_write(future)
 
     def _transport_ready(self) -> None:
