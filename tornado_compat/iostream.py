@@ -1744,6 +1744,8 @@ class IOStream(BaseIOStream):
         # but without its layers, and by a poll first, since it almost
         # always has nothing yet; the read then waits for the transport,
         # which is reading (not paused).
+        # (_reads_are_ours and, for a poll that finds nothing,
+        # _pending_bytes_read, inline: this runs for every WebSocket frame.)
         if (
             self._direct is None
             or num_bytes.__class__ is not int
@@ -1752,11 +1754,17 @@ class IOStream(BaseIOStream):
             or self._closed
             or self._incoming_size
             or self._incoming_eof
-            or not self._reads_are_ours()
+            or getattr(self.read_from_fd, "__func__", None) is not _OWN_READ_FROM_FD
         ):
             return None
         if _nothing_to_receive(self.socket):
-            return self._pending_bytes_read(num_bytes)
+            future: Future[bytes] = Future(loop=self.io_loop.asyncio_loop)
+            self._read_future = future
+            self._read_scan = 0
+            self._read_kind = _BYTES
+            self._read_num = num_bytes
+            self._read_partial = False
+            return future
         size = self.read_chunk_size
         view = _scratch_view(
             size if size > _DEFAULT_READ_CHUNK_SIZE else _DEFAULT_READ_CHUNK_SIZE
