@@ -42,8 +42,9 @@ class Settings:
     idle_connections: int = 10000
     churn_cycles: int = 200_000
     drain_plan: drain.Plan = field(default_factory=drain.Plan)
-    # h2load -n REQUESTS -c CLIENTS -m STREAMS, for the HTTP/2 comparisons.
-    h2_requests: int = 200_000
+    # h2load -c CLIENTS -m STREAMS, for the HTTP/2 comparisons: for
+    # ``seconds`` (-D), or for H2_REQUESTS requests (-n) when that is set.
+    h2_requests: int | None = None
     h2_clients: int = 10
     h2_streams: int = 10
     smoke: bool = False
@@ -195,19 +196,20 @@ def h2load_server(
                 tools.verify_h2(server.port, HELLO, tls, times=200)
             scheme = "https" if tls else "http"
             before = tools.cpu_seconds(server.pid)
-            rate = tools.run_h2load(
+            rate, done = tools.run_h2load(
                 f"{scheme}://127.0.0.1:{server.port}/",
-                settings.h2_requests,
                 settings.h2_clients,
                 settings.h2_streams,
                 h1=h1,
+                requests=settings.h2_requests,
+                seconds=None if settings.h2_requests else settings.seconds,
             )
             cpu = tools.cpu_seconds(server.pid) - before
             server.check_alive()
             server.check_log()
         metrics = {"req/s": rate}
         if impl != "granian":
-            metrics[CPU_METRIC] = cpu / settings.h2_requests * 1e6
+            metrics[CPU_METRIC] = cpu / done * 1e6
         return metrics
 
     return measure
@@ -364,9 +366,13 @@ def comparisons(settings: Settings) -> list[Comparison]:
     gets = settings.gets
     stream = report.size_text(settings.stream_bytes)
     idle = settings.idle_connections
+    h2load_length = (
+        f"-n {settings.h2_requests}"
+        if settings.h2_requests
+        else f"-D {settings.seconds}"
+    )
     h2load = (
-        f"h2load -n {settings.h2_requests} -c {settings.h2_clients} "
-        f"-m {settings.h2_streams} -t 1"
+        f"h2load {h2load_length} -c {settings.h2_clients} -m {settings.h2_streams} -t 1"
     )
     cycles = settings.churn_cycles
     plan = settings.drain_plan
@@ -850,7 +856,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         metavar="N",
         help="requests per h2load run in the HTTP/2 comparisons "
-        "(default 200000; smoke 2000)",
+        "(default: runs of --seconds instead)",
     )
     parser.add_argument(
         "--only",
@@ -891,7 +897,6 @@ def make_settings(args: argparse.Namespace) -> Settings:
             idle_connections=500,
             churn_cycles=2000,
             drain_plan=drain.Plan(requests=10, slow_seconds=1.0, interval=0.2),
-            h2_requests=2000,
             smoke=True,
         )
     else:
@@ -971,6 +976,7 @@ def main(argv: list[str] | None = None) -> int:
             "drain": dataclasses.asdict(settings.drain_plan),
             "h2load": {
                 "requests": settings.h2_requests,
+                "seconds": None if settings.h2_requests else settings.seconds,
                 "clients": settings.h2_clients,
                 "streams": settings.h2_streams,
             },

@@ -557,13 +557,24 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def run_h2load(
-    url: str, requests: int, clients: int, streams: int, h1: bool = False
-) -> float:
-    """Run h2load (pinned to the load CPU, one thread); return requests/s.
-    Every request must succeed with a 2xx, over the protocol meant: h2 (or
-    h2c in cleartext), or HTTP/1.1 with ``h1``."""
-    argv = ["h2load", "-n", str(requests), "-c", str(clients), "-m", str(streams)]
-    argv += ["-t", "1"]
+    url: str,
+    clients: int,
+    streams: int,
+    h1: bool = False,
+    *,
+    requests: int | None = None,
+    seconds: int | None = None,
+) -> tuple[float, int]:
+    """Run h2load (pinned to the load CPU, one thread) for a number of
+    ``requests`` or for ``seconds``; return requests/s and the requests done.
+    Every request done must have succeeded with a 2xx, over the protocol
+    meant: h2 (or h2c in cleartext), or HTTP/1.1 with ``h1``.  A timed run
+    stops with up to ``clients * streams`` requests in flight, which h2load
+    neither counts nor fails."""
+    if (requests is None) == (seconds is None):
+        raise ValueError("run_h2load takes requests or seconds, not both")
+    argv = ["h2load", "-c", str(clients), "-m", str(streams), "-t", "1"]
+    argv += ["-n", str(requests)] if requests is not None else ["-D", str(seconds)]
     if h1:
         argv.append("--h1")
     argv.append(url)
@@ -576,12 +587,18 @@ def run_h2load(
     if proc.returncode != 0 or rate is None:
         problems.append(f"exit status {proc.returncode}")
     done = re.search(
-        r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out
+        r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out
     )
-    if done is None or int(done.group(1)) != requests:
+    finished = int(done.group(1)) if done else 0
+    if (
+        done is None
+        or finished == 0
+        or int(done.group(2)) != finished
+        or (requests is not None and finished != requests)
+    ):
         problems.append("failed requests")
     codes = re.search(r"status codes: (\d+) 2xx", out)
-    if codes is None or int(codes.group(1)) != requests:
+    if codes is None or int(codes.group(1)) != finished:
         problems.append("non-2xx answers")
     protocol = re.search(r"Application protocol: (\S+)", out)
     wanted = ("http/1.1",) if h1 else ("h2", "h2c")
@@ -592,7 +609,7 @@ def run_h2load(
             f"h2load reported {', '.join(problems)}:\n{out}{proc.stderr}".rstrip()
         )
     assert rate is not None
-    return float(rate.group(1))
+    return float(rate.group(1)), finished
 
 
 # -- nginx -------------------------------------------------------------------------

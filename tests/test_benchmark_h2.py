@@ -63,8 +63,11 @@ def test_the_checking_client_refuses_http1(tmp_path: Path) -> None:
 def test_h2load_run_is_read(h1: bool, tmp_path: Path) -> None:
     with tools.server(["compat", "hello", "--http2"], tmp_path) as server:
         before = tools.cpu_seconds(server.pid)
-        rate = tools.run_h2load(f"http://127.0.0.1:{server.port}/", 200, 2, 4, h1=h1)
-        assert rate > 0
+        url = f"http://127.0.0.1:{server.port}/"
+        rate, done = tools.run_h2load(url, 2, 4, h1=h1, requests=200)
+        assert rate > 0 and done == 200
+        rate, done = tools.run_h2load(url, 2, 4, h1=h1, seconds=1)
+        assert rate > 0 and done > 0
         assert tools.cpu_seconds(server.pid) >= before
 
 
@@ -73,4 +76,4 @@ def test_h2load_failures_are_errors(tmp_path: Path) -> None:
     # An HTTP/1.1-only server: h2load's prior-knowledge requests all fail.
     with tools.server(["compat", "hello"], tmp_path) as server:
         with pytest.raises(tools.BenchmarkError, match="h2load reported"):
-            tools.run_h2load(f"http://127.0.0.1:{server.port}/", 50, 1, 1)
+            tools.run_h2load(f"http://127.0.0.1:{server.port}/", 1, 1, seconds=1)
