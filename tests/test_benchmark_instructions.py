@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
         "floor-varied",
         "compat-varied",
         "compat-web-varied",
+        "floor-uvloop",
+        "compat-uvloop",
+        "compat-close-uvloop",
     ],
 )
 def test_the_measured_loop_serves_every_request(server: str) -> None:
