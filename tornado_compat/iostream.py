@@ -1508,42 +1508,32 @@ def _uses_loop_transport(io_loop: IOLoop) -> bool:
     return isinstance(getattr(io_loop, "asyncio_loop", None), asyncio.SelectorEventLoop)
 
 
-class _StreamProtocol(asyncio.BufferedProtocol):
+class _StreamProtocol(asyncio.Protocol):
     """Hands a transport's events to the stream that owns it.
 
-    It is a buffered protocol so that the transport receives into the
-    per-thread scratch buffer instead of allocating a new bytes object (of
-    256 KiB, on asyncio's selector loop) for every receive.
+    Received bytes go to the stream's ``_on_data`` itself: ``data_received``
+    is that method, not a method of ours that would call it.  uvloop keeps
+    the protocol's ``data_received`` when the protocol is set, and then
+    calls the stream from C for every receive, with the bytes it received
+    into its loop's one buffer; a buffered protocol would cost two calls
+    into Python (``get_buffer`` and ``buffer_updated``) and a view for each.
+    (On asyncio's own selector loop, :class:`_LoopTransport` hands the bytes
+    to the stream without the protocol.)
     """
 
-    __slots__ = ("stream", "_view")
+    __slots__ = ("stream",)
 
     def __init__(self, stream: IOStream) -> None:
         self.stream = stream
-        self._view: memoryview | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing.
         self.stream._attach_transport(transport)  # type: ignore[arg-type]
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        # Receive as much as one scratch buffer holds: a small
-        # read_chunk_size bounds what is buffered, not how much one receive
-        # may take (tiny receives would trickle data in one loop turn each).
-        size = self.stream.read_chunk_size
-        view = self._view = _scratch_view(
-            size if size > _DEFAULT_READ_CHUNK_SIZE else _DEFAULT_READ_CHUNK_SIZE
-        )
-        return view
-
-    def buffer_updated(self, nbytes: int) -> None:
-        view = self._view
-        assert view is not None
-        self._view = None
-        # The stream copies what it keeps before this returns.  (uvloop
-        # still holds its own export of the view here, so views are dropped,
-        # not released.)
-        self.stream._on_data(view[:nbytes])
+    @property
+    def data_received(self) -> Callable[[bytes | memoryview], None]:
+        # The stream copies what it keeps before _on_data returns.
+        return self.stream._on_data
 
     def eof_received(self) -> bool:
         self.stream._on_eof()
