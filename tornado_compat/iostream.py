@@ -1816,16 +1816,33 @@ class IOStream(BaseIOStream):
         # general path makes four calls more, for every response.
         direct = self._direct
         if (
-            direct is None
-            or data.__class__ is not bytes
+            data.__class__ is not bytes
             or not data
             or self._write_futures
             or self._closed
             or self.max_write_buffer_size is not None
         ):
             return super().write(data)
+        if direct is None:
+            # The loop's own transport (uvloop's), for a plain IOStream: what
+            # the general path would do, in one call (_send_whole inline).
+            transport = self._transport
+            if transport is None or self._connecting or self.__class__ is not IOStream:
+                return super().write(data)
+            self._total_write_index += len(data)
+            future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
+            transport.write(data)
+            if (
+                not self._closed
+                and not transport.get_write_buffer_size()
+                and not transport.is_closing()
+            ):
+                self._total_write_done_index = self._total_write_index
+                future.set_result(None)
+                return future
+            return self._unfinished_write(future)
         self._total_write_index += len(data)
-        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
+        future = Future(loop=self.io_loop.asyncio_loop)
         if direct._send_all(data) and not self._closed:
             self._total_write_done_index = self._total_write_index
             future.set_result(None)
