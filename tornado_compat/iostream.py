@@ -1434,9 +1434,8 @@ class _LoopTransport:
             return
         protocol = self._protocol
         stream = protocol.stream
-        # The protocol is always the stream's own, so the bytes go straight
-        # to the stream, without its get_buffer/buffer_updated round: the
-        # stream copies them into its buffer anyway.
+        # The protocol is always the stream's own, whose data_received is
+        # the stream's _on_data: the bytes go straight there.
         size = stream.read_chunk_size
         try:
             data = self._sock.recv(
