@@ -1617,7 +1617,9 @@ class IOStream(BaseIOStream):
         loop = asyncio.get_event_loop()
         self._connecting = True
         self._attaching = True
-        self._attach_task = asyncio.ensure_future(
+        # The loop's own create_task: ensure_future would first check, in
+        # Python, what it was given, for every connection.
+        self._attach_task = loop.create_task(
             loop.connect_accepted_socket(lambda: self._protocol, self.socket)
         )
         self._attach_task.add_done_callback(self._on_attach_done)
@@ -2123,7 +2125,7 @@ class IOStream(BaseIOStream):
             _LoopTransport(self.io_loop, self.socket, self._protocol)
             return
         loop = asyncio.get_event_loop()
-        task = asyncio.ensure_future(
+        task = loop.create_task(
             loop.create_connection(lambda: self._protocol, sock=self.socket)
         )
         self._attach_task = task
