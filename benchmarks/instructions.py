@@ -278,8 +278,7 @@ def _run_loop(name: str, coroutine: Callable[[str], Any]) -> Any:
         return asyncio.run(coroutine(name))
     import uvloop
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coroutine(name[: -len(UVLOOP)]))
+    return uvloop.run(coroutine(name[: -len(UVLOOP)]))
 
 
 def _tls_contexts() -> tuple[tuple[str, str], Any, Any]:
