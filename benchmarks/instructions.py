@@ -37,6 +37,11 @@ tornado_compat keeps the heads it has parsed by their bytes, and a client
 that sends the same head every time (as wrk does) measures that cache; this
 one measures the parser.  None of these is in the default set.
 
+A last suffix ``-uvloop`` (``floor-uvloop``, ``compat-uvloop``,
+``uvicorn-uvloop``, ``compat-close-uvloop``, ...) runs the same process on
+uvloop's event loop instead of asyncio's own: the servers and the client are
+unchanged, and the floor of the same suffixes is what to subtract.
+
 ``python -m benchmarks.instructions --profile SERVER [--requests N]`` runs
 the same loop under cProfile and prints where the time went, by package
 (h2, hpack, hyperframe, tornado_compat.http2, ...): the shares, not the
@@ -87,6 +92,7 @@ WARMUP = 200
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 CLOSE_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 MODES = ("tls", "close", "varied")
+UVLOOP = "-uvloop"
 # For "-varied": no two requests of a run share a head, so that no cache of
 # request heads by their bytes can answer for the parser.
 VARIED_REQUEST = b"GET /?%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -262,6 +268,17 @@ def _split_mode(name: str) -> tuple[str, str | None]:
     """("compat", "tls") for "compat-tls"; (name, None) without a mode."""
     base, _, mode = name.rpartition("-")
     return (base, mode) if base and mode in MODES else (name, None)
+
+
+def _run_loop(name: str, coroutine: Callable[[str], Any]) -> Any:
+    """Run ``coroutine(base)`` on the event loop that ``name`` asks for:
+    uvloop's for a name ending in ``-uvloop`` (given without it), else
+    asyncio's own."""
+    if not name.endswith(UVLOOP):
+        return asyncio.run(coroutine(name))
+    import uvloop
+
+    return uvloop.run(coroutine(name[: -len(UVLOOP)]))
 
 
 def _tls_contexts() -> tuple[tuple[str, str], Any, Any]:
@@ -528,10 +545,10 @@ def profile(name: str, requests: int) -> None:
     import pstats
 
     # A first run imports and warms up, outside the profile.
-    asyncio.run(_loop(name, WARMUP))
+    _run_loop(name, functools.partial(_loop, requests=WARMUP))
     profiler = cProfile.Profile()
     profiler.enable()
-    asyncio.run(_loop(name, requests))
+    _run_loop(name, functools.partial(_loop, requests=requests))
     profiler.disable()
     stats: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     # A built-in (isinstance, bytes.join, socket.send, ...) counts for the
@@ -559,7 +576,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.loop:
         name, count = args.loop
-        rate = asyncio.run(_loop(name, int(count)))
+        rate = _run_loop(name, functools.partial(_loop, requests=int(count)))
         print(f"{name}: {rate:,.0f} requests/s")
         return
     if args.profile:

@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
         "floor-varied",
         "compat-varied",
         "compat-web-varied",
+        "floor-uvloop",
+        "compat-uvloop",
+        "compat-close-uvloop",
     ],
 )
 def test_the_measured_loop_serves_every_request(server: str) -> None:
@@ -79,3 +82,19 @@ def test_the_varied_client_never_sends_the_same_head_twice() -> None:
     assert all(
         re.fullmatch(rb"GET /\?\d+ HTTP/1\.1\r\nHost: [^\r]+\r\n\r\n", h) for h in heads
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "base", "loop_module"),
+    [("compat-uvloop", "compat", "uvloop"), ("compat", "compat", "asyncio")],
+)
+def test_a_uvloop_suffix_runs_the_loop_on_uvloop(
+    name: str, base: str, loop_module: str
+) -> None:
+    from benchmarks import instructions
+
+    async def where(given: str) -> tuple[str, str]:
+        loop = asyncio.get_running_loop()
+        return given, type(loop).__module__.partition(".")[0]
+
+    assert instructions._run_loop(name, where) == (base, loop_module)

@@ -1452,9 +1452,8 @@ class _LoopTransport:
             return
         protocol = self._protocol
         stream = protocol.stream
-        # The protocol is always the stream's own, so the bytes go straight
-        # to the stream, without its get_buffer/buffer_updated round: the
-        # stream copies them into its buffer anyway.
+        # The protocol is always the stream's own, whose data_received is
+        # the stream's _on_data: the bytes go straight there.
         size = stream.read_chunk_size
         try:
             data = self._sock.recv(
@@ -1548,42 +1547,32 @@ def _uses_loop_transport(io_loop: IOLoop) -> bool:
     return isinstance(getattr(io_loop, "asyncio_loop", None), asyncio.SelectorEventLoop)
 
 
-class _StreamProtocol(asyncio.BufferedProtocol):
+class _StreamProtocol(asyncio.Protocol):
     """Hands a transport's events to the stream that owns it.
 
-    It is a buffered protocol so that the transport receives into the
-    per-thread scratch buffer instead of allocating a new bytes object (of
-    256 KiB, on asyncio's selector loop) for every receive.
+    Received bytes go to the stream's ``_on_data`` itself: ``data_received``
+    is that method, not a method of ours that would call it.  uvloop keeps
+    the protocol's ``data_received`` when the protocol is set, and then
+    calls the stream from C for every receive, with the bytes it received
+    into its loop's one buffer; a buffered protocol would cost two calls
+    into Python (``get_buffer`` and ``buffer_updated``) and a view for each.
+    (On asyncio's own selector loop, :class:`_LoopTransport` hands the bytes
+    to the stream without the protocol.)
     """
 
-    __slots__ = ("stream", "_view")
+    __slots__ = ("stream",)
 
     def __init__(self, stream: IOStream) -> None:
         self.stream = stream
-        self._view: memoryview | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing.
         self.stream._attach_transport(transport)  # type: ignore[arg-type]
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        # Receive as much as one scratch buffer holds: a small
-        # read_chunk_size bounds what is buffered, not how much one receive
-        # may take (tiny receives would trickle data in one loop turn each).
-        size = self.stream.read_chunk_size
-        view = self._view = _scratch_view(
-            size if size > _DEFAULT_READ_CHUNK_SIZE else _DEFAULT_READ_CHUNK_SIZE
-        )
-        return view
-
-    def buffer_updated(self, nbytes: int) -> None:
-        view = self._view
-        assert view is not None
-        self._view = None
-        # The stream copies what it keeps before this returns.  (uvloop
-        # still holds its own export of the view here, so views are dropped,
-        # not released.)
-        self.stream._on_data(view[:nbytes])
+    @property
+    def data_received(self) -> Callable[[bytes | memoryview], None]:
+        # The stream copies what it keeps before _on_data returns.
+        return self.stream._on_data
 
     def eof_received(self) -> bool:
         self.stream._on_eof()
@@ -1678,7 +1667,9 @@ class IOStream(BaseIOStream):
         loop = asyncio.get_event_loop()
         self._connecting = True
         self._attaching = True
-        self._attach_task = asyncio.ensure_future(
+        # The loop's own create_task: ensure_future would first check, in
+        # Python, what it was given, for every connection.
+        self._attach_task = loop.create_task(
             loop.connect_accepted_socket(lambda: self._protocol, self.socket)
         )
         self._attach_task.add_done_callback(self._on_attach_done)
@@ -1884,16 +1875,33 @@ class IOStream(BaseIOStream):
         # general path makes four calls more, for every response.
         direct = self._direct
         if (
-            direct is None
-            or data.__class__ is not bytes
+            data.__class__ is not bytes
             or not data
             or self._write_futures
             or self._closed
             or self.max_write_buffer_size is not None
         ):
             return super().write(data)
+        if direct is None:
+            # The loop's own transport (uvloop's), for a plain IOStream: what
+            # the general path would do, in one call (_send_whole inline).
+            transport = self._transport
+            if transport is None or self._connecting or self.__class__ is not IOStream:
+                return super().write(data)
+            self._total_write_index += len(data)
+            future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
+            transport.write(data)
+            if (
+                not self._closed
+                and not transport.get_write_buffer_size()
+                and not transport.is_closing()
+            ):
+                self._total_write_done_index = self._total_write_index
+                future.set_result(None)
+                return future
+            return self._unfinished_write(future)
         self._total_write_index += len(data)
-        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
+        future = Future(loop=self.io_loop.asyncio_loop)
         if direct._send_all(data) and not self._closed:
             self._total_write_done_index = self._total_write_index
             future.set_result(None)
@@ -2175,7 +2183,7 @@ class IOStream(BaseIOStream):
             _LoopTransport(self.io_loop, self.socket, self._protocol)
             return
         loop = asyncio.get_event_loop()
-        task = asyncio.ensure_future(
+        task = loop.create_task(
             loop.create_connection(lambda: self._protocol, sock=self.socket)
         )
         self._attach_task = task
