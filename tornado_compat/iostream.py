@@ -2033,23 +2033,26 @@ class IOStream(BaseIOStream):
             # read_from_fd is ours, so it would only copy the data over
             # (_reads_are_ours, inline: this runs for every arrival).
             if self._read_future is None:
-                # Nobody is reading (how a server connection waits between
-                # requests): the bytes join the buffer, and the readable
-                # callback runs (_fire_readable, inline: once per request).
-                buf = self._read_buffer
-                buf += data
-                if len(buf) >= self.read_chunk_size:
-                    self._reading_done()
-                callback = self._readable_callback
-                if callback is not None:
-                    self._readable_callback = None
-                    callback()
+                self._keep_unread(data)
                 return
             if self._read_kind != _INTO:
                 self._take_data(data)
                 return
         self._queue_incoming(bytes(data))
         self._handle_read()
+
+    def _keep_unread(self, data: bytes | memoryview) -> None:
+        """Bytes arrived while nobody reads (how a server connection waits
+        between requests): they join the buffer, and the readable callback
+        runs (_fire_readable's work, without its checks)."""
+        buf = self._read_buffer
+        buf += data
+        if len(buf) >= self.read_chunk_size:
+            self._reading_done()
+        callback = self._readable_callback
+        if callback is not None:
+            self._readable_callback = None
+            callback()
 
     def _queue_incoming(self, chunk: bytes) -> None:
         incoming = self._incoming
@@ -2485,8 +2488,8 @@ class SSLIOStream(IOStream):
         # When nothing is queued and read_from_fd is this class's own, the
         # plaintext of the usual arrival (one record, read whole) goes
         # straight into the read buffer, as a plain stream's bytes do
-        # (IOStream._on_data, inline): the queue and the general read path
-        # would only copy it there, through a dozen calls more.
+        # (IOStream._on_data): the queue and the general read path would
+        # only copy it there, through a dozen calls more.
         whole = (
             not self._incoming_size
             and not self._incoming_eof
@@ -2501,14 +2504,7 @@ class SSLIOStream(IOStream):
             return
         if data is not None:
             if self._read_future is None:
-                buf = self._read_buffer
-                buf += data
-                if len(buf) >= self.read_chunk_size:
-                    self._reading_done()
-                callback = self._readable_callback
-                if callback is not None:
-                    self._readable_callback = None
-                    callback()
+                self._keep_unread(data)
                 return
             self._take_data(data)
             return
