@@ -306,7 +306,7 @@ async def _start_server(
     if name == "uvicorn":
         import uvicorn
 
-        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] != "http":
                 return
             await send(
@@ -323,7 +323,7 @@ async def _start_server(
 
         server = uvicorn.Server(
             uvicorn.Config(
-                app,
+                asgi_app,
                 http="httptools",
                 loop="none",
                 lifespan="off",

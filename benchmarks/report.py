@@ -222,7 +222,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
             if not absolute:
                 text = f"{ratio_text(value)} ({text})"
             ax.text(value, position, " " + text, va="center", fontsize=8)
-        colors = iter(["#4c72b0", "#dd8452", "#55a868", "#8172b3"])
+        line_colors = iter(["#4c72b0", "#dd8452", "#55a868", "#8172b3"])
         for target in comparison["targets"]:
             line = target.get("chart_line")
             if line is None:
@@ -230,7 +230,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
             top = max(top, line)
             ax.axvline(
                 line,
-                color=next(colors),
+                color=next(line_colors),
                 linestyle="--",
                 linewidth=1.2,
                 label=f"target: {target['contender']} {target['text']}",

@@ -43,7 +43,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 HELLO = b"Hello world!"
@@ -87,7 +87,7 @@ def announce(sock: socket.socket, server: str) -> None:
     print(f"ready {sock.getsockname()[1]} {server}", flush=True)
 
 
-def run(main: Callable[[], Awaitable[None]], loop: str) -> None:
+def run(main: Callable[[], Coroutine[Any, Any, None]], loop: str) -> None:
     if loop == "uvloop":
         import uvloop
 

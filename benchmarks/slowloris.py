@@ -180,8 +180,9 @@ def attack(
     while first_byte and time.monotonic() < give_up:
         wait = max(0.0, min(next_drip, give_up) - time.monotonic())
         for key, _ in selector.select(wait):
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
+            ready = key.fileobj
+            assert isinstance(ready, socket.socket)
+            sock = ready
             try:
                 closed = sock.recv(4096) == b""
             except ConnectionResetError:
