@@ -75,3 +75,42 @@ def test_a_checker_failure_that_is_not_the_harness_shows_the_stderr(
     for reference in (run.PASSED, run.ERROR):
         verdict = run.evaluate({test_id: reference}, side)
         assert "BrokenPipeError" in verdict.problems[0]
+
+
+def test_a_report_cut_before_its_exception_is_run_again(tmp_path) -> None:
+    message = 'Failed: Suspicious output to stderr (matched "Exception")'
+    cut = (
+        "----------------------------------------\n"
+        "Exception occurred during processing of request from ('127.0.0.1', 1)\n"
+    )
+    assert run.cut_report(message, cut)
+    assert run.cut_report(message, cut + "Traceback (most recent call last):\n")
+    # Not for another failure, nor when stderr says more than the cut report.
+    assert not run.cut_report("AssertionError: assert 0 > 0", cut)
+    assert not run.cut_report(message, "ValueError: bad\n" + cut)
+    assert not run.cut_report(message, "")
+    # A whole report is evidence, for harness_error to weigh, not a cut one.
+    whole = cut + (
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in write\n'
+        "ValueError: bad\n"
+        "----------------------------------------\n"
+    )
+    assert not run.cut_report(message, whole)
+    assert not run.cut_report(message, whole + cut)
+    report = tmp_path / "junit.xml"
+    report.write_text(
+        '<testsuites><testsuite><testcase classname="test.test_dugong" '
+        'name="test_abort_write[ssl]"><error message="failed on teardown with '
+        "&quot;Failed: Suspicious output to stderr (matched &quot;Exception&quot;)"
+        '&quot;">Traceback (most recent call last): pytest internals</error>'
+        f"<system-err>{cut}</system-err>"
+        "</testcase></testsuite></testsuites>"
+    )
+    side = run.SideResult("ours")
+    test_id = "test_dugong.py::test_abort_write[ssl]"
+    # The run is reported as cut (for run_side to run it once more), and
+    # counts as failed until that second run records its own outcome.
+    assert run._read_junit(report, side) == [test_id]
+    assert side.outcomes[test_id] == run.ERROR
+    assert "mock-server report" in side.messages[test_id]

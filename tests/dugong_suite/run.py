@@ -35,6 +35,11 @@ per test:
   mock's handler catches only BrokenPipeError and ConnectionResetError;
   :func:`harness_error` checks the evidence and the table names each one.
 
+A test that failed by the output checker on nothing but the first lines of
+one mock-server report (the capture ended before the report named its
+exception, so there is no evidence either way) runs once more, and the
+second run's outcome counts; the table names each test run twice.
+
 This module must never special-case a test name: outcomes come from pytest's
 JUnit XML, and the only classification is the evidence check above.
 """
@@ -158,6 +163,8 @@ class SideResult:
     messages: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     problem: str | None = None
+    #: The tests run a second time after a cut report (see cut_report).
+    reruns: list[str] = field(default_factory=list)
 
 
 def run_side(original: bool, time_limit: float = TIME_LIMIT) -> SideResult:
@@ -198,11 +205,18 @@ def run_side(original: bool, time_limit: float = TIME_LIMIT) -> SideResult:
 
         def run_one(index_and_test: tuple[int, str]) -> None:
             index, test_id = index_and_test
+            if run_once(index, test_id):
+                side.reruns.append(test_id)
+                run_once(index, test_id)
+
+        def run_once(index: int, test_id: str) -> bool:
+            """Run one test; whether it failed on a cut report."""
             report = Path(tmp) / f"junit-{index}.xml"
+            report.unlink(missing_ok=True)
             left = deadline - time.monotonic()
             if left <= 0:
                 side.problem = f"did not finish within {time_limit:.0f} s"
-                return
+                return False
             try:
                 subprocess.run(
                     pytest
@@ -217,12 +231,12 @@ def run_side(original: bool, time_limit: float = TIME_LIMIT) -> SideResult:
             except subprocess.TimeoutExpired:
                 side.outcomes[test_id] = ERROR
                 side.messages[test_id] = "the test's process did not finish"
-                return
+                return False
             if report.exists():
-                _read_junit(report, side)
-            else:
-                side.outcomes[test_id] = ERROR
-                side.messages[test_id] = "pytest wrote no report"
+                return bool(_read_junit(report, side))
+            side.outcomes[test_id] = ERROR
+            side.messages[test_id] = "pytest wrote no report"
+            return False
 
         with ThreadPoolExecutor(WORKERS) as pool:
             list(pool.map(run_one, enumerate(tests)))
@@ -244,7 +258,10 @@ def _collect(command: list[str], root: Path, env: dict[str, str]) -> set[str]:
     }
 
 
-def _read_junit(path: Path, side: SideResult) -> None:
+def _read_junit(path: Path, side: SideResult) -> list[str]:
+    """Record the outcomes of a JUnit XML report; return the tests that
+    failed on a cut report."""
+    cut = []
     tree = ElementTree.parse(path)
     for case in tree.iter("testcase"):
         module = (case.get("classname") or "").rpartition(".")[2]
@@ -266,6 +283,9 @@ def _read_junit(path: Path, side: SideResult) -> None:
             if harness_error(message, stderr):
                 outcome = HARNESS
                 message = "mock server: ssl.SSLEOFError on a write after the close"
+            elif cut_report(message, stderr):
+                cut.append(test_id)
+                message = "the capture ended inside a mock-server report"
             elif "Suspicious output to stderr" in message:
                 # What dugong's checker objected to is in stderr: keep its
                 # end instead of pytest's traceback, so the verdict shows it.
@@ -273,6 +293,19 @@ def _read_junit(path: Path, side: SideResult) -> None:
                 message = f"{first_line}\nstderr: ...{stderr[-STDERR_SHOWN:]}"
         side.outcomes[test_id] = outcome
         side.messages[test_id] = message.strip()
+    return cut
+
+
+def cut_report(message: str, stderr: str) -> bool:
+    """Whether a test failed by dugong's output checker on nothing but the
+    opening lines of one mock-server report: the capture ended before the
+    report named its exception, so stderr holds no evidence either way."""
+    if "Suspicious output to stderr" not in message:
+        return False
+    if _MOCK_TRACEBACK.search(stderr) or not _UNFINISHED_REPORT.search(stderr):
+        return False
+    # What may precede it is the report's own opening rule of dashes.
+    return not _UNFINISHED_REPORT.sub("", stderr).strip("-\n ")
 
 
 def harness_error(message: str, stderr: str) -> bool:
@@ -370,6 +403,10 @@ def format_table(reference: dict[str, str], ours: SideResult, verdict: Verdict) 
             "the mock server's SSLEOFError traceback in the test's stderr):\n"
         )
         text += "\n".join(f"- {test_id}" for test_id in verdict.harness)
+    if ours.reruns:
+        text += "\n\nRun twice (the first run's stderr ended inside a "
+        text += "mock-server report):\n"
+        text += "\n".join(f"- {test_id}" for test_id in sorted(ours.reruns))
     if verdict.problems:
         text += "\n\nShort of the target:\n" + "\n".join(
             f"- {p}" for p in verdict.problems
