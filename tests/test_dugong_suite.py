@@ -8,6 +8,8 @@ itself, which takes about nine minutes.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.dugong_suite import run
@@ -52,18 +54,28 @@ def test_harness_errors_need_the_evidence() -> None:
     assert not run.harness_error(message, unfinished)
 
 
-def test_a_checker_failure_that_is_not_the_harness_shows_the_stderr(
-    tmp_path,
-) -> None:
+def checker_failure_report(tmp_path: Path, stderr: str) -> Path:
+    """A JUnit report of dugong's test_abort_write[ssl] failed at teardown by
+    its output checker, with ``stderr`` captured."""
     report = tmp_path / "junit.xml"
     report.write_text(
         '<testsuites><testsuite><testcase classname="test.test_dugong" '
         'name="test_abort_write[ssl]"><error message="failed on teardown with '
         "&quot;Failed: Suspicious output to stderr (matched &quot;Exception&quot;)"
         '&quot;">Traceback (most recent call last): pytest internals</error>'
-        "<system-err>Exception occurred during processing of request\n"
-        "BrokenPipeError: [Errno 32] Broken pipe\n</system-err>"
+        f"<system-err>{stderr}</system-err>"
         "</testcase></testsuite></testsuites>"
+    )
+    return report
+
+
+def test_a_checker_failure_that_is_not_the_harness_shows_the_stderr(
+    tmp_path,
+) -> None:
+    report = checker_failure_report(
+        tmp_path,
+        "Exception occurred during processing of request\n"
+        "BrokenPipeError: [Errno 32] Broken pipe\n",
     )
     side = run.SideResult("ours")
     run._read_junit(report, side)
@@ -98,15 +110,7 @@ def test_a_report_cut_before_its_exception_is_run_again(tmp_path) -> None:
     )
     assert not run.cut_report(message, whole)
     assert not run.cut_report(message, whole + cut)
-    report = tmp_path / "junit.xml"
-    report.write_text(
-        '<testsuites><testsuite><testcase classname="test.test_dugong" '
-        'name="test_abort_write[ssl]"><error message="failed on teardown with '
-        "&quot;Failed: Suspicious output to stderr (matched &quot;Exception&quot;)"
-        '&quot;">Traceback (most recent call last): pytest internals</error>'
-        f"<system-err>{cut}</system-err>"
-        "</testcase></testsuite></testsuites>"
-    )
+    report = checker_failure_report(tmp_path, cut)
     side = run.SideResult("ours")
     test_id = "test_dugong.py::test_abort_write[ssl]"
     # The run is reported as cut (for run_side to run it once more), and

@@ -1749,13 +1749,7 @@ class IOStream(BaseIOStream):
         ):
             return None
         if _nothing_to_receive(self.socket):
-            future: Future[bytes] = Future(loop=self.io_loop.asyncio_loop)
-            self._read_future = future
-            self._read_scan = 0
-            self._read_kind = _BYTES
-            self._read_num = num_bytes
-            self._read_partial = False
-            return future
+            return self._pending_bytes_read(num_bytes)
         size = self.read_chunk_size
         view = _scratch_view(
             size if size > _DEFAULT_READ_CHUNK_SIZE else _DEFAULT_READ_CHUNK_SIZE
@@ -1889,19 +1883,10 @@ class IOStream(BaseIOStream):
             if transport is None or self._connecting or self.__class__ is not IOStream:
                 return super().write(data)
             self._total_write_index += len(data)
-            future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
             transport.write(data)
-            if (
-                not self._closed
-                and not transport.get_write_buffer_size()
-                and not transport.is_closing()
-            ):
-                self._total_write_done_index = self._total_write_index
-                future.set_result(None)
-                return future
-            return self._unfinished_write(future)
+            return self._settle_write(transport)
         self._total_write_index += len(data)
-        future = Future(loop=self.io_loop.asyncio_loop)
+        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
         if direct._send_all(data) and not self._closed:
             self._total_write_done_index = self._total_write_index
             future.set_result(None)
@@ -1963,10 +1948,16 @@ class IOStream(BaseIOStream):
         ):
             return super()._write_pair(first, second)
         self._total_write_index += len(first) + len(second)
-        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
         # One gathering send (sendmsg, writev), instead of copying a large
         # body only to put its head in front of it.
         transport.writelines((first, second))
+        return self._settle_write(transport)
+
+    def _settle_write(self, transport: asyncio.WriteTransport) -> Future[None]:
+        """The future of the write just handed to ``transport``: done if the
+        transport passed all of it to the kernel, else left to the general
+        path's marks."""
+        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
         if (
             not self._closed
             and not transport.get_write_buffer_size()
