@@ -1735,8 +1735,7 @@ class IOStream(BaseIOStream):
         # but without its layers, and by a poll first, since it almost
         # always has nothing yet; the read then waits for the transport,
         # which is reading (not paused).
-        # (_reads_are_ours and, for a poll that finds nothing,
-        # _pending_bytes_read, inline: this runs for every WebSocket frame.)
+        # (_reads_are_ours inline: this runs for every WebSocket frame.)
         if (
             self._direct is None
             or num_bytes.__class__ is not int
@@ -2578,17 +2577,23 @@ class SSLIOStream(IOStream):
     def _send_before_transport(self, data: bytes | bytearray | memoryview) -> int:
         return 0  # plaintext waits for the handshake
 
-    def _emit(self, data: bytes | bytearray | memoryview) -> None:
+    def _encrypt(self, data: bytes | bytearray | memoryview) -> None:
+        """Hand all of ``data`` to OpenSSL, whose records wait in the
+        outgoing BIO.  Without partial writes (Python never turns them on),
+        SSL_write over a memory BIO takes it whole in one call."""
         obj = self._sslobj
         assert obj is not None
-        view = memoryview(data)
-        try:
-            while len(view):
-                n = obj.write(view)
-                view = view[n:]
-        finally:
-            view.release()
-        self._plain_emitted += len(data)
+        size = len(data)
+        if size:
+            n = obj.write(data)
+            if n != size:
+                with memoryview(data) as view:
+                    while n < size:
+                        n += obj.write(view[n:])
+        self._plain_emitted += size
+
+    def _emit(self, data: bytes | bytearray | memoryview) -> None:
+        self._encrypt(data)
         self._tls_marks.append(
             (self._cipher_total + self._tls_out.pending, self._plain_emitted)
         )
@@ -2602,10 +2607,9 @@ class SSLIOStream(IOStream):
         # all, the write is done.  The general path makes nine calls more.
         # (_LoopTransport is no asyncio.Transport to the type checker.)
         transport: Any = self._transport
-        obj = self._sslobj
         if (
             transport.__class__ is not _LoopTransport
-            or obj is None
+            or self._sslobj is None
             or data.__class__ is not bytes
             or not data
             or self._write_futures
@@ -2615,16 +2619,8 @@ class SSLIOStream(IOStream):
             or self.__class__ is not SSLIOStream
         ):
             return super().write(data)
-        size = len(data)
-        # Without partial writes (Python never turns them on), SSL_write
-        # over a memory BIO takes all of it.
-        n = obj.write(data)
-        if n != size:
-            with memoryview(data) as view:
-                while n < size:
-                    n += obj.write(view[n:])
-        self._total_write_index += size
-        self._plain_emitted += size
+        self._encrypt(data)
+        self._total_write_index += len(data)
         records = self._tls_out.read()
         self._cipher_total += len(records)
         future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
