@@ -339,35 +339,6 @@ def test_every_accepted_connection_has_nagle_off() -> None:
     assert all(run(main))
 
 
-@pytest.mark.skipif(
-    not sys.platform.startswith("linux"),
-    reason="other systems may drop a reset connection from the backlog",
-)
-def test_a_connection_reset_in_the_backlog_closes_at_once() -> None:
-    # The peer resets the connection before the server accepts it: the
-    # stream must notice (a read fails), not wait forever for a transport.
-    async def main() -> int:
-        [listener] = local_sockets()
-        client = socket.create_connection(listener.getsockname()[:2])
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        client.close()
-        closed = asyncio.Event()
-
-        class Server(TCPServer):
-            def handle_stream(self, stream: IOStream, address: Any) -> None:
-                stream.set_close_callback(closed.set)
-
-        server = Server()
-        server.add_sockets([listener])
-        try:
-            await asyncio.wait_for(closed.wait(), 10)
-        finally:
-            server.stop()
-        return server._open_connections
-
-    assert run(main) == 0
-
-
 def test_handle_stream_not_overridden() -> None:
     with pytest.raises(NotImplementedError):
         TCPServer().handle_stream(None, ("127.0.0.1", 1))  # type: ignore[arg-type]
@@ -632,3 +603,36 @@ def test_a_connection_upgraded_with_start_tls_counts_until_it_closes(
 
     # Each connection: counted after the upgrade, uncounted once closed.
     assert run(main) == [1, 0, 1, 0]
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason="other systems may drop a reset connection from the backlog",
+)
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+def test_a_connection_reset_in_the_backlog_closes_at_once(
+    tls: bool, server_cert: trustme.LeafCert
+) -> None:
+    # The peer resets the connection before the server accepts it: the
+    # stream must notice (a read fails), not wait forever for a transport;
+    # over TLS, without an ERROR and a socket left to the garbage collector.
+    async def main() -> int:
+        [listener] = local_sockets()
+        client = socket.create_connection(listener.getsockname()[:2])
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+        closed = asyncio.Event()
+
+        class Server(TCPServer):
+            def handle_stream(self, stream: IOStream, address: Any) -> None:
+                stream.set_close_callback(closed.set)
+
+        server = Server(ssl_options=server_context(server_cert) if tls else None)
+        server.add_sockets([listener])
+        try:
+            await asyncio.wait_for(closed.wait(), 10)
+        finally:
+            server.stop()
+        return server._open_connections
+
+    assert run(main) == 0

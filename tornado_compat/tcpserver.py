@@ -21,7 +21,6 @@ What this module must never do:
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
 import ssl
@@ -39,15 +38,9 @@ from tornado_compat.netutil import (
     _Acceptor,
     bind_sockets,
     ssl_options_to_context,
-    ssl_wrap_socket,
 )
 
 __all__ = ["TCPServer"]
-
-# errnos with which wrapping an accepted socket in TLS fails when the peer has
-# already gone away (ECONNABORTED on most systems, EINVAL on macOS).  These
-# are the peer's doing, so the connection is dropped without a log entry.
-_PEER_GONE_ERRNOS = frozenset({errno.ECONNABORTED, errno.EINVAL})
 
 
 def _check_ssl_option_files(ssl_options: dict[str, Any]) -> None:
@@ -283,33 +276,25 @@ class TCPServer:
 
     def _handle_connection(self, connection: socket.socket, address: Any) -> None:
         stream: IOStream
+        nodelay = self._nodelay
+        if nodelay is None:
+            nodelay = self._nodelay = _has_nodelay(connection)
         if self._ssl_context is not None:
-            try:
-                connection = ssl_wrap_socket(
-                    connection,
-                    self._ssl_context,
-                    server_side=True,
-                    do_handshake_on_connect=False,
-                )
-            except ssl.SSLError as err:
-                if err.args[0] == ssl.SSL_ERROR_EOF:
-                    connection.close()
-                    return
-                raise
-            except OSError as err:
-                if err.errno in _PEER_GONE_ERRNOS:
-                    connection.close()
-                    return
-                raise
+            # The stream runs TLS itself over the plain socket.  Wrapping it
+            # in an ssl.SSLSocket first would only be undone, and the ssl
+            # module reads from a socket that getpeername calls unconnected
+            # (one the peer reset while it waited in the backlog), failing
+            # there with the socket left to the garbage collector.
             stream = SSLIOStream(
                 connection,
+                ssl_options=self._ssl_context,
+                server_side=True,
                 max_buffer_size=self.max_buffer_size,
                 read_chunk_size=self.read_chunk_size,
+                _accepted=True,
+                _nodelay=nodelay,
             )
         else:
-            nodelay = self._nodelay
-            if nodelay is None:
-                nodelay = self._nodelay = _has_nodelay(connection)
             stream = IOStream(
                 connection,
                 max_buffer_size=self.max_buffer_size,
