@@ -33,6 +33,7 @@ COMPILED = [
     "tornado_compat/protocol/framing.py",
     "tornado_compat/protocol/head.py",
     "tornado_compat/protocol/writers.py",
+    "tornado_compat/_transport.py",
 ]
 
 

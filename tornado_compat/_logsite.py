@@ -2,7 +2,7 @@
 
 logging finds where a record comes from by walking Python frames.  A module
 compiled with mypyc runs without frames, so a record it logs would name the
-nearest Python caller instead (``iostream.py``, in ``_on_data``), and a user
+nearest Python caller instead (asyncio's ``events.py``, say), and a user
 reading the log line would look in the wrong file.  A compiled module logs
 through a :class:`SiteLogger` instead, which fills in the location itself:
 

@@ -1602,7 +1602,12 @@ class HTTP1ServerConnection:
                 if timeout is not None:
                     _HeadTimeout.arm(stream, timeout)
                 # The connection itself is the callback (see __call__).
-                stream._notify_when_readable(self)
+                if getattr(stream, "_paused", True):
+                    stream._notify_when_readable(self)
+                else:
+                    # _notify_when_readable's work for an open stream that
+                    # is reading, without its two calls.
+                    stream._readable_callback = self
                 return
             conn = HTTP1Connection(stream, False, self.params, self.context)
             if self._draining:

@@ -48,6 +48,21 @@ from tornado.concurrent import Future, future_set_result_unless_cancelled
 from tornado.ioloop import IOLoop
 from tornado.log import gen_log
 
+from tornado_compat import _transport
+from tornado_compat._transport import (
+    _BYTES,
+    _CLOSE,
+    _DEFAULT_READ_CHUNK_SIZE,
+    _INTO,
+    _PEEK,
+    _REGEX,
+    _UNTIL,
+    _LoopTransport,
+    _PlainStreamProtocol,
+    _StreamProtocol,
+    keep_unread,
+    receive,
+)
 from tornado_compat.netutil import ssl_options_to_context
 
 if TYPE_CHECKING:
@@ -64,7 +79,6 @@ __all__ = [
 ]
 
 _DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
-_DEFAULT_READ_CHUNK_SIZE = 64 * 1024
 # Reads of at most this many bytes are copied out of the read buffer through
 # a slice; larger ones through a view, which copies them once.
 _SMALL_READ = 4096
@@ -251,8 +265,6 @@ class _StreamBuffer:
 # BaseIOStream._staging), so that an idle stream owns no buffer object.
 _NO_DATA = _StreamBuffer()
 
-# Kinds of pending read.
-_BYTES, _UNTIL, _REGEX, _CLOSE, _INTO, _PEEK = range(6)
 # Reads whose result is taken from the read buffer (so bounded by it).
 _BUFFERED_KINDS = (_BYTES, _UNTIL, _REGEX)
 
@@ -1230,362 +1242,9 @@ class BaseIOStream:
 _S = TypeVar("_S", bound="IOStream")
 
 
-class _LoopTransport:
-    """A socket transport for asyncio's own selector loop, registered with
-    the IOLoop like any Tornado file descriptor.
-
-    On that loop asyncio's stock transport is itself Python code over
-    ``add_reader``; this one does the same work with the semantics Tornado
-    users rely on: ``abort`` frees the socket at once (not one loop turn
-    later), and ``IOLoop.close(all_fds=True)`` closes the sockets of streams
-    that are still open.  It hands received bytes straight to the stream.
-    On other loops (uvloop) the loop's own transports are used instead.
-    It implements the part of ``asyncio.Transport`` that the streams use.
-    """
-
-    __slots__ = (
-        "_io_loop",
-        "_sock",
-        "_fileno",
-        "_protocol",
-        "_buffer",
-        "_buffer_size",
-        "_high_water",
-        "_closing",
-        "_reading",
-        "_events",
-    )
-
-    def __init__(
-        self,
-        io_loop: IOLoop,
-        sock: socket.socket,
-        protocol: _StreamProtocol,
-        nodelay: bool = False,
-    ) -> None:
-        # nodelay: TCP_NODELAY is on already (inherited from a listening
-        # socket that had it), so asking again would be a system call for
-        # nothing.
-        self._io_loop = io_loop
-        self._sock = sock
-        # The loop knows the socket by this number, which it keeps even when
-        # the socket object is closed first (a failed direct read does that).
-        self._fileno = sock.fileno()
-        self._protocol = protocol
-        # Unsent data, made when a send is partial.
-        self._buffer: collections.deque[memoryview] | None = None
-        self._buffer_size = 0
-        self._high_water = 0
-        self._closing = False
-        self._reading = True
-        self._events = IOLoop.READ
-        if not nodelay and sock.family in (socket.AF_INET, socket.AF_INET6):
-            # As asyncio's and uvloop's transports do: writes are already
-            # coalesced above us, so Nagle's delay only adds latency.
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
-        # The transport itself is the handler, for the IOLoop and for the
-        # selector loop: a bound method for each would cost every connection
-        # 128 bytes more while it is open.
-        # The IOLoop keeps the socket in its table (for remove_handler and
-        # close(all_fds=True)), but read events come straight here instead
-        # of through its dispatcher and _handle_events: two calls less per
-        # receive.  Once reading is paused and resumed, the IOLoop's own
-        # reader takes over again, which is only slower.
-        selector_loop = getattr(io_loop, "selector_loop", None)
-        fd = self._fileno
-        if selector_loop is not None and _tornado_handler_table(io_loop):
-            # add_handler's work, without the reader it would register for
-            # its dispatcher only to have it replaced by ours at once.
-            handlers = io_loop.handlers  # type: ignore[attr-defined]
-            if fd in handlers:
-                raise ValueError(f"fd {fd} added twice")
-            handlers[fd] = (sock, self)
-            selector_loop.add_reader(fd, self)
-            io_loop.readers.add(fd)  # type: ignore[attr-defined]
-        else:
-            io_loop.add_handler(sock, self, IOLoop.READ)
-            if selector_loop is not None:
-                selector_loop.add_reader(fd, self)
-        protocol.connection_made(self)  # type: ignore[arg-type]
-
-    # -- asyncio.Transport's interface -----------------------------------------
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        try:
-            if name == "socket":
-                return self._sock
-            if name == "peername":
-                return self._sock.getpeername()
-            if name == "sockname":
-                return self._sock.getsockname()
-        except OSError:
-            pass
-        return default
-
-    def set_protocol(self, protocol: _StreamProtocol) -> None:
-        self._protocol = protocol
-
-    def get_protocol(self) -> _StreamProtocol:
-        return self._protocol
-
-    def is_closing(self) -> bool:
-        return self._closing
-
-    def get_write_buffer_size(self) -> int:
-        return self._buffer_size
-
-    def set_write_buffer_limits(
-        self, high: int | None = None, low: int | None = None
-    ) -> None:
-        self._high_water = high or 0
-
-    def pause_reading(self) -> None:
-        if self._reading and not self._closing:
-            self._reading = False
-            self._set_events()
-
-    def resume_reading(self) -> None:
-        if not self._reading and not self._closing:
-            self._reading = True
-            self._set_events()
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._closing or not data:
-            return
-        sent = 0
-        if not self._buffer:
-            try:
-                sent = self._sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError as e:
-                self._fail(e)
-                return
-            if sent == len(data):
-                return
-        self._keep(memoryview(data)[sent:])
-
-    def _send_all(self, data: bytes) -> bool:
-        """``write(data)``, for the stream's direct path: whether all of it
-        went to the socket at once (False also when the transport closed)."""
-        if self._closing:
-            return False
-        if self._buffer:
-            self._keep(memoryview(data))
-            return False
-        try:
-            sent = self._sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError as e:
-            self._fail(e)
-            return False
-        if sent == len(data):
-            return True
-        self._keep(memoryview(data)[sent:])
-        return False
-
-    def writelines(self, pieces: tuple[bytes, ...]) -> None:
-        """Send ``pieces`` one after the other, with one system call when
-        nothing is queued (sendmsg gathers them)."""
-        if self._closing:
-            return
-        sent = 0
-        if not self._buffer:
-            try:
-                sent = self._sock.sendmsg(pieces)
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError as e:
-                self._fail(e)
-                return
-        for piece in pieces:
-            size = len(piece)
-            if sent >= size:
-                sent -= size
-            else:
-                self._keep(memoryview(piece)[sent:])
-                sent = 0
-
-    def _keep(self, view: memoryview) -> None:
-        """Queue the unsent ``view`` until the socket is writable.  It is kept
-        by reference; abort() drops it with the buffer."""
-        buffer = self._buffer
-        if buffer is None:
-            buffer = self._buffer = collections.deque()
-        buffer.append(view)
-        self._buffer_size += len(view)
-        self._set_events()
-        if self._buffer_size > self._high_water:
-            self._protocol.pause_writing()
-
-    def abort(self) -> None:
-        self._shut(None, notify=False)
-
-    def close(self) -> None:
-        self._shut(None, notify=True)
-
-    # -- events -----------------------------------------------------------------
-
-    def _set_events(self) -> None:
-        events = (IOLoop.READ if self._reading else 0) | (
-            IOLoop.WRITE if self._buffer else 0
-        )
-        if events != self._events:
-            self._events = events
-            self._io_loop.update_handler(self._fileno, events)
-
-    def _handle_events(self, fd: Any, events: int) -> None:
-        if events & IOLoop.READ and self._reading and not self._closing:
-            self._read_ready()
-        if events & IOLoop.WRITE and not self._closing:
-            self._write_ready()
-
-    def __call__(self, fd: Any = None, events: int = 0) -> None:
-        """An event: from the IOLoop's dispatcher, ``(fd, events)``; from
-        the selector loop, with no arguments, the socket is readable."""
-        if fd is not None:
-            self._handle_events(fd, events)
-            return
-        protocol = self._protocol
-        stream = protocol.stream
-        # The protocol is always the stream's own, whose data_received is
-        # the stream's _on_data: the bytes go straight there.
-        size = stream.read_chunk_size
-        try:
-            data = self._sock.recv(
-                size if size > _DEFAULT_READ_CHUNK_SIZE else _DEFAULT_READ_CHUNK_SIZE
-            )
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as e:
-            self._fail(e)
-            return
-        if data:
-            stream._on_data(data)
-        else:
-            protocol.eof_received()
-            self._shut(None, notify=True)
-
-    _read_ready = __call__
-
-    def _write_ready(self) -> None:
-        buffer = self._buffer
-        while buffer:
-            head = buffer[0]
-            try:
-                n = self._sock.send(head)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as e:
-                self._fail(e)
-                return
-            self._buffer_size -= n
-            if n == len(head):
-                buffer.popleft()
-                head.release()
-            else:
-                buffer[0] = head[n:]
-                head.release()
-                break
-        if not buffer:
-            self._buffer = None
-            self._set_events()
-            self._protocol.resume_writing()
-
-    def _fail(self, exc: Exception) -> None:
-        self._shut(exc, notify=True)
-
-    def _shut(self, exc: Exception | None, notify: bool) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        if self._buffer is not None:
-            for view in self._buffer:
-                view.release()
-            self._buffer = None
-        self._buffer_size = 0
-        try:
-            self._io_loop.remove_handler(self._fileno)
-        except (OSError, ValueError, KeyError):
-            pass
-        try:
-            self._sock.close()
-        except OSError:
-            pass
-        if notify:
-            self._protocol.connection_lost(exc)
-
-
-# By IOLoop class: whether its add_handler and remove_handler are Tornado's
-# own asyncio ones, which keep the (socket, handler) table in ``handlers``
-# and the descriptors polled for reading in ``readers``.
-_TORNADO_TABLES: dict[type, bool] = {}
-
-
-def _tornado_handler_table(io_loop: IOLoop) -> bool:
-    kind = type(io_loop)
-    known = _TORNADO_TABLES.get(kind)
-    if known is None:
-        from tornado.platform.asyncio import BaseAsyncIOLoop
-
-        known = _TORNADO_TABLES[kind] = (
-            kind.add_handler is BaseAsyncIOLoop.add_handler
-            and kind.remove_handler is BaseAsyncIOLoop.remove_handler
-            and kind.update_handler is BaseAsyncIOLoop.update_handler
-            and isinstance(getattr(io_loop, "handlers", None), dict)
-            and isinstance(getattr(io_loop, "readers", None), set)
-        )
-    return known
-
-
 def _uses_loop_transport(io_loop: IOLoop) -> bool:
     """Whether ``io_loop`` runs on asyncio's own selector loop."""
     return isinstance(getattr(io_loop, "asyncio_loop", None), asyncio.SelectorEventLoop)
-
-
-class _StreamProtocol(asyncio.Protocol):
-    """Hands a transport's events to the stream that owns it.
-
-    Received bytes go to the stream's ``_on_data`` itself: ``data_received``
-    is that method, not a method of ours that would call it.  uvloop keeps
-    the protocol's ``data_received`` when the protocol is set, and then
-    calls the stream from C for every receive, with the bytes it received
-    into its loop's one buffer; a buffered protocol would cost two calls
-    into Python (``get_buffer`` and ``buffer_updated``) and a view for each.
-    (On asyncio's own selector loop, :class:`_LoopTransport` hands the bytes
-    to the stream without the protocol.)
-    """
-
-    __slots__ = ("stream",)
-
-    def __init__(self, stream: IOStream) -> None:
-        self.stream = stream
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement the interface without subclassing.
-        self.stream._attach_transport(transport)  # type: ignore[arg-type]
-
-    @property
-    def data_received(self) -> Callable[[bytes | memoryview], None]:
-        # The stream copies what it keeps before _on_data returns.
-        return self.stream._on_data
-
-    def eof_received(self) -> bool:
-        self.stream._on_eof()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.stream._on_connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        pass
-
-    def resume_writing(self) -> None:
-        self.stream._on_write_drained()
 
 
 class IOStream(BaseIOStream):
@@ -1629,7 +1288,13 @@ class IOStream(BaseIOStream):
         self.socket = socket
         self.socket.setblocking(False)
         super().__init__(*args, **kwargs)
-        self._protocol = _StreamProtocol(self)
+        # Bytes received go to _on_data; where that is IOStream's own, the
+        # protocol runs it without the call through the stream.
+        self._protocol: _StreamProtocol = (
+            _PlainStreamProtocol(self)
+            if self.__class__._on_data is IOStream._on_data
+            else _StreamProtocol(self)
+        )
         self._transport: asyncio.Transport | None = None
         # Data received that read_from_fd has not taken yet (made when
         # needed).
@@ -2014,35 +1679,7 @@ class IOStream(BaseIOStream):
 
     def _on_data(self, data: bytes | memoryview) -> None:
         """The transport received ``data``, a view valid during this call."""
-        if self._closed:
-            return
-        if (
-            not self._incoming_size
-            and getattr(self.read_from_fd, "__func__", None) is _OWN_READ_FROM_FD
-        ):
-            # read_from_fd is ours, so it would only copy the data over
-            # (_reads_are_ours, inline: this runs for every arrival).
-            if self._read_future is None:
-                self._keep_unread(data)
-                return
-            if self._read_kind != _INTO:
-                self._take_data(data)
-                return
-        self._queue_incoming(bytes(data))
-        self._handle_read()
-
-    def _keep_unread(self, data: bytes | memoryview) -> None:
-        """Bytes arrived while nobody reads (how a server connection waits
-        between requests): they join the buffer, and the readable callback
-        runs (_fire_readable's work, without its checks)."""
-        buf = self._read_buffer
-        buf += data
-        if len(buf) >= self.read_chunk_size:
-            self._reading_done()
-        callback = self._readable_callback
-        if callback is not None:
-            self._readable_callback = None
-            callback()
+        receive(self, data)
 
     def _queue_incoming(self, chunk: bytes) -> None:
         incoming = self._incoming
@@ -2177,7 +1814,10 @@ class IOStream(BaseIOStream):
             return
         loop = asyncio.get_event_loop()
         task = loop.create_task(
-            loop.create_connection(lambda: self._protocol, sock=self.socket)
+            # (A protocol by its methods, not an asyncio.Protocol subclass.)
+            loop.create_connection(  # type: ignore[type-var]
+                lambda: self._protocol, sock=self.socket
+            )
         )
         self._attach_task = task
         task.add_done_callback(self._on_attach_done)
@@ -2236,7 +1876,7 @@ class IOStream(BaseIOStream):
                 new_stream.close()
 
         future.add_done_callback(on_done)
-        transport.set_protocol(new_stream._protocol)
+        transport.set_protocol(new_stream._protocol)  # type: ignore[arg-type]
         if self._paused:
             transport.resume_reading()
         new_stream._attach_transport(transport)
@@ -2256,6 +1896,7 @@ class IOStream(BaseIOStream):
 
 # IOStream's own read_from_fd, which received bytes may skip.
 _OWN_READ_FROM_FD = IOStream.read_from_fd
+_transport._OWN_READ_FROM_FD[0] = _OWN_READ_FROM_FD
 
 
 def _client_context() -> ssl.SSLContext:
@@ -2494,7 +2135,7 @@ class SSLIOStream(IOStream):
             return
         if data is not None:
             if self._read_future is None:
-                self._keep_unread(data)
+                keep_unread(self, data)
                 return
             self._take_data(data)
             return

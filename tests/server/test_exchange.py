@@ -94,6 +94,22 @@ def test_many_pipelined_requests_are_answered_in_order(serve, connect) -> None:
     assert served.app.uris == uris
 
 
+def test_requests_beyond_the_read_chunk_are_answered_and_reading_resumes(
+    serve, connect
+) -> None:
+    # The pipelined requests fill more than a read chunk, so the stream stops
+    # reading while they are served; once they are, the connection waits for
+    # the next request and must have the stream read again.
+    served = serve(chunk_size=1024)
+    conn = connect(served.port)
+    uris = [f"/{i}" for i in range(100)]
+    conn.send(b"".join(request("GET", uri) for uri in uris))
+    assert [conn.read_response().json()["uri"] for _ in uris] == uris
+    conn.send(request("GET", "/after"))
+    assert conn.read_response().json()["uri"] == "/after"
+    assert served.app.uris == [*uris, "/after"]
+
+
 def test_pipelined_requests_with_bodies_keep_their_boundaries(serve, connect) -> None:
     served = serve()
     conn = connect(served.port)

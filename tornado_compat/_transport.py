@@ -1,0 +1,421 @@
+"""The socket transport and protocol of :mod:`tornado_compat.iostream`, and
+what a stream does with the bytes they receive, compiled (setup.py).
+
+What this module is for: :class:`_LoopTransport` (the socket transport on
+asyncio's own selector loop), :class:`_StreamProtocol` (what hands a
+transport's events to its stream) and :func:`receive` (the stream's
+arrivals).  They run for every receive of every connection, and a server
+connection waiting between requests is woken from here: compiled, the
+bytes reach the compiled HTTP connection with no Python frame in between.
+The stream (:class:`~tornado_compat.iostream.IOStream`) stays the owner of
+every state these touch: its read buffer, its pending read, its readable
+callback, its close.
+
+What it must never do: keep a reference to received data after the call
+that delivered it; decide anything a stream subclass may change (a subclass
+with its own ``_on_data`` or ``read_from_fd`` gets its own methods called);
+import :mod:`tornado_compat.iostream` (which imports this module).
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+from typing import TYPE_CHECKING, Any, Final
+
+from tornado.ioloop import IOLoop
+
+if TYPE_CHECKING:
+    from tornado_compat.iostream import IOStream
+
+_DEFAULT_READ_CHUNK_SIZE: Final = 64 * 1024
+
+# Kinds of pending read.
+_BYTES, _UNTIL, _REGEX, _CLOSE, _INTO, _PEEK = range(6)
+
+
+class _LoopTransport:
+    """A socket transport for asyncio's own selector loop, registered with
+    the IOLoop like any Tornado file descriptor.
+
+    On that loop asyncio's stock transport is itself Python code over
+    ``add_reader``; this one does the same work with the semantics Tornado
+    users rely on: ``abort`` frees the socket at once (not one loop turn
+    later), and ``IOLoop.close(all_fds=True)`` closes the sockets of streams
+    that are still open.  It hands received bytes straight to the stream.
+    On other loops (uvloop) the loop's own transports are used instead.
+    It implements the part of ``asyncio.Transport`` that the streams use.
+    """
+
+    __slots__ = (
+        "_io_loop",
+        "_sock",
+        "_fileno",
+        "_protocol",
+        "_buffer",
+        "_buffer_size",
+        "_high_water",
+        "_closing",
+        "_reading",
+        "_events",
+    )
+
+    def __init__(
+        self,
+        io_loop: IOLoop,
+        sock: socket.socket,
+        protocol: _StreamProtocol,
+        nodelay: bool = False,
+    ) -> None:
+        # nodelay: TCP_NODELAY is on already (inherited from a listening
+        # socket that had it), so asking again would be a system call for
+        # nothing.
+        self._io_loop = io_loop
+        self._sock = sock
+        # The loop knows the socket by this number, which it keeps even when
+        # the socket object is closed first (a failed direct read does that).
+        self._fileno = sock.fileno()
+        self._protocol = protocol
+        # Unsent data, made when a send is partial.
+        self._buffer: collections.deque[memoryview] | None = None
+        self._buffer_size = 0
+        self._high_water = 0
+        self._closing = False
+        self._reading = True
+        self._events = IOLoop.READ
+        if not nodelay and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # As asyncio's and uvloop's transports do: writes are already
+            # coalesced above us, so Nagle's delay only adds latency.
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        # The transport itself is the handler, for the IOLoop and for the
+        # selector loop: a bound method for each would cost every connection
+        # 128 bytes more while it is open.
+        # The IOLoop keeps the socket in its table (for remove_handler and
+        # close(all_fds=True)), but read events come straight here instead
+        # of through its dispatcher and _handle_events: two calls less per
+        # receive.  Once reading is paused and resumed, the IOLoop's own
+        # reader takes over again, which is only slower.
+        selector_loop = getattr(io_loop, "selector_loop", None)
+        fd = self._fileno
+        if selector_loop is not None and _tornado_handler_table(io_loop):
+            # add_handler's work, without the reader it would register for
+            # its dispatcher only to have it replaced by ours at once.
+            handlers = io_loop.handlers  # type: ignore[attr-defined]
+            if fd in handlers:
+                raise ValueError(f"fd {fd} added twice")
+            handlers[fd] = (sock, self)
+            selector_loop.add_reader(fd, self)
+            io_loop.readers.add(fd)  # type: ignore[attr-defined]
+        else:
+            io_loop.add_handler(sock, self, IOLoop.READ)
+            if selector_loop is not None:
+                selector_loop.add_reader(fd, self)
+        protocol.connection_made(self)
+
+    # -- asyncio.Transport's interface -----------------------------------------
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        try:
+            if name == "socket":
+                return self._sock
+            if name == "peername":
+                return self._sock.getpeername()
+            if name == "sockname":
+                return self._sock.getsockname()
+        except OSError:
+            pass
+        return default
+
+    def set_protocol(self, protocol: _StreamProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> _StreamProtocol:
+        return self._protocol
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def get_write_buffer_size(self) -> int:
+        return self._buffer_size
+
+    def set_write_buffer_limits(
+        self, high: int | None = None, low: int | None = None
+    ) -> None:
+        self._high_water = high or 0
+
+    def pause_reading(self) -> None:
+        if self._reading and not self._closing:
+            self._reading = False
+            self._set_events()
+
+    def resume_reading(self) -> None:
+        if not self._reading and not self._closing:
+            self._reading = True
+            self._set_events()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if data:
+            self._send_all(data)
+
+    def _send_all(self, data: bytes | bytearray | memoryview) -> bool:
+        """``write(data)``, for the stream's direct path: whether all of it
+        went to the socket at once (False also when the transport closed)."""
+        if self._closing:
+            return False
+        if self._buffer:
+            self._keep(memoryview(data))
+            return False
+        sent = self._send_now(data)
+        if sent == len(data):
+            return True
+        if sent >= 0:
+            self._keep(memoryview(data)[sent:])
+        return False
+
+    def _send_now(self, data: bytes | bytearray | memoryview) -> int:
+        """What the socket takes of ``data`` now: 0 when it takes nothing,
+        -1 when the send failed (which closed the transport)."""
+        try:
+            return self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError as e:
+            self._fail(e)
+            return -1
+
+    def writelines(self, pieces: tuple[bytes | bytearray | memoryview, ...]) -> None:
+        """Send ``pieces`` one after the other, with one system call when
+        nothing is queued (sendmsg gathers them)."""
+        if self._closing:
+            return
+        sent = 0
+        if not self._buffer:
+            try:
+                sent = self._sock.sendmsg(pieces)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as e:
+                self._fail(e)
+                return
+        for piece in pieces:
+            size = len(piece)
+            if sent >= size:
+                sent -= size
+            else:
+                self._keep(memoryview(piece)[sent:])
+                sent = 0
+
+    def _keep(self, view: memoryview) -> None:
+        """Queue the unsent ``view`` until the socket is writable.  It is kept
+        by reference; abort() drops it with the buffer."""
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = collections.deque()
+        buffer.append(view)
+        self._buffer_size += len(view)
+        self._set_events()
+        if self._buffer_size > self._high_water:
+            self._protocol.pause_writing()
+
+    def abort(self) -> None:
+        self._shut(None, notify=False)
+
+    def close(self) -> None:
+        self._shut(None, notify=True)
+
+    # -- events -----------------------------------------------------------------
+
+    def _set_events(self) -> None:
+        events = (IOLoop.READ if self._reading else 0) | (
+            IOLoop.WRITE if self._buffer else 0
+        )
+        if events != self._events:
+            self._events = events
+            self._io_loop.update_handler(self._fileno, events)
+
+    def _handle_events(self, fd: Any, events: int) -> None:
+        if events & IOLoop.READ and self._reading and not self._closing:
+            self._read_ready()
+        if events & IOLoop.WRITE and not self._closing:
+            self._write_ready()
+
+    def __call__(self, fd: Any = None, events: int = 0) -> None:
+        """An event: from the IOLoop's dispatcher, ``(fd, events)``; from
+        the selector loop, with no arguments, the socket is readable."""
+        if fd is not None:
+            self._handle_events(fd, events)
+            return
+        self._read_ready()
+
+    def _read_ready(self) -> None:
+        protocol = self._protocol
+        size: int = protocol.stream.read_chunk_size
+        try:
+            data = self._sock.recv(
+                size if size > _DEFAULT_READ_CHUNK_SIZE else _DEFAULT_READ_CHUNK_SIZE
+            )
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self._fail(e)
+            return
+        if data:
+            protocol.data_received(data)
+        else:
+            protocol.eof_received()
+            self._shut(None, notify=True)
+
+    def _write_ready(self) -> None:
+        buffer = self._buffer
+        while buffer:
+            head = buffer[0]
+            n = self._send_now(head)
+            if n < 0:
+                return
+            if not n:
+                break
+            self._buffer_size -= n
+            if n == len(head):
+                buffer.popleft()
+                head.release()
+            else:
+                buffer[0] = head[n:]
+                head.release()
+                break
+        if not buffer:
+            self._buffer = None
+            self._set_events()
+            self._protocol.resume_writing()
+
+    def _fail(self, exc: Exception) -> None:
+        self._shut(exc, notify=True)
+
+    def _shut(self, exc: Exception | None, notify: bool) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if self._buffer is not None:
+            for view in self._buffer:
+                view.release()
+            self._buffer = None
+        self._buffer_size = 0
+        try:
+            self._io_loop.remove_handler(self._fileno)
+        except (OSError, ValueError, KeyError):
+            pass
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        if notify:
+            self._protocol.connection_lost(exc)
+
+
+# By IOLoop class: whether its add_handler and remove_handler are Tornado's
+# own asyncio ones, which keep the (socket, handler) table in ``handlers``
+# and the descriptors polled for reading in ``readers``.
+_TORNADO_TABLES: dict[type, bool] = {}
+
+
+def _tornado_handler_table(io_loop: IOLoop) -> bool:
+    kind = type(io_loop)
+    known = _TORNADO_TABLES.get(kind)
+    if known is None:
+        from tornado.platform.asyncio import BaseAsyncIOLoop
+
+        known = _TORNADO_TABLES[kind] = (
+            kind.add_handler is BaseAsyncIOLoop.add_handler
+            and kind.remove_handler is BaseAsyncIOLoop.remove_handler
+            and kind.update_handler is BaseAsyncIOLoop.update_handler
+            and isinstance(getattr(io_loop, "handlers", None), dict)
+            and isinstance(getattr(io_loop, "readers", None), set)
+        )
+    return known
+
+
+class _StreamProtocol:
+    """Hands a transport's events to the stream that owns it.
+
+    Received bytes go to the stream's ``_on_data``.  (It is not an
+    ``asyncio.Protocol`` subclass, which a compiled class cannot be; the
+    loops, uvloop's included, ask only for its methods.)
+    """
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: IOStream) -> None:
+        self.stream = stream
+
+    def connection_made(self, transport: Any) -> None:
+        # uvloop's transports implement the interface without subclassing.
+        self.stream._attach_transport(transport)
+
+    def data_received(self, data: bytes | memoryview) -> None:
+        # The stream copies what it keeps before _on_data returns.
+        self.stream._on_data(data)
+
+    def eof_received(self) -> bool:
+        self.stream._on_eof()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stream._on_connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        self.stream._on_write_drained()
+
+
+class _PlainStreamProtocol(_StreamProtocol):
+    """The protocol of a stream whose ``_on_data`` is IOStream's own:
+    received bytes go to :func:`receive` without the call through the
+    stream."""
+
+    __slots__ = ()
+
+    def data_received(self, data: bytes | memoryview) -> None:
+        receive(self.stream, data)
+
+
+# IOStream's own read_from_fd (set by tornado_compat.iostream, which cannot
+# be imported from here).
+_OWN_READ_FROM_FD: Final[list[object]] = [None]
+
+
+def receive(stream: IOStream, data: bytes | memoryview) -> None:
+    """IOStream's ``_on_data``: the transport received ``data``."""
+    if stream._closed:
+        return
+    if (
+        not stream._incoming_size
+        and getattr(stream.read_from_fd, "__func__", None) is _OWN_READ_FROM_FD[0]
+    ):
+        # read_from_fd is IOStream's, so it would only copy the data over
+        # (IOStream._reads_are_ours, inline: this runs for every arrival).
+        if stream._read_future is None:
+            keep_unread(stream, data)
+            return
+        if stream._read_kind != _INTO:
+            stream._take_data(data)
+            return
+    stream._queue_incoming(bytes(data))
+    stream._handle_read()
+
+
+def keep_unread(stream: IOStream, data: bytes | memoryview) -> None:
+    """Bytes arrived while nobody reads (how a server connection waits
+    between requests): they join the buffer, and the readable callback
+    runs (_fire_readable's work, without its checks)."""
+    buf = stream._read_buffer
+    buf += data
+    if len(buf) >= stream.read_chunk_size:
+        stream._reading_done()
+    callback = stream._readable_callback
+    if callback is not None:
+        stream._readable_callback = None
+        callback()
