@@ -777,6 +777,17 @@ class H2ServerConnection:
                     target._send_pending()
                 continue
             h2_stream = self.streams.get(event.stream_id)
+            if isinstance(event, _core.Malformed):
+                # The core has reset the stream; the connection goes on.
+                gen_log.info(
+                    "Malformed HTTP/2 request from %s on stream %d: %s",
+                    self.context,
+                    event.stream_id,
+                    event.cause,
+                )
+                if h2_stream is not None:
+                    h2_stream._close(notify=True)
+                continue
             if h2_stream is None:
                 # A stream already ended on this side: give back the window.
                 if isinstance(event, _core.Body):

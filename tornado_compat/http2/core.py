@@ -10,6 +10,16 @@ response is produced by calls (:meth:`~H2ServerCore.send_headers`,
 :meth:`~H2ServerCore.goaway`) whose frames are then taken with
 :meth:`~H2ServerCore.data_to_send`.
 
+A malformed request (RFC 9113 section 8.1.1: a header field or
+pseudo-header that is missing, invalid or out of place, a
+connection-specific field, a body that does not match its
+Content-Length, trailers without END_STREAM) is a stream error: ``h2``
+refuses it while the header block is still decoded, so the connection's
+HPACK state stays whole, and the stream alone is reset with
+``PROTOCOL_ERROR`` (a :class:`Malformed` event); what RFC 9113 makes a
+connection error (a block HPACK cannot decode, a stream id that goes
+backwards, a frame too large...) still ends the connection.
+
 It also holds the connection's denial-of-service defences that need
 nothing but counting: streams past ``max_concurrent_streams`` refused,
 resets and useless control frames counted per window (past a bound, GOAWAY
@@ -35,11 +45,14 @@ from dataclasses import dataclass, field
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import h2.stream
+import hpack
 import hyperframe.frame
-from hpack import NeverIndexedHeaderTuple
+from hpack import HeaderTuple, NeverIndexedHeaderTuple
 
 # What comes from .common is re-exported: callers name it as this module's.
 from tornado_compat.http2 import common
@@ -62,6 +75,7 @@ from tornado_compat.http2.hpack_cache import CachingEncoder
 __all__ = [
     "Body",
     "H2ServerCore",
+    "Malformed",
     "RequestHead",
     "StreamEnd",
     "StreamReset",
@@ -115,7 +129,19 @@ class Terminated(common.Terminated):
     head_too_large: bool = False
 
 
-Event = RequestHead | Body | StreamEnd | StreamReset | WindowOpened | Terminated
+@dataclass
+class Malformed:
+    """The peer's request on ``stream_id`` was malformed (``cause`` says
+    how); the stream has been reset with ``PROTOCOL_ERROR``, and the
+    connection goes on."""
+
+    stream_id: int
+    cause: str
+
+
+Event = (
+    RequestHead | Body | StreamEnd | StreamReset | WindowOpened | Terminated | Malformed
+)
 
 
 class _LocalSettings(h2.settings.Settings):
@@ -131,6 +157,102 @@ class _LocalSettings(h2.settings.Settings):
     @max_concurrent_streams.setter
     def max_concurrent_streams(self, value: int) -> None:
         self[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = value
+
+
+# The methods overridden below, called as plain functions: a request's
+# HEADERS frame is on the hot path, where super() would build an object.
+_decode = hpack.Decoder.decode
+_receive_headers_frame = h2.connection.H2Connection._receive_headers_frame
+_receive_data_frame = h2.connection.H2Connection._receive_data_frame
+
+
+class _CountingDecoder(hpack.Decoder):
+    """``h2``'s HPACK decoder, counting the blocks it has decoded, so that
+    an error raised while a header block is received can be told to come
+    from HPACK (the count did not move) or from what the block said."""
+
+    blocks = 0
+
+    def decode(self, data: bytes, raw: bool = False) -> Iterable[HeaderTuple]:
+        headers = _decode(self, data, raw)
+        self.blocks += 1
+        return headers
+
+
+class _MalformedReceived(h2.events.Event):
+    """Handed from :class:`_ServerConnection` to the core among ``h2``'s
+    events: a malformed request was refused."""
+
+    def __init__(self, stream_id: int, cause: str) -> None:
+        self.stream_id = stream_id
+        self.cause = cause
+
+
+# States from which the stream can be reset.
+_RESETTABLE = frozenset(
+    {h2.stream.StreamState.OPEN, h2.stream.StreamState.HALF_CLOSED_REMOTE}
+)
+
+
+class _ServerConnection(h2.connection.H2Connection):
+    """``h2``'s connection, with a malformed request made the stream error
+    that RFC 9113 section 8.1.1 says it is.
+
+    ``h2`` validates a request's header block once HPACK has decoded it
+    and the stream has taken it, and a body's length against its
+    Content-Length as each DATA frame arrives, but makes either a
+    connection error.  The two frame handlers below let ``h2`` do all of
+    that and reset the stream instead, for an error raised at those points
+    only: while a HEADERS frame is received, once HPACK has decoded its
+    block, with the connection open and the stream still open (an error
+    from HPACK, the stream id or a stream or connection state stays
+    ``h2``'s connection error); while a DATA frame is received, a body
+    longer or shorter than its Content-Length."""
+
+    decoder: _CountingDecoder
+
+    def _receive_headers_frame(
+        self, frame: hyperframe.frame.HeadersFrame
+    ) -> tuple[list[hyperframe.frame.Frame], list[h2.events.Event]]:
+        blocks = self.decoder.blocks
+        try:
+            return _receive_headers_frame(self, frame)
+        except h2.exceptions.ProtocolError as e:
+            if self.decoder.blocks == blocks:
+                if type(e) is h2.exceptions.ProtocolError:
+                    # The HPACK state is lost (RFC 9113 section 4.3).
+                    e.error_code = h2.errors.ErrorCodes.COMPRESSION_ERROR
+                raise
+            stream = self.streams.get(frame.stream_id)
+            if (
+                isinstance(e, h2.exceptions.StreamClosedError)
+                or self.state_machine.state is h2.connection.ConnectionState.CLOSED
+                or stream is None
+                or stream.state_machine.state not in _RESETTABLE
+            ):
+                # The connection's state, the stream id or the stream's
+                # state was wrong, not the block: h2's answer stands.
+                raise
+            return self._refuse_malformed(frame.stream_id, str(e))
+
+    def _receive_data_frame(
+        self, frame: hyperframe.frame.DataFrame
+    ) -> tuple[list[hyperframe.frame.Frame], list[h2.events.Event]]:
+        try:
+            return _receive_data_frame(self, frame)
+        except h2.exceptions.InvalidBodyLengthError as e:
+            out = self._refuse_malformed(frame.stream_id, str(e))
+            # The frame took connection window that nothing will give back.
+            self.acknowledge_received_data(
+                frame.flow_controlled_length, frame.stream_id
+            )
+            return out
+
+    def _refuse_malformed(
+        self, stream_id: int, cause: str
+    ) -> tuple[list[hyperframe.frame.Frame], list[h2.events.Event]]:
+        self.reset_stream(stream_id, PROTOCOL_ERROR)
+        return [], [_MalformedReceived(stream_id, cause)]
 
 
 class H2ServerCore(CoreBase):
@@ -170,9 +292,10 @@ class H2ServerCore(CoreBase):
             validate_outbound_headers=False,
             normalize_outbound_headers=False,
         )
-        self._h2 = h2.connection.H2Connection(config=config)
+        self._h2 = _ServerConnection(config=config)
         # The usual response heads are encoded once per dynamic table state.
         self._h2.encoder = CachingEncoder()
+        self._h2.decoder = _CountingDecoder()
         self._h2.local_settings = _LocalSettings(
             client=False,
             initial_values={
@@ -310,6 +433,10 @@ class H2ServerCore(CoreBase):
                         "the peer sent GOAWAY",
                     )
                 )
+            elif isinstance(ev, _MalformedReceived):
+                # Refused, so a flood of them is bounded as resets are.
+                self.resets += 1
+                events.append(Malformed(ev.stream_id, ev.cause))
         if self.terminated:
             return events
         if self.resets > self.max_resets:
@@ -458,10 +585,16 @@ class H2ServerCore(CoreBase):
         return self._h2.open_inbound_streams
 
 
+# The events that end a stream by a reset (a tuple: isinstance with a
+# ``|`` union would build the union once per event).
+_ENDED_BY_RESET = (StreamReset, Malformed)
+
+
 def _drop_reset_in_batch(events: list[Event]) -> list[Event]:
-    """Leave out streams opened and reset by the peer in the same read: the
-    application need never see them (a rapid reset costs no handler)."""
-    reset = {e.stream_id for e in events if isinstance(e, StreamReset)}
+    """Leave out streams opened and reset (by the peer, or as malformed) in
+    the same read: the application need never see them (a rapid reset
+    costs no handler)."""
+    reset = {e.stream_id for e in events if isinstance(e, _ENDED_BY_RESET)}
     if not reset:
         return events
     opened = {e.stream_id for e in events if isinstance(e, RequestHead)}
@@ -471,7 +604,8 @@ def _drop_reset_in_batch(events: list[Event]) -> list[Event]:
     return [
         e
         for e in events
-        if isinstance(e, Terminated | WindowOpened) or e.stream_id not in dropped
+        if isinstance(e, Terminated | WindowOpened | Malformed)
+        or e.stream_id not in dropped
     ]
 
 
