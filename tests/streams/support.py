@@ -411,6 +411,22 @@ async def _accept(harness: Harness, listener: socket.socket) -> socket.socket:
     return harness.track(sock)
 
 
+async def raw_tcp_pair(harness: Harness) -> tuple[socket.socket, socket.socket]:
+    """A connected client socket and the server's accepted one, both plain
+    non-blocking sockets with no stream yet."""
+    loop = asyncio.get_running_loop()
+    listener = harness.track(socket.socket())
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.setblocking(False)
+    client = harness.track(socket.socket())
+    client.setblocking(False)
+    await within(loop.sock_connect(client, listener.getsockname()))
+    accepted = await _accept(harness, listener)
+    listener.close()
+    return client, accepted
+
+
 async def _tcp_pair(harness: Harness, left: Options, right: Options) -> Any:
     listener = harness.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     listener.bind(("127.0.0.1", 0))

@@ -23,47 +23,51 @@ from typing import Any
 import pytest
 from tornado.ioloop import IOLoop
 
-from tests.streams.support import CloseWatch, Harness, new_event_loop, within
-from tornado_compat._transport import _LoopTransport
+from tests.streams.support import (
+    CloseWatch,
+    Harness,
+    new_event_loop,
+    raw_tcp_pair,
+    within,
+)
+from tornado_compat._transport import _LoopTransport, _StreamProtocol
 from tornado_compat.iostream import IOStream, StreamClosedError, _uses_loop_transport
 
 
 class Owner:
-    """A transport's first protocol: keeps what it receives, and can hand
-    the transport over on its end of file (as a server protocol would)."""
+    """A transport's first owner, standing where a stream would: the
+    streams' own protocol class hands it the transport's events.  It keeps
+    what it receives, and can hand the transport over on its end of file
+    (as a server protocol would)."""
 
     read_chunk_size = 64 * 1024
 
     def __init__(self) -> None:
         loop = asyncio.get_running_loop()
-        self.stream = self  # what our transport asks for read_chunk_size
+        self.protocol = _StreamProtocol(self)  # type: ignore[arg-type]
         self.transport: Any = None
         self.received = bytearray()
         self.arrived: asyncio.Future[None] = loop.create_future()
         self.lost: asyncio.Future[Exception | None] = loop.create_future()
         self.on_eof: Any = None
 
-    def connection_made(self, transport: Any) -> None:
+    def _attach_transport(self, transport: Any) -> None:
         self.transport = transport
 
-    def data_received(self, data: bytes) -> None:
+    def _on_data(self, data: bytes) -> None:
         self.received += data
         if not self.arrived.done():
             self.arrived.set_result(None)
 
-    def eof_received(self) -> bool:
+    def _on_eof(self) -> None:
         if self.on_eof is not None:
-            return bool(self.on_eof())
-        return False
+            self.on_eof()
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def _on_connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
             self.lost.set_result(exc)
 
-    def pause_writing(self) -> None:
-        pass
-
-    def resume_writing(self) -> None:
+    def _on_write_drained(self) -> None:
         pass
 
     def hand_over(self, sock: socket.socket, consumed: int = 0) -> IOStream:
@@ -75,23 +79,24 @@ class Owner:
 async def _connected(harness: Harness) -> tuple[socket.socket, socket.socket, Owner]:
     """A client socket, the accepted socket and the Owner of its transport."""
     loop = asyncio.get_running_loop()
-    listener = harness.track(socket.socket())
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.setblocking(False)
-    client = harness.track(socket.socket())
-    client.setblocking(False)
-    await within(loop.sock_connect(client, listener.getsockname()))
-    accepted, _ = await within(loop.sock_accept(listener))
-    harness.track(accepted)
-    listener.close()
+    client, accepted = await raw_tcp_pair(harness)
     owner = Owner()
     if _uses_loop_transport(IOLoop.current()):
-        _LoopTransport(IOLoop.current(), accepted, owner)  # type: ignore[arg-type]
+        _LoopTransport(IOLoop.current(), accepted, owner.protocol)
     else:
-        await within(loop.connect_accepted_socket(lambda: owner, accepted))
+        await within(loop.connect_accepted_socket(lambda: owner.protocol, accepted))  # type: ignore[arg-type,return-value]
     assert owner.transport is not None
     return client, accepted, owner
+
+
+async def _handed_over(
+    harness: Harness, data: bytes
+) -> tuple[socket.socket, IOStream, Owner]:
+    """A connection whose Owner received ``data``, then handed it over."""
+    client, accepted, owner = await _connected(harness)
+    await asyncio.get_running_loop().sock_sendall(client, data)
+    await within(owner.arrived)
+    return client, harness.track(owner.hand_over(accepted)), owner
 
 
 async def test_bytes_before_and_after_the_handover_are_read_in_order(
@@ -113,11 +118,7 @@ async def test_bytes_before_and_after_the_handover_are_read_in_order(
 
 
 async def test_the_handed_over_bytes_alone_satisfy_a_read(harness: Harness) -> None:
-    loop = asyncio.get_running_loop()
-    client, accepted, owner = await _connected(harness)
-    await loop.sock_sendall(client, b"line one\nline two\n")
-    await within(owner.arrived)
-    stream = harness.track(owner.hand_over(accepted))
+    _, stream, _ = await _handed_over(harness, b"line one\nline two\n")
     assert await within(stream.read_until(b"\n")) == b"line one\n"
     assert await within(stream.read_until(b"\n")) == b"line two\n"
 
@@ -147,10 +148,10 @@ async def test_end_of_file_met_at_the_handover(harness: Harness) -> None:
     client, accepted, owner = await _connected(harness)
     handed: asyncio.Future[IOStream] = asyncio.get_running_loop().create_future()
 
-    def on_eof() -> bool:
+    def on_eof() -> None:
         stream = harness.track(owner.hand_over(accepted))
         handed.set_result(stream)
-        return stream._protocol.eof_received()
+        stream._protocol.eof_received()
 
     owner.on_eof = on_eof
     client.sendall(b"partial request")
@@ -178,11 +179,7 @@ async def test_a_transport_closed_before_the_handover(harness: Harness) -> None:
 async def test_a_reset_after_the_handover_closes_the_stream_with_it(
     harness: Harness,
 ) -> None:
-    loop = asyncio.get_running_loop()
-    client, accepted, owner = await _connected(harness)
-    await loop.sock_sendall(client, b"abc")
-    await within(owner.arrived)
-    stream = harness.track(owner.hand_over(accepted))
+    client, stream, _ = await _handed_over(harness, b"abc")
     watch = CloseWatch(stream)
     client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     client.close()
@@ -197,10 +194,7 @@ async def test_a_reset_after_the_handover_closes_the_stream_with_it(
 
 async def test_the_adopted_stream_writes_and_closes_as_any(harness: Harness) -> None:
     loop = asyncio.get_running_loop()
-    client, accepted, owner = await _connected(harness)
-    await loop.sock_sendall(client, b"ping")
-    await within(owner.arrived)
-    stream = harness.track(owner.hand_over(accepted))
+    client, stream, owner = await _handed_over(harness, b"ping")
     watch = CloseWatch(stream)
     assert await within(stream.read_bytes(4)) == b"ping"
     big = b"z" * (4 * 1024 * 1024)

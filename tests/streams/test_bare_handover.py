@@ -1,0 +1,145 @@
+"""A server connection that starts on :class:`tornado_compat._bare.BareConnection`
+and is handed over to the server's usual path.
+
+Real sockets on 127.0.0.1, on asyncio and uvloop: requests sent before,
+across and after the handover are all answered in order by
+``HTTPServer.handle_stream``'s ``HTTP1ServerConnection``, bodies included;
+a connection that ends before or right at its first request is closed and
+counted once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from tornado.ioloop import IOLoop
+
+from tests.streams.support import Harness, raw_tcp_pair, within
+from tornado_compat import httputil
+from tornado_compat._bare import BareConnection
+from tornado_compat._transport import _LoopTransport
+from tornado_compat.httpserver import HTTPServer
+from tornado_compat.iostream import IOStream, _uses_loop_transport
+
+
+def _echo(request: httputil.HTTPServerRequest) -> None:
+    body = request.method.encode() + b" " + request.uri.encode() + b" " + request.body
+    request.connection.write_headers(  # type: ignore[union-attr]
+        httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+        httputil.HTTPHeaders({"Content-Length": str(len(body))}),
+        body,
+    )
+    request.connection.finish()  # type: ignore[union-attr]
+
+
+class Served:
+    def __init__(self, harness: Harness) -> None:
+        self.harness = harness
+        self.server = HTTPServer(_echo)
+        self.streams: list[IOStream] = []
+        self.closes = 0
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.bare: BareConnection | None = None
+        self.accepted: socket.socket | None = None
+
+    def on_close(self) -> None:
+        self.closes += 1
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def hand_over(self, stream: IOStream) -> None:
+        self.streams.append(self.harness.track(stream))
+        assert self.accepted is not None
+        self.server.handle_stream(stream, self.accepted.getpeername())
+
+    async def connect(self) -> socket.socket:
+        loop = asyncio.get_running_loop()
+        client, accepted = await raw_tcp_pair(self.harness)
+        self.accepted = accepted
+        bare = self.bare = BareConnection(
+            accepted, self.hand_over, close_hook=self.on_close
+        )
+        if _uses_loop_transport(IOLoop.current()):
+            _LoopTransport(IOLoop.current(), accepted, bare)  # type: ignore[arg-type]
+        else:
+            await within(loop.connect_accepted_socket(lambda: bare, accepted))  # type: ignore[arg-type,return-value]
+        return client
+
+
+async def _read_responses(client: socket.socket, count: int) -> list[bytes]:
+    loop = asyncio.get_running_loop()
+    data = b""
+    bodies: list[bytes] = []
+    while len(bodies) < count:
+        while b"\r\n\r\n" not in data:
+            chunk = await within(loop.sock_recv(client, 65536))
+            assert chunk, f"closed after {bodies!r}"
+            data += chunk
+        head, data = data.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200 OK"), head
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(data) < length:
+            chunk = await within(loop.sock_recv(client, 65536))
+            assert chunk
+            data += chunk
+        bodies.append(data[:length])
+        data = data[length:]
+    return bodies
+
+
+async def test_requests_before_and_after_the_handover_are_answered_in_order(
+    harness: Harness,
+) -> None:
+    loop = asyncio.get_running_loop()
+    served = Served(harness)
+    client = await served.connect()
+    await loop.sock_sendall(client, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HT")
+    assert await _read_responses(client, 1) == [b"GET /a "]
+    await loop.sock_sendall(client, b"TP/1.1\r\nHost: x\r\n\r\n")
+    await loop.sock_sendall(
+        client, b"POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+    )
+    assert await _read_responses(client, 2) == [b"GET /b ", b"POST /c hello"]
+    assert len(served.streams) == 1
+    client.close()
+    await within(asyncio.shield(served.closed))
+    assert served.closes == 1
+
+
+async def test_a_body_split_across_the_handover_is_read_whole(harness: Harness) -> None:
+    loop = asyncio.get_running_loop()
+    served = Served(harness)
+    client = await served.connect()
+    await loop.sock_sendall(
+        client, b"PUT /d HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234"
+    )
+    await loop.sock_sendall(client, b"56789")
+    assert await _read_responses(client, 1) == [b"PUT /d 0123456789"]
+
+
+async def test_a_connection_that_ends_before_a_request_is_closed_and_counted(
+    harness: Harness,
+) -> None:
+    served = Served(harness)
+    client = await served.connect()
+    client.close()
+    await within(asyncio.shield(served.closed))
+    assert served.closes == 1
+    assert served.streams == []
+    assert served.accepted is not None and served.accepted.fileno() == -1
+
+
+async def test_an_end_of_file_right_after_a_partial_head(harness: Harness) -> None:
+    # The bytes go to the stream with the end of file; the server closes
+    # the connection without an answer (the request is incomplete) and
+    # without an error logged.
+    loop = asyncio.get_running_loop()
+    served = Served(harness)
+    client = await served.connect()
+    await loop.sock_sendall(client, b"GET /e HTTP/1.1\r\nHo")
+    client.shutdown(socket.SHUT_WR)
+    assert await within(loop.sock_recv(client, 100)) == b""
+    await within(asyncio.shield(served.closed))
+    assert served.closes == 1
+    assert len(served.streams) == 1 and served.streams[0].closed()
