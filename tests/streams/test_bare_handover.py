@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
 
+import pytest
 from tornado.ioloop import IOLoop
 
 from tests.streams.support import Harness, raw_tcp_pair, within
-from tornado_compat import httputil
+from tornado_compat import httputil, tcpserver
 from tornado_compat._bare import BareConnection
 from tornado_compat._transport import _LoopTransport
 from tornado_compat.httpserver import HTTPServer
 from tornado_compat.iostream import IOStream, _uses_loop_transport
+from tornado_compat.netutil import bind_sockets
 
 
 def _echo(request: httputil.HTTPServerRequest) -> None:
@@ -143,3 +146,51 @@ async def test_an_end_of_file_right_after_a_partial_head(harness: Harness) -> No
     await within(asyncio.shield(served.closed))
     assert served.closes == 1
     assert len(served.streams) == 1 and served.streams[0].closed()
+
+
+async def test_a_server_that_starts_connections_bare_serves_them(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The accept path's opt-in (TCPServer._bare_first): plain connections
+    # start on a BareConnection and are served as usual after the handover;
+    # the server counts them open until they close.
+    loop = asyncio.get_running_loop()
+    server = HTTPServer(_echo)
+    server._bare_first = True
+    all_closed: asyncio.Future[None] = loop.create_future()
+
+    def on_close() -> None:
+        server._on_stream_closed()
+        if server._open_connections == 0:
+            all_closed.set_result(None)
+
+    server._stream_closed_hook = on_close
+    made: list[BareConnection] = []
+
+    def make(*args: Any) -> BareConnection:
+        made.append(BareConnection(*args))
+        return made[-1]
+
+    monkeypatch.setattr(tcpserver, "BareConnection", make)
+    [listener] = bind_sockets(0, "127.0.0.1")
+    port = listener.getsockname()[1]
+    server.add_sockets([listener])
+    try:
+        clients = []
+        for _ in range(2):
+            client = harness.track(socket.socket())
+            client.setblocking(False)
+            await within(loop.sock_connect(client, ("127.0.0.1", port)))
+            clients.append(client)
+        for n, client in enumerate(clients):
+            await loop.sock_sendall(client, b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % n)
+        assert await _read_responses(clients[0], 1) == [b"GET /0 "]
+        assert await _read_responses(clients[1], 1) == [b"GET /1 "]
+        assert server._open_connections == 2
+        assert len(made) == 2 and all(bare.handed is not None for bare in made)
+        for client in clients:
+            client.close()
+        await within(all_closed)
+    finally:
+        server.stop()
+        await server.close_all_connections()
