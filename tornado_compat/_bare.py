@@ -10,13 +10,17 @@ usual path (``HTTPServer.handle_stream``: HTTP/2 preface, then
 ``HTTP1ServerConnection``).  It is the place where a request that needs
 nothing of the stream (a complete head, no body, no upgrade) will be served
 without one; so far it serves none and hands every connection over at its
-first bytes, at its end of file, or when its owner asks.  It is not used by
-:class:`~tornado_compat.httpserver.HTTPServer` yet: before the first byte it
-runs none of the server's deadlines.
+first bytes, at its end of file, or when its owner asks.  Before the first
+byte it runs the server's wait deadline (``header_timeout``, from the
+accept), on the same timer object as a stream's (``_HeadTimeout``), which
+the stream takes over still counting; a server tracks it as one of its
+connections (``on_end``, :meth:`start_drain`, :meth:`in_flight`,
+:meth:`close`).
 
 What it must never do: lose, reorder or consume a byte it does not answer;
 touch the transport once the stream has it; hand a connection over twice;
-let a close go unreported to the server's connection count (``close_hook``).
+let a close go unreported to the server's connection count (``close_hook``)
+or to its owner (``on_end``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from tornado.ioloop import IOLoop
+
 from tornado_compat._transport import _StreamProtocol
+from tornado_compat.http1connection import _HeadTimeout
 from tornado_compat.iostream import IOStream
 
 
@@ -33,7 +40,10 @@ class BareConnection(_StreamProtocol):
     """A plain server connection's protocol until a stream takes it over.
 
     ``hand_over`` receives the stream (already the transport's protocol, the
-    received bytes buffered, ``close_hook`` moved to it) and serves on.
+    received bytes buffered, ``close_hook`` and the deadlines moved to it)
+    and serves on.  ``on_end`` (set by the server that tracks it) is called
+    once, with this object, when it is over: handed over (after
+    ``hand_over``) or closed.
     """
 
     __slots__ = (
@@ -45,6 +55,10 @@ class BareConnection(_StreamProtocol):
         "close_hook",
         "hand_over",
         "handed",
+        "on_end",
+        "io_loop",
+        "_closed",
+        "_http_head_timeout",
     )
 
     def __init__(
@@ -63,6 +77,12 @@ class BareConnection(_StreamProtocol):
         self.close_hook = close_hook
         self.hand_over = hand_over
         self.handed: IOStream | None = None
+        self.on_end: Callable[[BareConnection], None] | None = None
+        self.io_loop: Any = IOLoop.current()
+        # Closed by its owner (a deadline, a drain, close_all_connections).
+        self._closed = False
+        # Its _HeadTimeout while it runs a deadline.
+        self._http_head_timeout: Any = None
 
     # -- the protocol interface the loops' transports call -----------------------
 
@@ -71,13 +91,20 @@ class BareConnection(_StreamProtocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        if self._closed:
+            # Closed while the loop was still making the transport.
+            transport.close()
 
     def data_received(self, data: bytes | memoryview) -> None:
+        if self._closed:
+            # Closed by its owner: what comes before the transport has let
+            # go is for nobody.
+            return
         self.received += data
         self.take_over()
 
     def eof_received(self) -> bool:
-        if self.received:
+        if self.received and not self._closed:
             # What arrived before the end of file is still a request: the
             # stream reads it, then meets the end of file as it would have.
             return self.take_over()._protocol.eof_received()
@@ -88,22 +115,61 @@ class BareConnection(_StreamProtocol):
         # connection ends before it carried a request.
         if self.handed is not None:
             return
+        self._closed = True
+        _HeadTimeout.drop(self)
         self.transport = None
         self.received = bytearray()
         try:
             self.sock.close()
         except OSError:
             pass
-        hook = self.close_hook
+        hook, self.close_hook = self.close_hook, None
         if hook is not None:
-            self.close_hook = None
             hook()
+        self._ended()
 
     def pause_writing(self) -> None:
         pass
 
     def resume_writing(self) -> None:
         pass
+
+    # -- what its owner asks --------------------------------------------------------
+
+    def arm(self, header_timeout: float) -> None:
+        """Start the wait deadline for the first request's head, now (the
+        accept); when it runs out the connection closes, as a stream's."""
+        _HeadTimeout.arm(self, header_timeout)
+
+    def close(self) -> None:
+        """Close the connection, unless a stream has it.  The close is
+        reported (``close_hook``, ``on_end``) when the transport has let
+        the socket go."""
+        if self._closed or self.handed is not None:
+            return
+        self._closed = True
+        _HeadTimeout.drop(self)
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+        # Else the loop is still making the transport: connection_made
+        # closes it.
+
+    def start_drain(self) -> None:
+        """Serve nothing more: before its first byte it is idle, so it
+        closes."""
+        self.close()
+
+    def in_flight(self) -> str | None:
+        """No request is in progress before the first byte (see
+        HTTP1ServerConnection.in_flight)."""
+        return None
+
+    def _ended(self) -> None:
+        on_end = self.on_end
+        if on_end is not None:
+            self.on_end = None
+            on_end(self)
 
     # -- the handover ---------------------------------------------------------------
 
@@ -122,6 +188,7 @@ class BareConnection(_StreamProtocol):
         )
         self.handed = stream
         self.transport = None
+        _HeadTimeout.move(self, stream)
         hook = self.close_hook
         self.close_hook = None
         if stream.closed():
@@ -129,5 +196,8 @@ class BareConnection(_StreamProtocol):
                 hook()
         else:
             stream._close_hook = hook
-        self.hand_over(stream)
+        try:
+            self.hand_over(stream)
+        finally:
+            self._ended()
         return stream

@@ -223,6 +223,12 @@ class _HeadTimeout:
     and when it fires early it sleeps again until the deadline.  Only a
     deadline earlier than the timer (a head deadline after a longer wait
     deadline) makes a new timer, once per head that arrives in pieces.
+
+    The owner is a stream, or, before a plain server connection has one, its
+    :class:`~tornado_compat._bare.BareConnection` (anything with ``_closed``,
+    ``io_loop``, ``close()`` and ``_http_head_timeout``); :meth:`move` hands
+    the deadlines to the stream that takes the connection over, still
+    counting from where they started.
     """
 
     __slots__ = (
@@ -235,8 +241,9 @@ class _HeadTimeout:
         "_log_args",
     )
 
-    def __init__(self, stream: iostream.IOStream) -> None:
-        self.stream = stream
+    def __init__(self, stream: Any) -> None:
+        # Any: an IOStream or a BareConnection (see the class's docstring).
+        self.stream: Any = stream
         self.deadline: float | None = None
         self.fired = False
         # Whether the deadline set is the head deadline.
@@ -248,7 +255,7 @@ class _HeadTimeout:
         self._log_args: tuple[str, object, float] | None = None
 
     @classmethod
-    def arm(cls, stream: iostream.IOStream, timeout: float) -> _HeadTimeout:
+    def arm(cls, stream: Any, timeout: float) -> _HeadTimeout:
         """Start the wait deadline, unless a deadline is running: bytes that
         come without completing a head (empty lines) do not extend it."""
         watch: _HeadTimeout | None = stream._http_head_timeout
@@ -268,7 +275,7 @@ class _HeadTimeout:
     @classmethod
     def head_started(
         cls,
-        stream: iostream.IOStream,
+        stream: Any,
         timeout: float,
         what: str,
         context: object,
@@ -308,14 +315,30 @@ class _HeadTimeout:
             self._timer = loop.call_later(delay, self, context=_TIMER_CONTEXT)
 
     @staticmethod
-    def drop(stream: iostream.IOStream) -> None:
+    def move(owner: Any, stream: iostream.IOStream) -> None:
+        """Give the deadlines of ``owner`` (a connection's first owner) to
+        ``stream``, which now owns the connection, on the same timer."""
+        watch = _HeadTimeout._taken_from(owner)
+        if watch is not None:
+            watch.stream = stream
+            stream._http_head_timeout = watch
+
+    @staticmethod
+    def _taken_from(owner: Any) -> _HeadTimeout | None:
+        """The timer of ``owner``, which no longer holds it."""
+        watch: _HeadTimeout | None = owner._http_head_timeout
+        if watch is not None:
+            owner._http_head_timeout = None
+        return watch
+
+    @staticmethod
+    def drop(stream: Any) -> None:
         """Cancel the timer of ``stream`` and forget it: its connection is
         over.  The loop's timer would otherwise keep the stream, its socket
         and its buffers alive until the deadline."""
-        watch: _HeadTimeout | None = stream._http_head_timeout
+        watch = _HeadTimeout._taken_from(stream)
         if watch is None:
             return
-        stream._http_head_timeout = None
         watch.deadline = None
         watch._log_args = None
         timer = watch._timer

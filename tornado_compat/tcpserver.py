@@ -341,7 +341,7 @@ class TCPServer:
 
     # Whether plain connections start on a BareConnection, which gives them
     # to handle_stream when it hands them over (tornado_compat._bare).  Off:
-    # the bare path runs none of the server's deadlines yet.
+    # the bare path serves no request yet, so it only adds a step.
     _bare_first = False
 
     def _start_bare(
@@ -354,6 +354,10 @@ class TCPServer:
             self.max_buffer_size,
             self._count_open(),
         )
+        # The stream that takes it over reads it directly at times, as a
+        # stream made here would (accept() gives a blocking socket).
+        connection.setblocking(False)
+        self._bare_started(bare)
         io_loop = IOLoop.current()
         if _uses_loop_transport(io_loop):
             _LoopTransport(io_loop, connection, bare, nodelay)
@@ -361,6 +365,11 @@ class TCPServer:
         loop = io_loop.asyncio_loop  # type: ignore[attr-defined]
         task = loop.create_task(loop.connect_accepted_socket(lambda: bare, connection))
         task.add_done_callback(lambda task: _bare_attached(task, bare))
+
+    def _bare_started(self, bare: BareConnection) -> None:
+        """A subclass's look at a new BareConnection, at the accept (before
+        its transport exists): HTTPServer tracks it and starts its wait
+        deadline."""
 
     _stream_closed_hook: Callable[[], None] | None = None
     # Whether accepted connections come with TCP_NODELAY on (see

@@ -11,7 +11,9 @@ counted once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -194,3 +196,120 @@ async def test_a_server_that_starts_connections_bare_serves_them(
     finally:
         server.stop()
         await server.close_all_connections()
+
+
+class _BareServer(HTTPServer):
+    """An HTTPServer whose plain connections start bare, telling the test
+    what it made and which connections it reported over."""
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        super().initialize(*args, **kwargs)
+        self._bare_first = True
+        self.bares: list[BareConnection] = []
+        self.handed: asyncio.Future[IOStream] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.ended: list[object] = []
+        self.ended_event = asyncio.Event()
+
+    def _bare_started(self, bare: BareConnection) -> None:
+        self.bares.append(bare)
+        super()._bare_started(bare)
+
+    def handle_stream(self, stream: IOStream, address: Any) -> None:
+        if not self.handed.done():
+            self.handed.set_result(stream)
+        super().handle_stream(stream, address)
+
+    def on_close(self, server_conn: object) -> None:
+        self.ended.append(server_conn)
+        self.ended_event.set()
+        super().on_close(server_conn)
+
+
+@contextlib.asynccontextmanager
+async def _serve_bare(**options: Any) -> AsyncIterator[tuple[_BareServer, int]]:
+    server = _BareServer(_echo, **options)
+    [listener] = bind_sockets(0, "127.0.0.1")
+    server.add_sockets([listener])
+    try:
+        yield server, listener.getsockname()[1]
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+
+async def _connect(harness: Harness, port: int) -> socket.socket:
+    client = harness.track(socket.socket())
+    client.setblocking(False)
+    await within(asyncio.get_running_loop().sock_connect(client, ("127.0.0.1", port)))
+    return client
+
+
+async def _until(predicate: Any) -> None:
+    # The server's loop is this loop: a few turns let the accept and its
+    # transport run (bounded by within's safety net).
+    async def turns() -> None:
+        while not predicate():
+            await asyncio.sleep(0)
+
+    await within(turns())
+
+
+async def test_a_silent_bare_connection_is_closed_by_the_idle_deadline(
+    harness: Harness,
+) -> None:
+    # The wait deadline runs before any byte, with no stream: the server
+    # closes the connection, reports it over once and tracks it no more.
+    async with _serve_bare(idle_connection_timeout=0.2) as (server, port):
+        client = await _connect(harness, port)
+        closed = asyncio.get_running_loop().sock_recv(client, 100)
+        assert await within(closed) == b""
+        await within(server.ended_event.wait())
+        [bare] = server.bares
+        assert server.ended == [bare] and bare.handed is None
+        assert server._connections == set()
+        await _until(lambda: server._open_connections == 0)
+
+
+async def test_the_wait_deadline_goes_on_from_the_accept_after_the_handover(
+    harness: Harness,
+) -> None:
+    # The stream takes the bare connection's timer as it is: the deadline
+    # still counts from the accept, not from the first byte.
+    loop = asyncio.get_running_loop()
+    async with _serve_bare(idle_connection_timeout=3600) as (server, port):
+        client = await _connect(harness, port)
+        await _until(lambda: len(server.bares) == 1)
+        [bare] = server.bares
+        watch = bare._http_head_timeout
+        assert watch is not None and watch.deadline is not None
+        deadline = watch.deadline
+        await loop.sock_sendall(client, b"GET / HTTP/1.1\r\nHo")
+        stream = await within(server.handed)
+        assert stream._http_head_timeout is watch
+        assert watch.stream is stream and watch.deadline == deadline
+        assert bare._http_head_timeout is None
+        assert server._connections and bare not in server._connections
+
+
+@pytest.mark.parametrize("how", ["drain", "close_all_connections"])
+async def test_a_bare_connection_is_one_of_the_servers_connections(
+    harness: Harness, how: str
+) -> None:
+    # Idle before its first byte: a drain closes it at once (nothing cut),
+    # and so does close_all_connections.
+    loop = asyncio.get_running_loop()
+    async with _serve_bare() as (server, port):
+        client = await _connect(harness, port)
+        await _until(lambda: len(server.bares) == 1)
+        assert server._connections == {server.bares[0]}
+        if how == "drain":
+            server.stop()
+            assert await within(server.drain(5)) == 0
+        else:
+            await within(server.close_all_connections())
+        assert await within(loop.sock_recv(client, 100)) == b""
+        await within(server.ended_event.wait())
+        assert server.ended == server.bares
+        await _until(lambda: server._open_connections == 0)

@@ -29,6 +29,7 @@ from tornado.escape import native_str
 from tornado.log import app_log, gen_log
 
 from tornado_compat import httputil, iostream, netutil
+from tornado_compat._bare import BareConnection
 from tornado_compat.http1connection import (
     HTTP1ConnectionParameters,
     HTTP1ServerConnection,
@@ -234,7 +235,11 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
                         # Counted before the close, which may end the drain.
                         drain.cut.append(what)
                         cut.append(what)
-            await connection.close()
+            # (A connection not yet served by HTTP1ServerConnection closes
+            # at once: see tornado_compat._bare.)
+            closing = connection.close()
+            if closing is not None:
+                await closing
             # on_close normally removed it; make sure the loop ends.
             self._connections.discard(connection)
         if cut and drain is not None:
@@ -339,6 +344,15 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             return
         self._serve_with(HTTP1ServerConnection(stream, self.conn_params, context))
 
+    def _bare_started(self, bare: BareConnection) -> None:
+        # One of the connections: a drain or close_all_connections closes it
+        # (it is idle); its wait deadline counts from the accept.
+        self._connections.add(bare)
+        bare.on_end = self._bare_ended
+        timeout = self.conn_params.header_timeout
+        if timeout is not None:
+            bare.arm(timeout)
+
     def _serve_with(self, connection: Any) -> None:
         self._connections.add(connection)
         connection.start_serving(self)
@@ -370,7 +384,19 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             return None
         return callback
 
+    def _bare_ended(self, bare: BareConnection) -> None:
+        if bare.handed is None:
+            # It closed before it carried a byte: the connection is over, and
+            # reported as one served by HTTP1ServerConnection would be.
+            self.on_close(bare)
+        else:
+            # Its stream's connection is tracked now, and reports the end.
+            self._forget(bare)
+
     def on_close(self, server_conn: object) -> None:
+        self._forget(server_conn)
+
+    def _forget(self, server_conn: object) -> None:
         self._connections.discard(server_conn)
         drain = self._drain
         if drain is not None and not self._connections:
