@@ -288,7 +288,7 @@ class TCPServer:
         nodelay = self._nodelay
         if nodelay is None:
             nodelay = self._nodelay = _has_nodelay(connection)
-        if self._bare_first and self._ssl_context is None:
+        if self._bare_first and self._client_speaks_first and self._ssl_context is None:
             self._start_bare(connection, address, nodelay)
             return
         if self._ssl_context is not None:
@@ -343,6 +343,10 @@ class TCPServer:
     # to handle_stream when it hands them over (tornado_compat._bare).  Off:
     # the bare path serves no request yet, so it only adds a step.
     _bare_first = False
+    # Whether the protocol served waits for the client's first bytes (HTTP):
+    # only then may handle_stream wait for them too.  A TCPServer subclass
+    # may greet first, so it is always given its stream at the accept.
+    _client_speaks_first = False
 
     def _start_bare(
         self, connection: socket.socket, address: Any, nodelay: bool

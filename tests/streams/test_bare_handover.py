@@ -313,3 +313,27 @@ async def test_a_bare_connection_is_one_of_the_servers_connections(
         await within(server.ended_event.wait())
         assert server.ended == server.bares
         await _until(lambda: server._open_connections == 0)
+
+
+async def test_a_tcp_server_that_speaks_first_gets_its_stream_at_the_accept(
+    harness: Harness,
+) -> None:
+    # Only a server whose protocol waits for the client (HTTPServer) may
+    # start connections bare: a TCPServer that greets first would wait for
+    # a byte its client never sends.
+    class Greeter(tcpserver.TCPServer):
+        _bare_first = True
+
+        async def handle_stream(self, stream: IOStream, address: Any) -> None:
+            await stream.write(b"hello\r\n")
+            stream.close()
+
+    server = Greeter()
+    [listener] = bind_sockets(0, "127.0.0.1")
+    server.add_sockets([listener])
+    try:
+        client = await _connect(harness, listener.getsockname()[1])
+        greeting = asyncio.get_running_loop().sock_recv(client, 100)
+        assert await within(greeting) == b"hello\r\n"
+    finally:
+        server.stop()

@@ -344,6 +344,10 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             return
         self._serve_with(HTTP1ServerConnection(stream, self.conn_params, context))
 
+    # HTTP/1.x and HTTP/2 both wait for the client's first bytes (see
+    # TCPServer._bare_first).
+    _client_speaks_first = True
+
     def _bare_started(self, bare: BareConnection) -> None:
         # One of the connections: a drain or close_all_connections closes it
         # (it is idle); its wait deadline counts from the accept.
