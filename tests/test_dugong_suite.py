@@ -38,9 +38,16 @@ def test_harness_errors_need_the_evidence() -> None:
     assert run.harness_error(message, traceback)
     # Another failure of the same test is not the harness's.
     assert not run.harness_error("AssertionError: assert 0 > 0", traceback)
-    # A traceback of the mock server that is not SSLEOFError is not either.
+    # So is one whose write met a clean TLS close (close_notify read first).
+    zero = traceback.replace(
+        "ssl.SSLEOFError: EOF occurred in violation of protocol",
+        "ssl.SSLZeroReturnError: TLS/SSL connection has been closed (EOF)",
+    )
+    assert run.harness_error(message, zero)
+    # A traceback of the mock server that ends otherwise is not the harness's.
     other = traceback.replace("ssl.SSLEOFError", "ValueError")
     assert not run.harness_error(message, other)
+    assert not run.harness_error(message, traceback.replace("EOFError", "Error"))
     # Nor is anything else in stderr besides the mock server's tracebacks.
     assert not run.harness_error(message, traceback + "Traceback: elsewhere\n")
     assert not run.harness_error(message, "")

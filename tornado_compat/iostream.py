@@ -2314,6 +2314,26 @@ class SSLIOStream(IOStream):
             self._cipher_total += len(data)
             transport.write(data)
 
+    def _send_close_notify(self) -> None:
+        """End this side of the TLS session: close_notify goes out after
+        what is already written, and reading goes on (the peer's data, then
+        its own close_notify, which ends the stream as a close does).
+
+        For a server that ends a connection while the peer may still send:
+        a socket closed with data unread is reset, and the reset can destroy
+        what the peer had not yet read.
+        """
+        obj = self._sslobj
+        if obj is None or not self._handshake_done or self._closed:
+            return
+        try:
+            obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass  # sent; the peer's close_notify has not come yet
+        except (ssl.SSLError, OSError):
+            return
+        self._flush_tls_out()
+
     def _sent_index(self) -> int:
         transport = self._transport
         if transport is None or transport.is_closing():

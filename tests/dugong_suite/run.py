@@ -94,6 +94,11 @@ _MOCK_TRACEBACK = re.compile(
     re.S,
 )
 
+#: How the mock server's write ends when the client has closed: without
+#: ``close_notify`` (SSLEOFError), or after sending it (SSLZeroReturnError,
+#: when the server had read it first).
+_CLIENT_GONE = ("ssl.SSLEOFError:", "ssl.SSLZeroReturnError:")
+
 #: The first lines of one more mock-server report, cut off by the capture.
 _UNFINISHED_REPORT = re.compile(
     r"Exception occurred during processing of request from[^\n]*"
@@ -310,13 +315,15 @@ def cut_report(message: str, stderr: str) -> bool:
 
 def harness_error(message: str, stderr: str) -> bool:
     """Whether a test failed only because dugong's output checker found the
-    mock server's tracebacks, all ending in ``ssl.SSLEOFError``, in stderr."""
+    mock server's tracebacks in stderr, each ending in one of
+    _CLIENT_GONE: its write met a client that had closed (without
+    ``close_notify``, or after it)."""
     if "Suspicious output to stderr" not in message:
         return False
     blocks = list(_MOCK_TRACEBACK.finditer(stderr))
     if not blocks:
         return False
-    if not all(b.group("last").startswith("ssl.SSLEOFError") for b in blocks):
+    if not all(b.group("last").startswith(_CLIENT_GONE) for b in blocks):
         return False
     # Nothing else may be in stderr: remove the tracebacks and look again.
     # The capture may end while the mock server is still writing one more

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -17,6 +21,7 @@ import hyperframe.frame as F  # noqa: E402
 
 from tests.http2.support import (  # noqa: E402
     NO_ERROR,
+    PREFACE,
     REFUSED_STREAM,
     App,
     Peer,
@@ -137,3 +142,78 @@ def test_drain_timeout_cuts_and_counts_http2_streams(
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "Drain cut 2 request(s)" in warning.getMessage()
     assert "HTTP/2 stream 1 (127.0.0.1), HTTP/2 stream 3" in warning.getMessage()
+
+
+def tls_peer_through_a_drain(port: int, ca: Any, started: Callable[[], None]) -> bytes:
+    """A blocking TLS client that answers the drain's SETTINGS and PING,
+    then, with the final GOAWAY read, sends frames the server has not asked
+    for and reads to the end; returns what came after the final GOAWAY (it
+    raises if the connection ended without close_notify, or by a reset).
+    ``started`` is called once the server's SETTINGS came."""
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    context.set_alpn_protocols(["h2"])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+    with context.wrap_socket(
+        raw, server_hostname="127.0.0.1", suppress_ragged_eofs=False
+    ) as sock:
+        assert sock.selected_alpn_protocol() == "h2"
+        sock.sendall(PREFACE + F.SettingsFrame(0).serialize())
+        buf = b""
+        goaways = 0
+        while goaways < 2:
+            while len(buf) < 9 or len(buf) < 9 + int.from_bytes(buf[:3], "big"):
+                chunk = sock.recv(65536)
+                assert chunk, "closed before the final GOAWAY"
+                buf += chunk
+            frame, length = F.Frame.parse_frame_header(memoryview(buf[:9]))
+            frame.parse_body(memoryview(buf[9 : 9 + length]))
+            buf = buf[9 + length :]
+            if isinstance(frame, (F.SettingsFrame, F.PingFrame)) and (
+                "ACK" not in frame.flags
+            ):
+                if isinstance(frame, F.SettingsFrame):
+                    started()
+                ack = type(frame)(0)
+                ack.flags.add("ACK")
+                if isinstance(frame, F.PingFrame):
+                    ack.opaque_data = frame.opaque_data
+                sock.sendall(ack.serialize())
+            elif isinstance(frame, F.GoAwayFrame):
+                goaways += 1
+        # Sent as the server ends the connection: it must read them rather
+        # than close with them unread (a reset).
+        sock.sendall(F.PingFrame(0).serialize() * 2000)
+        after = buf
+        while chunk := sock.recv(65536):
+            after += chunk
+        return after
+
+
+def test_drain_over_tls_ends_with_close_notify_and_reads_what_follows() -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+
+    async def test() -> None:
+        async with serving(App(), ssl_options=context) as served:
+            loop = asyncio.get_running_loop()
+            started = asyncio.Event()
+            client = asyncio.ensure_future(
+                asyncio.to_thread(
+                    tls_peer_through_a_drain,
+                    served.port,
+                    ca,
+                    lambda: loop.call_soon_threadsafe(started.set),
+                )
+            )
+            await asyncio.wait_for(started.wait(), 30)
+            assert await asyncio.wait_for(served.server.drain(timeout=30), 30) == 0
+            # The client's last read met close_notify (no SSLEOFError, no
+            # reset), with nothing after the final GOAWAY.
+            assert await asyncio.wait_for(client, 30) == b""
+            await served.all_closed()
+
+    run(test)

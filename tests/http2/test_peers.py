@@ -320,9 +320,10 @@ def test_chromium_still_checks_the_certificate(site: Site, tmp_path: Path) -> No
 
 
 def drain_while(server: ServeProcess, client: subprocess.Popen[bytes]) -> bytes:
-    """With the three /hold requests of ``client`` in progress, SIGTERM the
-    server, then let the handlers finish (SIGUSR1, once the drain has
-    begun); the client's stdout, once it exited with status 0."""
+    """With the three /hold requests of ``client`` (its output piped) in
+    progress, SIGTERM the server, then let the handlers finish (SIGUSR1,
+    once the drain has begun); the client's stdout, once it exited with
+    status 0 (its stderr shown if not)."""
     try:
         arrived = {server.wait_for_line("arrived /hold/") for _ in HOLDS}
         assert arrived == {f"arrived /hold/{number}" for number in HOLDS}
@@ -334,7 +335,7 @@ def drain_while(server: ServeProcess, client: subprocess.Popen[bytes]) -> bytes:
         if client.poll() is None:
             client.kill()
             client.communicate()
-    assert client.returncode == 0, err[-4000:]
+    assert client.returncode == 0, err.decode(errors="replace")[-4000:]
     status, stdout, stderr = server.finish()
     assert status == 0, stderr
     assert stdout.endswith("server stopped"), stdout
@@ -364,7 +365,10 @@ def test_sigterm_lets_requests_in_progress_finish_for_curl_over_tls(
         for number in HOLDS:
             url = f"https://localhost:{server.port}/hold/{number}"
             command += ["-o", str(tmp_path / f"{number}"), url]
-        out = drain_while(server, subprocess.Popen(command, stdout=subprocess.PIPE))
+        client = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        out = drain_while(server, client)
     # Every transfer over HTTP/2, on the one connection curl opened.
     assert sorted(out.decode().splitlines()) == ["2 0 200", "2 0 200", "2 1 200"]
     for number in HOLDS:
@@ -378,7 +382,9 @@ def test_sigterm_lets_requests_in_progress_finish_for_nghttp_in_cleartext() -> N
     with serve("--http2", *GRACE, target=TARGET) as server:
         urls = [f"http://127.0.0.1:{server.port}/hold/{number}" for number in HOLDS]
         client = subprocess.Popen(
-            [tool("nghttp"), "-nv", *urls], stdout=subprocess.PIPE
+            [tool("nghttp"), "-nv", *urls],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         out = drain_while(server, client).decode()
     fetched = nghttp_run(out)

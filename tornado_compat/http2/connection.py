@@ -936,7 +936,8 @@ class H2ServerConnection:
 
     def _shut(self) -> None:
         """End the connection from this side, its GOAWAY already queued:
-        the streams are closed, the GOAWAY sent, the write side shut, and
+        the streams are closed, the GOAWAY sent, the write side shut (over
+        TLS, by close_notify), and
         what the peer still sends is read and dropped for at most
         :data:`LINGER` seconds (until it closes too)."""
         if self._ended:
@@ -951,9 +952,13 @@ class H2ServerConnection:
         sock = stream.socket
         # Closed by LINGER at the latest, even if the peer never reads.
         self._loop.call_later(LINGER, stream.close)
-        if isinstance(stream, iostream.SSLIOStream) or sock is None:
-            # TLS has its own close; the GOAWAY goes out first.
+        if sock is None:
             self._writable().add_done_callback(lambda _f: stream.close())
+            return
+        if isinstance(stream, iostream.SSLIOStream):
+            # TLS ends its own way, with close_notify after the GOAWAY;
+            # the socket stays open for reading as below.
+            self._writable().add_done_callback(lambda _f: stream._send_close_notify())
             return
 
         def shut_write(future: Future[None]) -> None:
