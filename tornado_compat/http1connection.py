@@ -372,6 +372,67 @@ class _HeadTimeout:
             self._schedule(deadline, deadline - now)
 
 
+# Heads _servable_head has judged (up to _KNOWN_HEAD_MAX bytes; cleared
+# when full, as _REQUEST_HEADS is): whether their request can be served on
+# a BareConnection.
+_SERVABLE: dict[bytes, bool] = {}
+# Fields that make a request need a stream: a body to read (or a coded
+# one), an expectation to answer, or an upgrade that takes the connection.
+_NEEDS_STREAM: Final = (
+    "Content-Length",
+    "Transfer-Encoding",
+    "Content-Encoding",
+    "Expect",
+    "Upgrade",
+)
+
+
+def _servable_head(buf: bytearray, limit: int) -> bool:
+    """Whether ``buf`` starts with a whole request head (within ``limit``
+    bytes) in the canonical form the one-pass check accepts, whose request
+    needs nothing of a stream: no body, no expectation, no upgrade.  Such a
+    request is read and answered on a BareConnection by the same
+    HTTP1Connection code; any other goes to a stream, which reads, limits
+    and refuses as it always does."""
+    last = _last_head[0]
+    if last and buf.startswith(last):
+        # (A whole head holds no earlier end: the request is that head.)
+        known = _SERVABLE.get(last)
+        if known is not None:
+            return known and len(last) <= limit
+    end = _head.find_head_end(buf, 0)
+    if end < 0 or end > limit:
+        return False
+    head = bytes(buf[:end])
+    servable = _SERVABLE.get(head)
+    if servable is None:
+        matched = _head.match_request_head(head)
+        if matched is None:
+            servable = False
+        else:
+            fields = httputil.HTTPHeaders._from_lines(matched[3])._as_list
+            servable = not any(name in fields for name in _NEEDS_STREAM)
+        if end <= _KNOWN_HEAD_MAX:
+            if len(_SERVABLE) >= _KNOWN_HEADS:
+                _SERVABLE.clear()
+            _SERVABLE[head] = servable
+    return servable
+
+
+# tornado_compat._bare.BareConnection, once imported (that module imports
+# this one).
+_BARE: list[Any] = [None]
+
+
+def _bare_class() -> Any:
+    cls = _BARE[0]
+    if cls is None:
+        from tornado_compat._bare import BareConnection
+
+        cls = _BARE[0] = BareConnection
+    return cls
+
+
 def _copy_headers(headers: httputil.HTTPHeaders) -> httputil.HTTPHeaders:
     """``HTTPHeaders(headers)``, a copy whose lists are its own, made as
     ``HTTPHeaders._from_lines`` makes headers: straight into the dict that
@@ -432,7 +493,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         context: object | None = None,
     ) -> None:
         self.is_client = is_client
-        self.stream: iostream.IOStream = stream
+        # The stream, or the BareConnection a server connection serves a
+        # request on before any stream exists (see the stream property).
+        self._stream: Any = stream
         if params is None:
             params = HTTP1ConnectionParameters()
         self.params = params
@@ -572,22 +635,22 @@ class HTTP1Connection(httputil.HTTPConnection):
                     and headers.get("Expect", "").lower() == "100-continue"
                     and not self._write_finished
                 ):
-                    self.stream.write(b"HTTP/1.1 100 (Continue)\r\n\r\n")
+                    self._stream.write(b"HTTP/1.1 100 (Continue)\r\n\r\n")
                 await self._read_body_with_timeout(framing, delegate)
             self._read_finished = True
             if not self._write_finished or self.is_client:
                 self._call_delegate(delegate.finish)
             told_delegate = False
             if self.is_client:
-                if not self._write_finished or self.stream.writing():
+                if not self._write_finished or self._stream.writing():
                     # The response came before the request was all sent (an
                     # early 4xx, or no 100 Continue), or while some of it was
                     # still buffered: the unsent rest would be taken for the
                     # next request, so the connection ends here.
                     self._disconnect_on_finish = True
-            elif not self._finished and not self.stream._closed and not self._detached:
+            elif not self._finished and not self._stream._closed and not self._detached:
                 self._watching_close = True
-                self.stream.set_close_callback(self._on_connection_close)
+                self._stream.set_close_callback(self._on_connection_close)
                 if not wait_for_finish:
                     # Callbacks stay until the exchange finishes, which
                     # clears them.
@@ -597,7 +660,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 await self._finish_future
             if self.is_client and self._disconnect_on_finish:
                 self.close()
-            return not self._detached and not self.stream._closed
+            return not self._detached and not self._stream._closed
         except _FAILURES as e:
             if self.is_client and isinstance(e, _MALFORMED):
                 # The caller learns of it through the delegate.
@@ -685,15 +748,15 @@ class HTTP1Connection(httputil.HTTPConnection):
             if not self._write_finished:
                 self._call_delegate(delegate.finish)
             told_delegate = False
-            if not self._finished and not self.stream._closed and not self._detached:
+            if not self._finished and not self._stream._closed and not self._detached:
                 # As in _read_message: callbacks stay until the exchange
                 # finishes, which clears them.
                 self._watching_close = True
-                self.stream.set_close_callback(self._on_connection_close)
+                self._stream.set_close_callback(self._on_connection_close)
                 return None
             # No callbacks to clear: finishing (or detaching) cleared them,
             # and nothing watches a stream that closed.
-            return not self._detached and not self.stream._closed
+            return not self._detached and not self._stream._closed
         except _FAILURES as e:
             refusal = self._failed(e)
             return False if refusal is None else refusal
@@ -715,7 +778,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         found no complete head in the buffer (``_take_head(0)``), so the
         first step is to wait.
         """
-        stream = self.stream
+        stream = self._stream
         scan = 0
         params = self.params
         timeout = params.header_timeout
@@ -760,7 +823,7 @@ class HTTP1Connection(httputil.HTTPConnection):
     def _take_head(self, scan: int) -> _Head | None:
         """The next head, parsed and taken from the buffer, if it is all
         there; else None.  ``scan`` is where the last search stopped."""
-        buf = self.stream._read_buffer
+        buf = self._stream._read_buffer
         if scan == 0 and buf and buf[0] in _LINE_END_BYTES:
             _skip_empty_lines(buf, self.params.strict)
         limit = self.params.max_header_size
@@ -773,7 +836,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             if buf.startswith(last) and len(last) <= limit:
                 known = _REQUEST_HEADS.get(last)
                 if known is not None:
-                    timer: _HeadTimeout | None = self.stream._http_head_timeout
+                    timer: _HeadTimeout | None = self._stream._http_head_timeout
                     if timer is not None:
                         timer.deadline = None
                     if len(last) == len(buf):
@@ -785,11 +848,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         if end >= 0:
             if end > limit:
                 raise self._head_too_large(buf)
-            watch: _HeadTimeout | None = self.stream._http_head_timeout
+            watch: _HeadTimeout | None = self._stream._http_head_timeout
             if watch is not None:
                 # The head is here: its timeout (and the idle one) is over.
                 watch.deadline = None
-            return self._parse_head(self.stream._consume(end))
+            return self._parse_head(self._stream._consume(end))
         if len(buf) > limit:
             raise self._head_too_large(buf)
         return None
@@ -944,7 +1007,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self, length: int, delegate: httputil.HTTPMessageDelegate
     ) -> None:
         chunk_size = self.params.chunk_size
-        stream = self.stream
+        stream = self._stream
         while length > 0:
             buffered = len(stream._read_buffer)
             if buffered:
@@ -958,7 +1021,7 @@ class HTTP1Connection(httputil.HTTPConnection):
     async def _read_chunked_body(self, delegate: httputil.HTTPMessageDelegate) -> None:
         # Decoded straight from the stream's buffer: what follows the body
         # (the next pipelined message) is never taken out of it.
-        stream = self.stream
+        stream = self._stream
         limit = self._max_body_size
         decoder = _framing.ChunkedDecoder(
             max_body_size=limit, strict=self.params.strict
@@ -1004,9 +1067,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         received = 0
         while True:
             try:
-                data = await self.stream.read_bytes(chunk_size, partial=True)
+                data = await self._stream.read_bytes(chunk_size, partial=True)
             except iostream.StreamClosedError as e:
-                if e.real_error is not None and not self.stream._is_connreset(
+                if e.real_error is not None and not self._stream._is_connreset(
                     e.real_error
                 ):
                     raise
@@ -1067,7 +1130,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         tests pin); with ``precise_status`` it carries the precise status and
         says that the connection closes.
         """
-        if self.stream._closed or self._write_finished:
+        if self._stream._closed or self._write_finished:
             return
         self._write_finished = True
         if self.params.precise_status:
@@ -1083,7 +1146,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         else:
             answer = b"HTTP/1.1 400 Bad Request\r\n\r\n"
         try:
-            await self.stream.write(answer)
+            await self._stream.write(answer)
         except iostream.StreamClosedError:
             pass
 
@@ -1093,8 +1156,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._close_callback = None
         if self._watching_close:
             self._watching_close = False
-            if not self._detached and not self.stream._closed:
-                self.stream.set_close_callback(None)
+            if not self._detached and not self._stream._closed:
+                self._stream.set_close_callback(None)
 
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         """Run ``callback`` if the connection closes before the exchange ends.
@@ -1115,7 +1178,7 @@ class HTTP1Connection(httputil.HTTPConnection):
     def close(self) -> None:
         """Close the connection's stream."""
         if not self._detached:
-            self.stream.close()
+            self._stream.close()
         self._clear_callbacks()
         self._mark_finished()
 
@@ -1132,10 +1195,25 @@ class HTTP1Connection(httputil.HTTPConnection):
     def detach(self) -> iostream.IOStream:
         """Hand the stream over (for protocols that take over the connection,
         such as websockets); this connection no longer uses it."""
+        stream = self.stream
         self._clear_callbacks()
         self._detached = True
         self._mark_finished()
-        return self.stream
+        return stream
+
+    @property
+    def stream(self) -> iostream.IOStream:
+        """The connection's stream.  A request served before its connection
+        has a stream (see :mod:`tornado_compat._bare`) has the connection
+        handed over to one first, so the stream is always a real one."""
+        stream = self._stream
+        if stream.__class__ is _bare_class():
+            stream = self._stream = stream.take_over()
+        return stream
+
+    @stream.setter
+    def stream(self, stream: iostream.IOStream) -> None:
+        self._stream = stream
 
     def set_body_timeout(self, timeout: float) -> None:
         """Seconds allowed for reading this message's body."""
@@ -1258,7 +1336,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             if self._expected_content_remaining < 0:
                 # The framing is already broken; stop before the peer is
                 # misled any further.
-                self.stream.close()
+                self._stream.close()
                 raise httputil.HTTPOutputError(
                     "Tried to write more data than Content-Length"
                 )
@@ -1269,16 +1347,16 @@ class HTTP1Connection(httputil.HTTPConnection):
     def _write_to_stream(
         self, data: _BytesLike, more: _BytesLike | None = None
     ) -> Future[None]:
-        if self.stream._closed:
+        if self._stream._closed:
             future: Future[None] = Future()
             future.set_exception(iostream.StreamClosedError())
             future.exception()
             return future
         if more is None:
-            future = self.stream.write(data)
+            future = self._stream.write(data)
         else:
             assert isinstance(data, bytes)  # a head, with the body after it
-            future = self.stream._write_pair(data, more)
+            future = self._stream._write_pair(data, more)
         self._pending_write = future
         return future
 
@@ -1289,13 +1367,13 @@ class HTTP1Connection(httputil.HTTPConnection):
     def finish(self) -> None:
         """The message being written is complete."""
         remaining = self._expected_content_remaining
-        if remaining is not None and remaining != 0 and not self.stream._closed:
-            self.stream.close()
+        if remaining is not None and remaining != 0 and not self._stream._closed:
+            self._stream.close()
             raise httputil.HTTPOutputError(
                 "Tried to write %d bytes less than Content-Length" % remaining
             )
-        if self._chunking_output and not self.stream._closed:
-            self._pending_write = self.stream.write(LAST_CHUNK)
+        if self._chunking_output and not self._stream._closed:
+            self._pending_write = self._stream.write(LAST_CHUNK)
         self._write_finished = True
         if not self._read_finished:
             # The application answered before the request body was read; the
@@ -1499,11 +1577,13 @@ class HTTP1ServerConnection:
 
     def __init__(
         self,
-        stream: iostream.IOStream,
+        stream: Any,
         params: HTTP1ConnectionParameters | None = None,
         context: object | None = None,
     ) -> None:
-        self.stream = stream
+        # An IOStream; or the BareConnection it serves on until that hands
+        # the connection over to one (see tornado_compat._bare).
+        self.stream: Any = stream
         self.params = params or HTTP1ConnectionParameters()
         self.context = context
         self._delegate: httputil.HTTPServerConnectionDelegate | None = None
@@ -1519,6 +1599,9 @@ class HTTP1ServerConnection:
     _waiting: HTTP1Connection | None = None
     # Set by start_drain(): no request after the current one.
     _draining = False
+    # The BareConnection served on, until it hands the connection over to a
+    # stream (see tornado_compat._bare); then None.
+    _bare: Any = None
     # The server's raw callback, when its start_request would only wrap it
     # in a _CallableAdapter (HTTPServer._plain_callback): the adapter is then
     # made here, without a call into the server for every request.
@@ -1598,10 +1681,12 @@ class HTTP1ServerConnection:
 
     def _serve(self) -> None:
         """Handle every request whose bytes are buffered, then wait for more."""
-        stream = self.stream
         delegate = self._delegate
         assert delegate is not None
         while True:
+            # (Read again for each request: the last one may have had the
+            # connection handed over to a stream, see _stream_taken_over.)
+            stream = self.stream
             buf = stream._read_buffer
             idle = not buf
             if not idle and buf[0] in _LINE_END_BYTES:
@@ -1632,6 +1717,11 @@ class HTTP1ServerConnection:
                     # is reading, without its two calls.
                     stream._readable_callback = self
                 return
+            bare = self._bare
+            if bare is not None and not bare.servable():
+                # It needs a stream: the connection is handed over to one,
+                # which serves from this request on.
+                stream = bare.take_over()
             conn = HTTP1Connection(stream, False, self.params, self.context)
             if self._draining:
                 conn.no_keep_alive = True
@@ -1671,6 +1761,12 @@ class HTTP1ServerConnection:
             # True: the request is all done and the connection is open.
             if outcome is not True and not self._may_go_on(conn, outcome):
                 return
+
+    def _stream_taken_over(self, stream: iostream.IOStream) -> None:
+        """The BareConnection served on so far handed the connection over to
+        ``stream``, which is served on from now on."""
+        self.stream = stream
+        self._bare = None
 
     def _message_done(
         self, task: asyncio.Future[bool | None], conn: HTTP1Connection

@@ -39,7 +39,7 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from re import Pattern
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -1343,6 +1343,17 @@ class IOStream(BaseIOStream):
         # ``received`` already fills a chunk (_attach_transport).
         transport.resume_reading()
         self._attach_transport(transport)
+
+    def _take_unsent_writes(self, unsent: int, futures: Iterable[Future[None]]) -> None:
+        """Writes its previous owner made (see _adopt_transport), of which
+        the transport still holds ``unsent`` bytes: ``futures`` resolve as
+        this stream's own writes do, once the kernel has those bytes."""
+        self._total_write_index += unsent
+        queue = self._write_futures
+        if queue is None:
+            queue = self._write_futures = collections.deque()
+        for future in futures:
+            queue.append((self._total_write_index, future))
 
     def _reads_are_ours(self) -> bool:
         """Whether read_from_fd is this class's own (not a subclass's or an

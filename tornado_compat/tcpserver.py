@@ -339,10 +339,10 @@ class TCPServer:
                 gen.convert_yielded(result), _report_handler_result
             )
 
-    # Whether plain connections start on a BareConnection, which gives them
-    # to handle_stream when it hands them over (tornado_compat._bare).  Off:
-    # the bare path serves no request yet, so it only adds a step.
-    _bare_first = False
+    # Whether plain connections start on a BareConnection (see
+    # tornado_compat._bare): HTTPServer serves their bodyless requests on
+    # it, and hands them over to a stream when a request needs one.
+    _bare_first = True
     # Whether the protocol served waits for the client's first bytes (HTTP):
     # only then may handle_stream wait for them too.  A TCPServer subclass
     # may greet first, so it is always given its stream at the accept.
@@ -353,10 +353,11 @@ class TCPServer:
     ) -> None:
         bare = BareConnection(
             connection,
-            lambda stream: self._handle_stream_of(stream, address),
+            self,
             self.read_chunk_size,
             self.max_buffer_size,
             self._count_open(),
+            address,
         )
         # The stream that takes it over reads it directly at times, as a
         # stream made here would (accept() gives a blocking socket).

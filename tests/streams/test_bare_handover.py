@@ -53,17 +53,22 @@ class Served:
         if not self.closed.done():
             self.closed.set_result(None)
 
-    def hand_over(self, stream: IOStream) -> None:
+    def _handle_stream_of(self, stream: IOStream, address: Any) -> None:
+        # (What a BareConnection calls on its server at the handover.)
         self.streams.append(self.harness.track(stream))
         assert self.accepted is not None
-        self.server.handle_stream(stream, self.accepted.getpeername())
+        assert address == self.accepted.getpeername()
+        self.server.handle_stream(stream, address)
 
     async def connect(self) -> socket.socket:
         loop = asyncio.get_running_loop()
         client, accepted = await raw_tcp_pair(self.harness)
         self.accepted = accepted
         bare = self.bare = BareConnection(
-            accepted, self.hand_over, close_hook=self.on_close
+            accepted,
+            self,
+            close_hook=self.on_close,
+            address=accepted.getpeername(),
         )
         if _uses_loop_transport(IOLoop.current()):
             _LoopTransport(IOLoop.current(), accepted, bare)  # type: ignore[arg-type]
@@ -153,9 +158,10 @@ async def test_an_end_of_file_right_after_a_partial_head(harness: Harness) -> No
 async def test_a_server_that_starts_connections_bare_serves_them(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The accept path's opt-in (TCPServer._bare_first): plain connections
-    # start on a BareConnection and are served as usual after the handover;
-    # the server counts them open until they close.
+    # The accept path (TCPServer._bare_first): plain connections start on
+    # a BareConnection, which serves bodyless requests itself and hands the
+    # connection over for one with a body; the server counts them open
+    # until they close.
     loop = asyncio.get_running_loop()
     server = HTTPServer(_echo)
     server._bare_first = True
@@ -189,7 +195,12 @@ async def test_a_server_that_starts_connections_bare_serves_them(
         assert await _read_responses(clients[0], 1) == [b"GET /0 "]
         assert await _read_responses(clients[1], 1) == [b"GET /1 "]
         assert server._open_connections == 2
-        assert len(made) == 2 and all(bare.handed is not None for bare in made)
+        assert len(made) == 2 and all(bare.handed is None for bare in made)
+        await loop.sock_sendall(
+            clients[0], b"PUT /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"
+        )
+        assert await _read_responses(clients[0], 1) == [b"PUT /p ok"]
+        assert made[0].handed is not None and made[1].handed is None
         for client in clients:
             client.close()
         await within(all_closed)

@@ -335,10 +335,7 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
                 drain.pending.append(asyncio.ensure_future(_drain_hook(result)))
 
     def handle_stream(self, stream: iostream.IOStream, address: Any) -> None:
-        if self.trusted_downstream is not self._trusted_from:
-            self._trusted_from = self.trusted_downstream
-            self._trusted_set = frozenset(self.trusted_downstream or ())
-        context = _HTTPRequestContext(stream, address, self.protocol, self._trusted_set)
+        context = self._context_of(stream, address)
         if self.http2:
             _choose_version(self, stream, context)
             return
@@ -348,9 +345,26 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
     # TCPServer._bare_first).
     _client_speaks_first = True
 
+    def _context_of(self, stream: Any, address: Any) -> _HTTPRequestContext:
+        if self.trusted_downstream is not self._trusted_from:
+            self._trusted_from = self.trusted_downstream
+            self._trusted_set = frozenset(self.trusted_downstream or ())
+        return _HTTPRequestContext(stream, address, self.protocol, self._trusted_set)
+
     def _bare_started(self, bare: BareConnection) -> None:
-        # One of the connections: a drain or close_all_connections closes it
-        # (it is idle); its wait deadline counts from the accept.
+        if not self.http2 and type(self).handle_stream is HTTPServer.handle_stream:
+            # HTTP/1.x, served as handle_stream would, on the bare
+            # connection until a request needs a stream.
+            conn = HTTP1ServerConnection(
+                bare, self.conn_params, self._context_of(bare, bare.address)
+            )
+            conn._bare = bare
+            bare.server_conn = conn
+            self._serve_with(conn)
+            return
+        # Handed over at its first bytes.  Meanwhile one of the connections:
+        # a drain or close_all_connections closes it (it is idle); its wait
+        # deadline counts from the accept.
         self._connections.add(bare)
         bare.on_end = self._bare_ended
         timeout = self.conn_params.header_timeout
