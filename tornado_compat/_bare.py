@@ -6,15 +6,15 @@ transport (ours on the selector loop, the loop's own on uvloop) and the
 bytes it receives.  With a server connection (``server_conn``, an
 ``HTTP1ServerConnection`` that takes it as its stream) it serves: every
 request whose head is complete and needs nothing of a stream (no body, no
-upgrade: see ``http1connection._servable_head``) is read from its buffer
-and answered through its :meth:`write`, by the same ``HTTP1Connection``
-code a stream's requests go through.  Anything else, and anyone who asks
-for the request connection's ``stream``, gets the connection handed over
-(:meth:`take_over`): an ``IOStream`` built around the same live transport
-(``IOStream(sock, _take_over=..., _received=...)``) with every byte not
-consumed, the deadline timer still counting, the close callback, the
-connection count's hook and the writes not yet sent; the server connection
-serves on with it.  Without a server connection it serves nothing and
+expectation, no upgrade: see ``HTTP1Connection._read_request``) is read
+from its buffer and answered through its :meth:`write`, by the same
+``HTTP1Connection`` code a stream's requests go through.  Anything else,
+and anyone who asks for the request connection's ``stream``, gets the
+connection handed over (:meth:`take_over`): an ``IOStream`` built around
+the same live transport (``IOStream(sock, _take_over=..., _received=...)``)
+with every byte not consumed, the deadline timer still counting, the close
+callback, the connection count's hook and the writes not yet sent; the
+server connection serves on with it.  Without a server connection it serves nothing and
 hands over at the first bytes to its server's ``_handle_stream_of`` (the
 server's usual path).
 
@@ -37,7 +37,7 @@ from typing import Any
 from tornado.ioloop import IOLoop
 
 from tornado_compat._transport import _LoopTransport, _StreamProtocol
-from tornado_compat.http1connection import _HeadTimeout, _servable_head
+from tornado_compat.http1connection import _HeadTimeout
 from tornado_compat.iostream import IOStream, StreamClosedError
 
 # IOStream's default, for the requests' body limit (none is read here).
@@ -79,6 +79,7 @@ class BareConnection(_StreamProtocol):
         "_readable_callback",
         "_close_callback",
         "_waiters",
+        "_done",
         "_http_head_timeout",
     )
 
@@ -120,6 +121,8 @@ class BareConnection(_StreamProtocol):
         self._close_callback: Callable[[], None] | None = None
         # Futures of writes the kernel has not all taken yet, oldest first.
         self._waiters: collections.deque[asyncio.Future[None]] | None = None
+        # The done future of the writes the kernel took at once (see _sent).
+        self._done: asyncio.Future[None] | None = None
         # Its _HeadTimeout while it runs a deadline.
         self._http_head_timeout: Any = None
 
@@ -213,22 +216,33 @@ class BareConnection(_StreamProtocol):
     def write(self, data: bytes | bytearray | memoryview) -> asyncio.Future[None]:
         """Send ``data``; the future resolves once the kernel has all of it
         (StreamClosedError, raised or in the future, once closed)."""
+        direct = self._direct
+        if direct is not None and not self._closed:
+            # Our transport (none once handed over): it says whether the
+            # kernel took every byte; if it closed, so has this connection.
+            if direct._send_all(data):
+                return self._sent()
+            return self._unsent(asyncio.Future(loop=self._loop))
         handed = self.handed
         if handed is not None:
             return handed.write(data)
-        if self._closed or self.transport is None or self.transport.is_closing():
+        transport = self.transport
+        if self._closed or transport is None or transport.is_closing():
             raise StreamClosedError()
-        future: asyncio.Future[None] = self._loop.create_future()
-        direct = self._direct
-        if direct is not None:
-            sent = direct._send_all(data)
-        else:
-            self.transport.write(data)
-            sent = not self.transport.get_write_buffer_size()
-        if sent and not self._closed:
-            future.set_result(None)
-            return future
-        return self._unsent(future)
+        transport.write(data)
+        if not transport.get_write_buffer_size() and not self._closed:
+            return self._sent()
+        return self._unsent(asyncio.Future(loop=self._loop))
+
+    def _sent(self) -> asyncio.Future[None]:
+        """The future of a write the kernel took at once: done, and the
+        same one for every such write of the connection (nothing can
+        change a done future's outcome)."""
+        done = self._done
+        if done is None:
+            done = self._done = asyncio.Future(loop=self._loop)
+            done.set_result(None)
+        return done
 
     def _write_pair(
         self, first: bytes, second: bytes | bytearray | memoryview
@@ -241,12 +255,10 @@ class BareConnection(_StreamProtocol):
         transport = self.transport
         if self._closed or transport is None or transport.is_closing():
             raise StreamClosedError()
-        future: asyncio.Future[None] = self._loop.create_future()
         transport.writelines((first, second))
         if not transport.get_write_buffer_size() and not self._closed:
-            future.set_result(None)
-            return future
-        return self._unsent(future)
+            return self._sent()
+        return self._unsent(asyncio.Future(loop=self._loop))
 
     def _unsent(self, future: asyncio.Future[None]) -> asyncio.Future[None]:
         """``future``, for a write the kernel did not take all of at once:
@@ -293,12 +305,6 @@ class BareConnection(_StreamProtocol):
         elif self._paused and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
-
-    def servable(self) -> bool:
-        """Whether the request at the start of the buffer can be served
-        here (see ``http1connection._servable_head``)."""
-        params = self.server_conn.params
-        return _servable_head(self._read_buffer, params.max_header_size)
 
     # -- what its owner asks --------------------------------------------------------
 

@@ -372,53 +372,6 @@ class _HeadTimeout:
             self._schedule(deadline, deadline - now)
 
 
-# Heads _servable_head has judged (up to _KNOWN_HEAD_MAX bytes; cleared
-# when full, as _REQUEST_HEADS is): whether their request can be served on
-# a BareConnection.
-_SERVABLE: dict[bytes, bool] = {}
-# Fields that make a request need a stream: a body to read (or a coded
-# one), an expectation to answer, or an upgrade that takes the connection.
-_NEEDS_STREAM: Final = (
-    "Content-Length",
-    "Transfer-Encoding",
-    "Content-Encoding",
-    "Expect",
-    "Upgrade",
-)
-
-
-def _servable_head(buf: bytearray, limit: int) -> bool:
-    """Whether ``buf`` starts with a whole request head (within ``limit``
-    bytes) in the canonical form the one-pass check accepts, whose request
-    needs nothing of a stream: no body, no expectation, no upgrade.  Such a
-    request is read and answered on a BareConnection by the same
-    HTTP1Connection code; any other goes to a stream, which reads, limits
-    and refuses as it always does."""
-    last = _last_head[0]
-    if last and buf.startswith(last):
-        # (A whole head holds no earlier end: the request is that head.)
-        known = _SERVABLE.get(last)
-        if known is not None:
-            return known and len(last) <= limit
-    end = _head.find_head_end(buf, 0)
-    if end < 0 or end > limit:
-        return False
-    head = bytes(buf[:end])
-    servable = _SERVABLE.get(head)
-    if servable is None:
-        matched = _head.match_request_head(head)
-        if matched is None:
-            servable = False
-        else:
-            fields = httputil.HTTPHeaders._from_lines(matched[3])._as_list
-            servable = not any(name in fields for name in _NEEDS_STREAM)
-        if end <= _KNOWN_HEAD_MAX:
-            if len(_SERVABLE) >= _KNOWN_HEADS:
-                _SERVABLE.clear()
-            _SERVABLE[head] = servable
-    return servable
-
-
 # tornado_compat._bare.BareConnection, once imported (that module imports
 # this one).
 _BARE: list[Any] = [None]
@@ -531,6 +484,10 @@ class HTTP1Connection(httputil.HTTPConnection):
     _detached = False
     # Called once the exchange is over, for a server that did not wait.
     _on_finished: Callable[[], None] | None = None
+    # Whether the stream is a BareConnection serving the request (set by
+    # HTTP1ServerConnection): what needs a stream hands the connection over
+    # to one first (_to_stream).
+    _on_bare = False
     #: Why the last message exchange failed, or None: the protocol error, the
     #: exception of a delegate, the timeout or the stream's error.  A client
     #: reports it to its caller.
@@ -710,7 +667,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         return False
 
     def _read_request(
-        self, delegate: httputil.HTTPMessageDelegate
+        self,
+        delegate: httputil.HTTPMessageDelegate | None,
+        callback: Callable[[httputil.HTTPServerRequest], None] | None = None,
     ) -> bool | None | Coroutine[Any, Any, bool | None]:
         """``_read_message(delegate, wait_for_finish=False)`` for a server,
         run without a coroutine while nothing has to be waited for.
@@ -721,12 +680,18 @@ class HTTP1Connection(httputil.HTTPConnection):
         for what ``headers_received`` returned) is handed over instead: the
         result is then the _read_message coroutine that reads the rest.
         Costing no coroutine matters: this runs for every request.
+
+        Without a delegate, ``callback`` is the server's raw callback: a
+        request with no body goes to it straight, with no _CallableAdapter
+        in between (one is made for a request that has to wait).
         """
         told_delegate = False
         try:
             head = self._take_head(0)
             if head is None:
-                return self._read_message(delegate, False)
+                if self._on_bare:
+                    self._to_stream()
+                return self._read_message(self._delegate_of(delegate, callback), False)
             start_line, headers = head
             fields = headers._as_list
             if (
@@ -734,7 +699,30 @@ class HTTP1Connection(httputil.HTTPConnection):
                 or "Transfer-Encoding" in fields
                 or (self.params.decompress and "Content-Encoding" in fields)
             ):
-                return self._read_message(delegate, False, head)
+                if self._on_bare:
+                    self._to_stream()
+                return self._read_message(
+                    self._delegate_of(delegate, callback), False, head
+                )
+            if self._on_bare and (
+                "Upgrade" in fields
+                or "Expect" in fields
+                or "Content-Encoding" in fields
+            ):
+                # Whatever comes of these (a websocket takes the connection
+                # over, an expectation is answered), a stream has it.
+                self._to_stream()
+            if delegate is None:
+                if TYPE_CHECKING:  # checked for mypy only: this runs per request
+                    assert isinstance(start_line, httputil.RequestStartLine)
+                    assert callback is not None
+                # What the adapter's headers_received and finish would do.
+                request = httputil.HTTPServerRequest(
+                    connection=self, start_line=start_line, headers=headers
+                )
+                self._read_finished = True
+                self._call_delegate(callback, request)
+                return self._request_read()
             told_delegate = True
             self._call_delegate(delegate.headers_received, start_line, headers)
             pending = self._delegate_result
@@ -748,21 +736,46 @@ class HTTP1Connection(httputil.HTTPConnection):
             if not self._write_finished:
                 self._call_delegate(delegate.finish)
             told_delegate = False
-            if not self._finished and not self._stream._closed and not self._detached:
-                # As in _read_message: callbacks stay until the exchange
-                # finishes, which clears them.
-                self._watching_close = True
-                self._stream.set_close_callback(self._on_connection_close)
-                return None
-            # No callbacks to clear: finishing (or detaching) cleared them,
-            # and nothing watches a stream that closed.
-            return not self._detached and not self._stream._closed
+            return self._request_read()
         except _FAILURES as e:
             refusal = self._failed(e)
             return False if refusal is None else refusal
         finally:
-            if told_delegate:
+            if told_delegate and delegate is not None:
                 self._call_delegate_quietly(delegate.on_connection_close)
+
+    def _to_stream(self) -> None:
+        """Have the connection handed over from the BareConnection this
+        request is read on to a stream (see tornado_compat._bare), before
+        anything that needs one: the rest of a head, a body, an upgrade."""
+        self._on_bare = False
+        self._stream = self._stream.take_over()
+
+    def _delegate_of(
+        self,
+        delegate: httputil.HTTPMessageDelegate | None,
+        callback: Callable[[httputil.HTTPServerRequest], None] | None,
+    ) -> httputil.HTTPMessageDelegate:
+        """``delegate``, or the adapter that collects a request (its body
+        included) for the raw ``callback``."""
+        if delegate is not None:
+            return delegate
+        assert callback is not None
+        return _CallableAdapter(callback, self)
+
+    def _request_read(self) -> bool | None:
+        """_read_request's result once the request is all read and handed
+        to the application: None to wait for its response, else whether
+        the connection may carry another request."""
+        if not self._finished and not self._stream._closed and not self._detached:
+            # As in _read_message: callbacks stay until the exchange
+            # finishes, which clears them.
+            self._watching_close = True
+            self._stream.set_close_callback(self._on_connection_close)
+            return None
+        # No callbacks to clear: finishing (or detaching) cleared them, and
+        # nothing watches a stream that closed.
+        return not self._detached and not self._stream._closed
 
     async def _read_head(self, tried: bool = False) -> _Head:
         """Find and parse the next message head, straight from the stream's
@@ -1717,29 +1730,23 @@ class HTTP1ServerConnection:
                     # is reading, without its two calls.
                     stream._readable_callback = self
                 return
-            bare = self._bare
-            if bare is not None and not bare.servable():
-                # It needs a stream: the connection is handed over to one,
-                # which serves from this request on.
-                stream = bare.take_over()
             conn = HTTP1Connection(stream, False, self.params, self.context)
+            if self._bare is not None:
+                conn._on_bare = True
             if self._draining:
                 conn.no_keep_alive = True
             callback = self._callback
             try:
-                if callback is not None:
-                    request_delegate: httputil.HTTPMessageDelegate = _CallableAdapter(
-                        callback, conn
-                    )
-                else:
-                    request_delegate = delegate.start_request(self, conn)
+                request_delegate: httputil.HTTPMessageDelegate | None = (
+                    None if callback is not None else delegate.start_request(self, conn)
+                )
             except Exception:
                 _app_log.error("Uncaught exception", exc_info=True)
                 conn.close()
                 self._end()
                 return
             try:
-                outcome = conn._read_request(request_delegate)
+                outcome = conn._read_request(request_delegate, callback)
                 if not (outcome is True or outcome is False or outcome is None):
                     # It has to wait: it goes on in a task from where it
                     # stops, if it does.

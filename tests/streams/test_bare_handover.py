@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 from tornado.ioloop import IOLoop
 
-from tests.streams.support import Harness, raw_tcp_pair, within
+from tests.streams.support import (
+    Harness,
+    connect_to,
+    listening,
+    raw_tcp_pair,
+    read_responses,
+    within,
+)
 from tornado_compat import httputil, tcpserver
 from tornado_compat._bare import BareConnection
 from tornado_compat._transport import _LoopTransport
@@ -77,27 +84,6 @@ class Served:
         return client
 
 
-async def _read_responses(client: socket.socket, count: int) -> list[bytes]:
-    loop = asyncio.get_running_loop()
-    data = b""
-    bodies: list[bytes] = []
-    while len(bodies) < count:
-        while b"\r\n\r\n" not in data:
-            chunk = await within(loop.sock_recv(client, 65536))
-            assert chunk, f"closed after {bodies!r}"
-            data += chunk
-        head, data = data.split(b"\r\n\r\n", 1)
-        assert head.startswith(b"HTTP/1.1 200 OK"), head
-        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-        while len(data) < length:
-            chunk = await within(loop.sock_recv(client, 65536))
-            assert chunk
-            data += chunk
-        bodies.append(data[:length])
-        data = data[length:]
-    return bodies
-
-
 async def test_requests_before_and_after_the_handover_are_answered_in_order(
     harness: Harness,
 ) -> None:
@@ -105,12 +91,12 @@ async def test_requests_before_and_after_the_handover_are_answered_in_order(
     served = Served(harness)
     client = await served.connect()
     await loop.sock_sendall(client, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HT")
-    assert await _read_responses(client, 1) == [b"GET /a "]
+    assert await read_responses(client, 1) == [b"GET /a "]
     await loop.sock_sendall(client, b"TP/1.1\r\nHost: x\r\n\r\n")
     await loop.sock_sendall(
         client, b"POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
     )
-    assert await _read_responses(client, 2) == [b"GET /b ", b"POST /c hello"]
+    assert await read_responses(client, 2) == [b"GET /b ", b"POST /c hello"]
     assert len(served.streams) == 1
     client.close()
     await within(asyncio.shield(served.closed))
@@ -125,7 +111,7 @@ async def test_a_body_split_across_the_handover_is_read_whole(harness: Harness) 
         client, b"PUT /d HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234"
     )
     await loop.sock_sendall(client, b"56789")
-    assert await _read_responses(client, 1) == [b"PUT /d 0123456789"]
+    assert await read_responses(client, 1) == [b"PUT /d 0123456789"]
 
 
 async def test_a_connection_that_ends_before_a_request_is_closed_and_counted(
@@ -192,14 +178,14 @@ async def test_a_server_that_starts_connections_bare_serves_them(
             clients.append(client)
         for n, client in enumerate(clients):
             await loop.sock_sendall(client, b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % n)
-        assert await _read_responses(clients[0], 1) == [b"GET /0 "]
-        assert await _read_responses(clients[1], 1) == [b"GET /1 "]
+        assert await read_responses(clients[0], 1) == [b"GET /0 "]
+        assert await read_responses(clients[1], 1) == [b"GET /1 "]
         assert server._open_connections == 2
         assert len(made) == 2 and all(bare.handed is None for bare in made)
         await loop.sock_sendall(
             clients[0], b"PUT /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"
         )
-        assert await _read_responses(clients[0], 1) == [b"PUT /p ok"]
+        assert await read_responses(clients[0], 1) == [b"PUT /p ok"]
         assert made[0].handed is not None and made[1].handed is None
         for client in clients:
             client.close()
@@ -241,20 +227,11 @@ class _BareServer(HTTPServer):
 @contextlib.asynccontextmanager
 async def _serve_bare(**options: Any) -> AsyncIterator[tuple[_BareServer, int]]:
     server = _BareServer(_echo, **options)
-    [listener] = bind_sockets(0, "127.0.0.1")
-    server.add_sockets([listener])
-    try:
-        yield server, listener.getsockname()[1]
-    finally:
-        server.stop()
-        await server.close_all_connections()
+    async with listening(server) as port:
+        yield server, port
 
 
-async def _connect(harness: Harness, port: int) -> socket.socket:
-    client = harness.track(socket.socket())
-    client.setblocking(False)
-    await within(asyncio.get_running_loop().sock_connect(client, ("127.0.0.1", port)))
-    return client
+_connect = connect_to
 
 
 async def _until(predicate: Any) -> None:

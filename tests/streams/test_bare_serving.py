@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from tests.streams.support import Harness, within
+from tests.streams.support import (
+    Harness,
+    connect_to,
+    listening,
+    read_responses,
+    within,
+)
 from tornado_compat import httputil
 from tornado_compat.http1connection import HTTP1ServerConnection
 from tornado_compat.httpserver import HTTPServer
 from tornado_compat.iostream import IOStream
-from tornado_compat.netutil import bind_sockets
 
 OK = httputil.ResponseStartLine("HTTP/1.1", 200, "OK")
 
@@ -49,44 +53,11 @@ async def serving(
     app: Callable[[httputil.HTTPServerRequest], None], **options: Any
 ) -> AsyncIterator[tuple[HTTPServer, int]]:
     server = HTTPServer(app, **options)
-    [listener] = bind_sockets(0, "127.0.0.1")
-    server.add_sockets([listener])
-    try:
-        yield server, listener.getsockname()[1]
-    finally:
-        server.stop()
-        await server.close_all_connections()
+    async with listening(server) as port:
+        yield server, port
 
 
-async def connect(harness: Harness, port: int) -> socket.socket:
-    client = harness.track(socket.socket())
-    client.setblocking(False)
-    await within(asyncio.get_running_loop().sock_connect(client, ("127.0.0.1", port)))
-    return client
-
-
-async def responses(client: socket.socket, count: int) -> list[bytes]:
-    """The bodies of the next ``count`` responses (each with a
-    Content-Length)."""
-    loop = asyncio.get_running_loop()
-    data = b""
-    bodies: list[bytes] = []
-    while len(bodies) < count:
-        while b"\r\n\r\n" not in data:
-            chunk = await within(loop.sock_recv(client, 65536))
-            assert chunk, f"closed after {bodies!r}"
-            data += chunk
-        head, data = data.split(b"\r\n\r\n", 1)
-        assert head.startswith(b"HTTP/1.1 200 OK"), head
-        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-        while len(data) < length:
-            chunk = await within(loop.sock_recv(client, 65536))
-            assert chunk
-            data += chunk
-        bodies.append(data[:length])
-        data = data[length:]
-    assert data == b"", data
-    return bodies
+connect = connect_to
 
 
 def the_connection(server: HTTPServer) -> HTTP1ServerConnection:
@@ -103,7 +74,7 @@ async def test_bodyless_requests_are_served_without_a_stream(harness: Harness) -
             b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in range(3)
         )
         await loop.sock_sendall(client, pipelined)
-        assert await responses(client, 3) == [b"GET /0 ", b"GET /1 ", b"GET /2 "]
+        assert await read_responses(client, 3) == [b"GET /0 ", b"GET /1 ", b"GET /2 "]
         conn = the_connection(server)
         assert conn._bare is not None and conn.stream is conn._bare
         assert conn._bare.handed is None
@@ -123,9 +94,9 @@ async def test_a_request_with_a_body_hands_the_connection_over_in_order(
             b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
             b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel",
         )
-        assert await responses(client, 1) == [b"GET /a "]
+        assert await read_responses(client, 1) == [b"GET /a "]
         await loop.sock_sendall(client, b"lo" + b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert await responses(client, 2) == [b"POST /b hello", b"GET /c "]
+        assert await read_responses(client, 2) == [b"POST /b hello", b"GET /c "]
         conn = the_connection(server)
         assert conn._bare is None and isinstance(conn.stream, IOStream)
 
@@ -144,7 +115,7 @@ async def test_a_head_in_pieces_is_read_by_a_stream(harness: Harness) -> None:
             )
         )
         await loop.sock_sendall(client, b"st: x\r\n\r\n")
-        assert await responses(client, 1) == [b"GET /a "]
+        assert await read_responses(client, 1) == [b"GET /a "]
 
 
 async def test_asking_for_the_stream_hands_the_connection_over(
@@ -168,7 +139,7 @@ async def test_asking_for_the_stream_hands_the_connection_over(
             client,
             b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
         )
-        assert await responses(client, 2) == [b"GET /a ", b"GET /b "]
+        assert await read_responses(client, 2) == [b"GET /a ", b"GET /b "]
         conn = the_connection(server)
         assert conn.stream is seen[0] is seen[1] and conn._bare is None
 
@@ -220,7 +191,7 @@ async def test_a_write_the_kernel_has_not_taken_waits_across_the_handover(
         future = await within(written)
         assert not future.done()
         assert isinstance(the_connection(server).stream, IOStream)
-        reading = asyncio.ensure_future(responses(client, 1))
+        reading = asyncio.ensure_future(read_responses(client, 1))
         await within(future)
         assert await within(reading) == [body]
 
