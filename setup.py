@@ -34,6 +34,7 @@ COMPILED = [
     "tornado_compat/protocol/head.py",
     "tornado_compat/protocol/writers.py",
     "tornado_compat/_transport.py",
+    "tornado_compat/_bare.py",
 ]
 
 

@@ -252,7 +252,7 @@ class _LoopTransport:
 
     def _read_ready(self) -> None:
         protocol = self._protocol
-        size: int = protocol.stream.read_chunk_size
+        size = protocol.read_size()
         try:
             data = self._sock.recv(
                 size if size > _DEFAULT_READ_CHUNK_SIZE else _DEFAULT_READ_CHUNK_SIZE
@@ -341,13 +341,19 @@ class _StreamProtocol:
 
     Received bytes go to the stream's ``_on_data``.  (It is not an
     ``asyncio.Protocol`` subclass, which a compiled class cannot be; the
-    loops, uvloop's included, ask only for its methods.)
+    loops, uvloop's included, ask only for its methods.)  A connection's
+    first owner before any stream (:mod:`tornado_compat._bare`) is a
+    subclass (compiled: the transport takes only these).
     """
 
     __slots__ = ("stream",)
 
     def __init__(self, stream: IOStream) -> None:
         self.stream = stream
+
+    def read_size(self) -> int:
+        """How much the transport asks the socket for at once."""
+        return self.stream.read_chunk_size
 
     def connection_made(self, transport: Any) -> None:
         # uvloop's transports implement the interface without subclassing.

@@ -223,6 +223,12 @@ class _HeadTimeout:
     and when it fires early it sleeps again until the deadline.  Only a
     deadline earlier than the timer (a head deadline after a longer wait
     deadline) makes a new timer, once per head that arrives in pieces.
+
+    The owner is a stream, or, before a plain server connection has one, its
+    :class:`~tornado_compat._bare.BareConnection` (anything with ``_closed``,
+    ``io_loop``, ``close()`` and ``_http_head_timeout``); :meth:`move` hands
+    the deadlines to the stream that takes the connection over, still
+    counting from where they started.
     """
 
     __slots__ = (
@@ -235,8 +241,9 @@ class _HeadTimeout:
         "_log_args",
     )
 
-    def __init__(self, stream: iostream.IOStream) -> None:
-        self.stream = stream
+    def __init__(self, stream: Any) -> None:
+        # Any: an IOStream or a BareConnection (see the class's docstring).
+        self.stream: Any = stream
         self.deadline: float | None = None
         self.fired = False
         # Whether the deadline set is the head deadline.
@@ -248,7 +255,7 @@ class _HeadTimeout:
         self._log_args: tuple[str, object, float] | None = None
 
     @classmethod
-    def arm(cls, stream: iostream.IOStream, timeout: float) -> _HeadTimeout:
+    def arm(cls, stream: Any, timeout: float) -> _HeadTimeout:
         """Start the wait deadline, unless a deadline is running: bytes that
         come without completing a head (empty lines) do not extend it."""
         watch: _HeadTimeout | None = stream._http_head_timeout
@@ -268,7 +275,7 @@ class _HeadTimeout:
     @classmethod
     def head_started(
         cls,
-        stream: iostream.IOStream,
+        stream: Any,
         timeout: float,
         what: str,
         context: object,
@@ -308,14 +315,30 @@ class _HeadTimeout:
             self._timer = loop.call_later(delay, self, context=_TIMER_CONTEXT)
 
     @staticmethod
-    def drop(stream: iostream.IOStream) -> None:
+    def move(owner: Any, stream: iostream.IOStream) -> None:
+        """Give the deadlines of ``owner`` (a connection's first owner) to
+        ``stream``, which now owns the connection, on the same timer."""
+        watch = _HeadTimeout._taken_from(owner)
+        if watch is not None:
+            watch.stream = stream
+            stream._http_head_timeout = watch
+
+    @staticmethod
+    def _taken_from(owner: Any) -> _HeadTimeout | None:
+        """The timer of ``owner``, which no longer holds it."""
+        watch: _HeadTimeout | None = owner._http_head_timeout
+        if watch is not None:
+            owner._http_head_timeout = None
+        return watch
+
+    @staticmethod
+    def drop(stream: Any) -> None:
         """Cancel the timer of ``stream`` and forget it: its connection is
         over.  The loop's timer would otherwise keep the stream, its socket
         and its buffers alive until the deadline."""
-        watch: _HeadTimeout | None = stream._http_head_timeout
+        watch = _HeadTimeout._taken_from(stream)
         if watch is None:
             return
-        stream._http_head_timeout = None
         watch.deadline = None
         watch._log_args = None
         timer = watch._timer
@@ -347,6 +370,20 @@ class _HeadTimeout:
             self.stream.close()
         else:
             self._schedule(deadline, deadline - now)
+
+
+# tornado_compat._bare.BareConnection, once imported (that module imports
+# this one).
+_BARE: list[Any] = [None]
+
+
+def _bare_class() -> Any:
+    cls = _BARE[0]
+    if cls is None:
+        from tornado_compat._bare import BareConnection
+
+        cls = _BARE[0] = BareConnection
+    return cls
 
 
 def _copy_headers(headers: httputil.HTTPHeaders) -> httputil.HTTPHeaders:
@@ -409,7 +446,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         context: object | None = None,
     ) -> None:
         self.is_client = is_client
-        self.stream: iostream.IOStream = stream
+        # The stream, or the BareConnection a server connection serves a
+        # request on before any stream exists (see the stream property).
+        self._stream: Any = stream
         if params is None:
             params = HTTP1ConnectionParameters()
         self.params = params
@@ -445,6 +484,10 @@ class HTTP1Connection(httputil.HTTPConnection):
     _detached = False
     # Called once the exchange is over, for a server that did not wait.
     _on_finished: Callable[[], None] | None = None
+    # Whether the stream is a BareConnection serving the request (set by
+    # HTTP1ServerConnection): what needs a stream hands the connection over
+    # to one first (_to_stream).
+    _on_bare = False
     #: Why the last message exchange failed, or None: the protocol error, the
     #: exception of a delegate, the timeout or the stream's error.  A client
     #: reports it to its caller.
@@ -549,22 +592,22 @@ class HTTP1Connection(httputil.HTTPConnection):
                     and headers.get("Expect", "").lower() == "100-continue"
                     and not self._write_finished
                 ):
-                    self.stream.write(b"HTTP/1.1 100 (Continue)\r\n\r\n")
+                    self._stream.write(b"HTTP/1.1 100 (Continue)\r\n\r\n")
                 await self._read_body_with_timeout(framing, delegate)
             self._read_finished = True
             if not self._write_finished or self.is_client:
                 self._call_delegate(delegate.finish)
             told_delegate = False
             if self.is_client:
-                if not self._write_finished or self.stream.writing():
+                if not self._write_finished or self._stream.writing():
                     # The response came before the request was all sent (an
                     # early 4xx, or no 100 Continue), or while some of it was
                     # still buffered: the unsent rest would be taken for the
                     # next request, so the connection ends here.
                     self._disconnect_on_finish = True
-            elif not self._finished and not self.stream._closed and not self._detached:
+            elif not self._finished and not self._stream._closed and not self._detached:
                 self._watching_close = True
-                self.stream.set_close_callback(self._on_connection_close)
+                self._stream.set_close_callback(self._on_connection_close)
                 if not wait_for_finish:
                     # Callbacks stay until the exchange finishes, which
                     # clears them.
@@ -574,7 +617,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 await self._finish_future
             if self.is_client and self._disconnect_on_finish:
                 self.close()
-            return not self._detached and not self.stream._closed
+            return not self._detached and not self._stream._closed
         except _FAILURES as e:
             if self.is_client and isinstance(e, _MALFORMED):
                 # The caller learns of it through the delegate.
@@ -624,7 +667,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         return False
 
     def _read_request(
-        self, delegate: httputil.HTTPMessageDelegate
+        self,
+        delegate: httputil.HTTPMessageDelegate | None,
+        callback: Callable[[httputil.HTTPServerRequest], None] | None = None,
     ) -> bool | None | Coroutine[Any, Any, bool | None]:
         """``_read_message(delegate, wait_for_finish=False)`` for a server,
         run without a coroutine while nothing has to be waited for.
@@ -635,12 +680,18 @@ class HTTP1Connection(httputil.HTTPConnection):
         for what ``headers_received`` returned) is handed over instead: the
         result is then the _read_message coroutine that reads the rest.
         Costing no coroutine matters: this runs for every request.
+
+        Without a delegate, ``callback`` is the server's raw callback: a
+        request with no body goes to it straight, with no _CallableAdapter
+        in between (one is made for a request that has to wait).
         """
         told_delegate = False
         try:
             head = self._take_head(0)
             if head is None:
-                return self._read_message(delegate, False)
+                if self._on_bare:
+                    self._to_stream()
+                return self._read_message(self._delegate_of(delegate, callback), False)
             start_line, headers = head
             fields = headers._as_list
             if (
@@ -648,7 +699,30 @@ class HTTP1Connection(httputil.HTTPConnection):
                 or "Transfer-Encoding" in fields
                 or (self.params.decompress and "Content-Encoding" in fields)
             ):
-                return self._read_message(delegate, False, head)
+                if self._on_bare:
+                    self._to_stream()
+                return self._read_message(
+                    self._delegate_of(delegate, callback), False, head
+                )
+            if self._on_bare and (
+                "Upgrade" in fields
+                or "Expect" in fields
+                or "Content-Encoding" in fields
+            ):
+                # Whatever comes of these (a websocket takes the connection
+                # over, an expectation is answered), a stream has it.
+                self._to_stream()
+            if delegate is None:
+                if TYPE_CHECKING:  # checked for mypy only: this runs per request
+                    assert isinstance(start_line, httputil.RequestStartLine)
+                    assert callback is not None
+                # What the adapter's headers_received and finish would do.
+                request = httputil.HTTPServerRequest(
+                    connection=self, start_line=start_line, headers=headers
+                )
+                self._read_finished = True
+                self._call_delegate(callback, request)
+                return self._request_read()
             told_delegate = True
             self._call_delegate(delegate.headers_received, start_line, headers)
             pending = self._delegate_result
@@ -662,21 +736,46 @@ class HTTP1Connection(httputil.HTTPConnection):
             if not self._write_finished:
                 self._call_delegate(delegate.finish)
             told_delegate = False
-            if not self._finished and not self.stream._closed and not self._detached:
-                # As in _read_message: callbacks stay until the exchange
-                # finishes, which clears them.
-                self._watching_close = True
-                self.stream.set_close_callback(self._on_connection_close)
-                return None
-            # No callbacks to clear: finishing (or detaching) cleared them,
-            # and nothing watches a stream that closed.
-            return not self._detached and not self.stream._closed
+            return self._request_read()
         except _FAILURES as e:
             refusal = self._failed(e)
             return False if refusal is None else refusal
         finally:
-            if told_delegate:
+            if told_delegate and delegate is not None:
                 self._call_delegate_quietly(delegate.on_connection_close)
+
+    def _to_stream(self) -> None:
+        """Have the connection handed over from the BareConnection this
+        request is read on to a stream (see tornado_compat._bare), before
+        anything that needs one: the rest of a head, a body, an upgrade."""
+        self._on_bare = False
+        self._stream = self._stream.take_over()
+
+    def _delegate_of(
+        self,
+        delegate: httputil.HTTPMessageDelegate | None,
+        callback: Callable[[httputil.HTTPServerRequest], None] | None,
+    ) -> httputil.HTTPMessageDelegate:
+        """``delegate``, or the adapter that collects a request (its body
+        included) for the raw ``callback``."""
+        if delegate is not None:
+            return delegate
+        assert callback is not None
+        return _CallableAdapter(callback, self)
+
+    def _request_read(self) -> bool | None:
+        """_read_request's result once the request is all read and handed
+        to the application: None to wait for its response, else whether
+        the connection may carry another request."""
+        if not self._finished and not self._stream._closed and not self._detached:
+            # As in _read_message: callbacks stay until the exchange
+            # finishes, which clears them.
+            self._watching_close = True
+            self._stream.set_close_callback(self._on_connection_close)
+            return None
+        # No callbacks to clear: finishing (or detaching) cleared them, and
+        # nothing watches a stream that closed.
+        return not self._detached and not self._stream._closed
 
     async def _read_head(self, tried: bool = False) -> _Head:
         """Find and parse the next message head, straight from the stream's
@@ -692,7 +791,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         found no complete head in the buffer (``_take_head(0)``), so the
         first step is to wait.
         """
-        stream = self.stream
+        stream = self._stream
         scan = 0
         params = self.params
         timeout = params.header_timeout
@@ -737,7 +836,7 @@ class HTTP1Connection(httputil.HTTPConnection):
     def _take_head(self, scan: int) -> _Head | None:
         """The next head, parsed and taken from the buffer, if it is all
         there; else None.  ``scan`` is where the last search stopped."""
-        buf = self.stream._read_buffer
+        buf = self._stream._read_buffer
         if scan == 0 and buf and buf[0] in _LINE_END_BYTES:
             _skip_empty_lines(buf, self.params.strict)
         limit = self.params.max_header_size
@@ -750,7 +849,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             if buf.startswith(last) and len(last) <= limit:
                 known = _REQUEST_HEADS.get(last)
                 if known is not None:
-                    timer: _HeadTimeout | None = self.stream._http_head_timeout
+                    timer: _HeadTimeout | None = self._stream._http_head_timeout
                     if timer is not None:
                         timer.deadline = None
                     if len(last) == len(buf):
@@ -762,11 +861,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         if end >= 0:
             if end > limit:
                 raise self._head_too_large(buf)
-            watch: _HeadTimeout | None = self.stream._http_head_timeout
+            watch: _HeadTimeout | None = self._stream._http_head_timeout
             if watch is not None:
                 # The head is here: its timeout (and the idle one) is over.
                 watch.deadline = None
-            return self._parse_head(self.stream._consume(end))
+            return self._parse_head(self._stream._consume(end))
         if len(buf) > limit:
             raise self._head_too_large(buf)
         return None
@@ -921,7 +1020,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self, length: int, delegate: httputil.HTTPMessageDelegate
     ) -> None:
         chunk_size = self.params.chunk_size
-        stream = self.stream
+        stream = self._stream
         while length > 0:
             buffered = len(stream._read_buffer)
             if buffered:
@@ -935,7 +1034,7 @@ class HTTP1Connection(httputil.HTTPConnection):
     async def _read_chunked_body(self, delegate: httputil.HTTPMessageDelegate) -> None:
         # Decoded straight from the stream's buffer: what follows the body
         # (the next pipelined message) is never taken out of it.
-        stream = self.stream
+        stream = self._stream
         limit = self._max_body_size
         decoder = _framing.ChunkedDecoder(
             max_body_size=limit, strict=self.params.strict
@@ -981,9 +1080,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         received = 0
         while True:
             try:
-                data = await self.stream.read_bytes(chunk_size, partial=True)
+                data = await self._stream.read_bytes(chunk_size, partial=True)
             except iostream.StreamClosedError as e:
-                if e.real_error is not None and not self.stream._is_connreset(
+                if e.real_error is not None and not self._stream._is_connreset(
                     e.real_error
                 ):
                     raise
@@ -1044,7 +1143,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         tests pin); with ``precise_status`` it carries the precise status and
         says that the connection closes.
         """
-        if self.stream._closed or self._write_finished:
+        if self._stream._closed or self._write_finished:
             return
         self._write_finished = True
         if self.params.precise_status:
@@ -1060,7 +1159,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         else:
             answer = b"HTTP/1.1 400 Bad Request\r\n\r\n"
         try:
-            await self.stream.write(answer)
+            await self._stream.write(answer)
         except iostream.StreamClosedError:
             pass
 
@@ -1070,8 +1169,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._close_callback = None
         if self._watching_close:
             self._watching_close = False
-            if not self._detached and not self.stream._closed:
-                self.stream.set_close_callback(None)
+            if not self._detached and not self._stream._closed:
+                self._stream.set_close_callback(None)
 
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
         """Run ``callback`` if the connection closes before the exchange ends.
@@ -1092,7 +1191,7 @@ class HTTP1Connection(httputil.HTTPConnection):
     def close(self) -> None:
         """Close the connection's stream."""
         if not self._detached:
-            self.stream.close()
+            self._stream.close()
         self._clear_callbacks()
         self._mark_finished()
 
@@ -1109,10 +1208,25 @@ class HTTP1Connection(httputil.HTTPConnection):
     def detach(self) -> iostream.IOStream:
         """Hand the stream over (for protocols that take over the connection,
         such as websockets); this connection no longer uses it."""
+        stream = self.stream
         self._clear_callbacks()
         self._detached = True
         self._mark_finished()
-        return self.stream
+        return stream
+
+    @property
+    def stream(self) -> iostream.IOStream:
+        """The connection's stream.  A request served before its connection
+        has a stream (see :mod:`tornado_compat._bare`) has the connection
+        handed over to one first, so the stream is always a real one."""
+        stream = self._stream
+        if stream.__class__ is _bare_class():
+            stream = self._stream = stream.take_over()
+        return stream
+
+    @stream.setter
+    def stream(self, stream: iostream.IOStream) -> None:
+        self._stream = stream
 
     def set_body_timeout(self, timeout: float) -> None:
         """Seconds allowed for reading this message's body."""
@@ -1235,7 +1349,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             if self._expected_content_remaining < 0:
                 # The framing is already broken; stop before the peer is
                 # misled any further.
-                self.stream.close()
+                self._stream.close()
                 raise httputil.HTTPOutputError(
                     "Tried to write more data than Content-Length"
                 )
@@ -1246,16 +1360,16 @@ class HTTP1Connection(httputil.HTTPConnection):
     def _write_to_stream(
         self, data: _BytesLike, more: _BytesLike | None = None
     ) -> Future[None]:
-        if self.stream._closed:
+        if self._stream._closed:
             future: Future[None] = Future()
             future.set_exception(iostream.StreamClosedError())
             future.exception()
             return future
         if more is None:
-            future = self.stream.write(data)
+            future = self._stream.write(data)
         else:
             assert isinstance(data, bytes)  # a head, with the body after it
-            future = self.stream._write_pair(data, more)
+            future = self._stream._write_pair(data, more)
         self._pending_write = future
         return future
 
@@ -1266,13 +1380,13 @@ class HTTP1Connection(httputil.HTTPConnection):
     def finish(self) -> None:
         """The message being written is complete."""
         remaining = self._expected_content_remaining
-        if remaining is not None and remaining != 0 and not self.stream._closed:
-            self.stream.close()
+        if remaining is not None and remaining != 0 and not self._stream._closed:
+            self._stream.close()
             raise httputil.HTTPOutputError(
                 "Tried to write %d bytes less than Content-Length" % remaining
             )
-        if self._chunking_output and not self.stream._closed:
-            self._pending_write = self.stream.write(LAST_CHUNK)
+        if self._chunking_output and not self._stream._closed:
+            self._pending_write = self._stream.write(LAST_CHUNK)
         self._write_finished = True
         if not self._read_finished:
             # The application answered before the request body was read; the
@@ -1476,11 +1590,13 @@ class HTTP1ServerConnection:
 
     def __init__(
         self,
-        stream: iostream.IOStream,
+        stream: Any,
         params: HTTP1ConnectionParameters | None = None,
         context: object | None = None,
     ) -> None:
-        self.stream = stream
+        # An IOStream; or the BareConnection it serves on until that hands
+        # the connection over to one (see tornado_compat._bare).
+        self.stream: Any = stream
         self.params = params or HTTP1ConnectionParameters()
         self.context = context
         self._delegate: httputil.HTTPServerConnectionDelegate | None = None
@@ -1496,6 +1612,9 @@ class HTTP1ServerConnection:
     _waiting: HTTP1Connection | None = None
     # Set by start_drain(): no request after the current one.
     _draining = False
+    # The BareConnection served on, until it hands the connection over to a
+    # stream (see tornado_compat._bare); then None.
+    _bare: Any = None
     # The server's raw callback, when its start_request would only wrap it
     # in a _CallableAdapter (HTTPServer._plain_callback): the adapter is then
     # made here, without a call into the server for every request.
@@ -1575,10 +1694,12 @@ class HTTP1ServerConnection:
 
     def _serve(self) -> None:
         """Handle every request whose bytes are buffered, then wait for more."""
-        stream = self.stream
         delegate = self._delegate
         assert delegate is not None
         while True:
+            # (Read again for each request: the last one may have had the
+            # connection handed over to a stream, see _stream_taken_over.)
+            stream = self.stream
             buf = stream._read_buffer
             idle = not buf
             if not idle and buf[0] in _LINE_END_BYTES:
@@ -1610,23 +1731,22 @@ class HTTP1ServerConnection:
                     stream._readable_callback = self
                 return
             conn = HTTP1Connection(stream, False, self.params, self.context)
+            if self._bare is not None:
+                conn._on_bare = True
             if self._draining:
                 conn.no_keep_alive = True
             callback = self._callback
             try:
-                if callback is not None:
-                    request_delegate: httputil.HTTPMessageDelegate = _CallableAdapter(
-                        callback, conn
-                    )
-                else:
-                    request_delegate = delegate.start_request(self, conn)
+                request_delegate: httputil.HTTPMessageDelegate | None = (
+                    None if callback is not None else delegate.start_request(self, conn)
+                )
             except Exception:
                 _app_log.error("Uncaught exception", exc_info=True)
                 conn.close()
                 self._end()
                 return
             try:
-                outcome = conn._read_request(request_delegate)
+                outcome = conn._read_request(request_delegate, callback)
                 if not (outcome is True or outcome is False or outcome is None):
                     # It has to wait: it goes on in a task from where it
                     # stops, if it does.
@@ -1648,6 +1768,12 @@ class HTTP1ServerConnection:
             # True: the request is all done and the connection is open.
             if outcome is not True and not self._may_go_on(conn, outcome):
                 return
+
+    def _stream_taken_over(self, stream: iostream.IOStream) -> None:
+        """The BareConnection served on so far handed the connection over to
+        ``stream``, which is served on from now on."""
+        self.stream = stream
+        self._bare = None
 
     def _message_done(
         self, task: asyncio.Future[bool | None], conn: HTTP1Connection

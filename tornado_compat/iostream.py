@@ -39,7 +39,7 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from re import Pattern
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -1280,13 +1280,21 @@ class IOStream(BaseIOStream):
         *args: Any,
         _accepted: bool = False,
         _nodelay: bool = False,
+        _take_over: Any = None,
+        _received: bytes | bytearray = b"",
         **kwargs: Any,
     ) -> None:
         # _accepted and _nodelay are the TCP server's: the socket has just
         # been accepted (so it is connected, without asking the kernel), and
         # its listening socket had TCP_NODELAY on, which it inherited.
+        # _take_over and _received are a connection's handover (see
+        # _adopt_transport): the live transport of ``socket`` and what it
+        # delivered that nobody has consumed.
         self.socket = socket
-        self.socket.setblocking(False)
+        if _take_over is None:
+            # (A transport's socket is non-blocking already, and may be
+            # closed by now.)
+            self.socket.setblocking(False)
         super().__init__(*args, **kwargs)
         # Bytes received go to _on_data; where that is IOStream's own, the
         # protocol runs it without the call through the stream.
@@ -1310,8 +1318,42 @@ class IOStream(BaseIOStream):
         self._attaching = False
         # Our own transport, while writes may go straight to it (see write).
         self._direct: _LoopTransport | None = None
-        if _accepted or self._is_connected():
+        if _take_over is not None:
+            self._adopt_transport(_take_over, _received)
+        elif _accepted or self._is_connected():
             self._start_transport(_nodelay)
+
+    def _adopt_transport(self, transport: Any, received: bytes | bytearray) -> None:
+        """Become the owner of ``transport``, already made for this stream's
+        socket and registered with its loop, as if it had been this stream's
+        from the start: ``received`` (bytes it delivered to its previous
+        protocol, unconsumed) is read first, then what arrives after.
+
+        The previous protocol must no longer touch the transport.  A
+        transport that is already closing has delivered all it will: the
+        stream keeps ``received`` for reads and closes as at an end of file.
+        """
+        if received:
+            self._read_buffer += received
+        if transport.is_closing():
+            self._on_connection_lost(None)
+            return
+        transport.set_protocol(self._protocol)
+        # Whoever had it may have paused it; the stream pauses it again if
+        # ``received`` already fills a chunk (_attach_transport).
+        transport.resume_reading()
+        self._attach_transport(transport)
+
+    def _take_unsent_writes(self, unsent: int, futures: Iterable[Future[None]]) -> None:
+        """Writes its previous owner made (see _adopt_transport), of which
+        the transport still holds ``unsent`` bytes: ``futures`` resolve as
+        this stream's own writes do, once the kernel has those bytes."""
+        self._total_write_index += unsent
+        queue = self._write_futures
+        if queue is None:
+            queue = self._write_futures = collections.deque()
+        for future in futures:
+            queue.append((self._total_write_index, future))
 
     def _reads_are_ours(self) -> bool:
         """Whether read_from_fd is this class's own (not a subclass's or an

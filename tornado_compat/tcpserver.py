@@ -32,7 +32,9 @@ from tornado.concurrent import Future
 from tornado.ioloop import IOLoop
 
 from tornado_compat import process
-from tornado_compat.iostream import IOStream, SSLIOStream
+from tornado_compat._bare import BareConnection
+from tornado_compat._transport import _LoopTransport
+from tornado_compat.iostream import IOStream, SSLIOStream, _uses_loop_transport
 from tornado_compat.netutil import (
     _DEFAULT_BACKLOG,
     _Acceptor,
@@ -58,6 +60,13 @@ def _report_handler_result(future: Future[Any]) -> None:
     # here lets the IOLoop log it as "Exception in callback" on app_log,
     # which is where Tornado users (and Tornado's tests) look for it.
     future.result()
+
+
+def _bare_attached(task: Any, bare: BareConnection) -> None:
+    # The loop could not take the socket (the peer reset it meanwhile):
+    # the connection ends there, closed and counted.
+    if not task.cancelled() and task.exception() is not None:
+        bare.connection_lost(task.exception())
 
 
 def _has_nodelay(connection: socket.socket) -> bool:
@@ -279,6 +288,9 @@ class TCPServer:
         nodelay = self._nodelay
         if nodelay is None:
             nodelay = self._nodelay = _has_nodelay(connection)
+        if self._bare_first and self._client_speaks_first and self._ssl_context is None:
+            self._start_bare(connection, address, nodelay)
+            return
         if self._ssl_context is not None:
             # The stream runs TLS itself over the plain socket.  Wrapping it
             # in an ssl.SSLSocket first would only be undone, and the ssl
@@ -303,22 +315,66 @@ class TCPServer:
                 _nodelay=nodelay,
             )
         if not stream.closed():
-            hook = self._stream_closed_hook
-            if hook is None:
-                # One bound method for every stream, not one each.
-                hook = self._stream_closed_hook = self._on_stream_closed
-            stream._close_hook = hook
-            self._open_connections += 1
-            cap = self.max_connections
-            if cap is not None and self._open_connections >= cap and not self._at_cap:
-                self._at_cap = True
-                for acceptor in self._handlers.values():
-                    acceptor.hold()
+            stream._close_hook = self._count_open()
+        self._handle_stream_of(stream, address)
+
+    def _count_open(self) -> Callable[[], None]:
+        """Count one more open connection; return what its close calls."""
+        hook = self._stream_closed_hook
+        if hook is None:
+            # One bound method for every stream, not one each.
+            hook = self._stream_closed_hook = self._on_stream_closed
+        self._open_connections += 1
+        cap = self.max_connections
+        if cap is not None and self._open_connections >= cap and not self._at_cap:
+            self._at_cap = True
+            for acceptor in self._handlers.values():
+                acceptor.hold()
+        return hook
+
+    def _handle_stream_of(self, stream: IOStream, address: Any) -> None:
         result = self.handle_stream(stream, address)
         if result is not None:
             IOLoop.current().add_future(
                 gen.convert_yielded(result), _report_handler_result
             )
+
+    # Whether plain connections start on a BareConnection (see
+    # tornado_compat._bare): HTTPServer serves their bodyless requests on
+    # it, and hands them over to a stream when a request needs one.
+    _bare_first = True
+    # Whether the protocol served waits for the client's first bytes (HTTP):
+    # only then may handle_stream wait for them too.  A TCPServer subclass
+    # may greet first, so it is always given its stream at the accept.
+    _client_speaks_first = False
+
+    def _start_bare(
+        self, connection: socket.socket, address: Any, nodelay: bool
+    ) -> None:
+        bare = BareConnection(
+            connection,
+            self,
+            self.read_chunk_size,
+            self.max_buffer_size,
+            self._count_open(),
+            address,
+        )
+        # The stream that takes it over reads it directly at times, as a
+        # stream made here would (accept() gives a blocking socket).
+        connection.setblocking(False)
+        self._bare_started(bare)
+        io_loop = IOLoop.current()
+        if _uses_loop_transport(io_loop):
+            _LoopTransport(io_loop, connection, bare, nodelay)
+            return
+        loop = io_loop.asyncio_loop  # type: ignore[attr-defined]
+        task = loop.create_task(loop.connect_accepted_socket(lambda: bare, connection))
+        task.add_done_callback(lambda task: _bare_attached(task, bare))
+
+    def _bare_started(self, bare: BareConnection) -> None:
+        """A subclass's look at a new BareConnection, at the accept (before
+        its transport exists): HTTPServer tracks it and starts its wait
+        deadline."""
 
     _stream_closed_hook: Callable[[], None] | None = None
     # Whether accepted connections come with TCP_NODELAY on (see

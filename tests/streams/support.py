@@ -34,7 +34,7 @@ import ssl
 import struct
 import tempfile
 import termios
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -411,6 +411,22 @@ async def _accept(harness: Harness, listener: socket.socket) -> socket.socket:
     return harness.track(sock)
 
 
+async def raw_tcp_pair(harness: Harness) -> tuple[socket.socket, socket.socket]:
+    """A connected client socket and the server's accepted one, both plain
+    non-blocking sockets with no stream yet."""
+    loop = asyncio.get_running_loop()
+    listener = harness.track(socket.socket())
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.setblocking(False)
+    client = harness.track(socket.socket())
+    client.setblocking(False)
+    await within(loop.sock_connect(client, listener.getsockname()))
+    accepted = await _accept(harness, listener)
+    listener.close()
+    return client, accepted
+
+
 async def _tcp_pair(harness: Harness, left: Options, right: Options) -> Any:
     listener = harness.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     listener.bind(("127.0.0.1", 0))
@@ -528,3 +544,51 @@ async def warm_up(pair: Pair) -> None:
 #
 # Tests that show one of these are marked ``known_bug`` (a strict xfail where
 # the bug shows).  Whoever fixes the bug removes the marks.
+
+
+async def read_responses(client: socket.socket, count: int) -> list[bytes]:
+    """The bodies of the next ``count`` responses on ``client`` (a
+    non-blocking socket), each a 200 with a Content-Length; nothing may
+    follow the last of them."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    bodies: list[bytes] = []
+    while len(bodies) < count:
+        while b"\r\n\r\n" not in data:
+            chunk = await within(loop.sock_recv(client, 65536))
+            assert chunk, f"closed after {bodies!r}"
+            data += chunk
+        head, data = data.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200 OK"), head
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(data) < length:
+            chunk = await within(loop.sock_recv(client, 65536))
+            assert chunk
+            data += chunk
+        bodies.append(data[:length])
+        data = data[length:]
+    assert data == b"", data
+    return bodies
+
+
+@contextlib.asynccontextmanager
+async def listening(server: Any) -> AsyncIterator[int]:
+    """``server`` (an HTTPServer) on a port of 127.0.0.1, which it yields;
+    stopped, its connections closed, afterwards."""
+    from tornado_compat.netutil import bind_sockets
+
+    [listener] = bind_sockets(0, "127.0.0.1")
+    server.add_sockets([listener])
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+
+async def connect_to(harness: Harness, port: int) -> socket.socket:
+    """A non-blocking client socket connected to ``port`` of 127.0.0.1."""
+    client = harness.track(socket.socket())
+    client.setblocking(False)
+    await within(asyncio.get_running_loop().sock_connect(client, ("127.0.0.1", port)))
+    return client

@@ -31,6 +31,7 @@ from tests.streams.support import (
     StreamKind,
     payload,
     raw_socket,
+    raw_tcp_pair,
     tls_material,
     tls_server_stream,
     warm_up,
@@ -132,18 +133,8 @@ HALF_CLOSES: list[Scenario] = [half_closes_during_a_read]
 async def _tls_server_with_raw_client(
     harness: Harness,
 ) -> tuple[SSLIOStream, socket.socket]:
-    listener = harness.track(socket.socket())
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.setblocking(False)
-    peer = harness.track(socket.socket())
-    peer.setblocking(False)
-    loop = asyncio.get_running_loop()
-    accepting = loop.sock_accept(listener)
-    await within(loop.sock_connect(peer, listener.getsockname()))
-    raw, _ = await within(accepting)
-    listener.close()
-    server = harness.track(tls_server_stream(harness.track(raw)))
+    peer, raw = await raw_tcp_pair(harness)
+    server = harness.track(tls_server_stream(raw))
     return server, peer
 
 

@@ -29,6 +29,7 @@ from tornado.escape import native_str
 from tornado.log import app_log, gen_log
 
 from tornado_compat import httputil, iostream, netutil
+from tornado_compat._bare import BareConnection
 from tornado_compat.http1connection import (
     HTTP1ConnectionParameters,
     HTTP1ServerConnection,
@@ -234,7 +235,11 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
                         # Counted before the close, which may end the drain.
                         drain.cut.append(what)
                         cut.append(what)
-            await connection.close()
+            # (A connection not yet served by HTTP1ServerConnection closes
+            # at once: see tornado_compat._bare.)
+            closing = connection.close()
+            if closing is not None:
+                await closing
             # on_close normally removed it; make sure the loop ends.
             self._connections.discard(connection)
         if cut and drain is not None:
@@ -330,14 +335,41 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
                 drain.pending.append(asyncio.ensure_future(_drain_hook(result)))
 
     def handle_stream(self, stream: iostream.IOStream, address: Any) -> None:
-        if self.trusted_downstream is not self._trusted_from:
-            self._trusted_from = self.trusted_downstream
-            self._trusted_set = frozenset(self.trusted_downstream or ())
-        context = _HTTPRequestContext(stream, address, self.protocol, self._trusted_set)
+        context = self._context_of(stream, address)
         if self.http2:
             _choose_version(self, stream, context)
             return
         self._serve_with(HTTP1ServerConnection(stream, self.conn_params, context))
+
+    # HTTP/1.x and HTTP/2 both wait for the client's first bytes (see
+    # TCPServer._bare_first).
+    _client_speaks_first = True
+
+    def _context_of(self, stream: Any, address: Any) -> _HTTPRequestContext:
+        if self.trusted_downstream is not self._trusted_from:
+            self._trusted_from = self.trusted_downstream
+            self._trusted_set = frozenset(self.trusted_downstream or ())
+        return _HTTPRequestContext(stream, address, self.protocol, self._trusted_set)
+
+    def _bare_started(self, bare: BareConnection) -> None:
+        if not self.http2 and type(self).handle_stream is HTTPServer.handle_stream:
+            # HTTP/1.x, served as handle_stream would, on the bare
+            # connection until a request needs a stream.
+            conn = HTTP1ServerConnection(
+                bare, self.conn_params, self._context_of(bare, bare.address)
+            )
+            conn._bare = bare
+            bare.server_conn = conn
+            self._serve_with(conn)
+            return
+        # Handed over at its first bytes.  Meanwhile one of the connections:
+        # a drain or close_all_connections closes it (it is idle); its wait
+        # deadline counts from the accept.
+        self._connections.add(bare)
+        bare.on_end = self._bare_ended
+        timeout = self.conn_params.header_timeout
+        if timeout is not None:
+            bare.arm(timeout)
 
     def _serve_with(self, connection: Any) -> None:
         self._connections.add(connection)
@@ -370,7 +402,19 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             return None
         return callback
 
+    def _bare_ended(self, bare: BareConnection) -> None:
+        if bare.handed is None:
+            # It closed before it carried a byte: the connection is over, and
+            # reported as one served by HTTP1ServerConnection would be.
+            self.on_close(bare)
+        else:
+            # Its stream's connection is tracked now, and reports the end.
+            self._forget(bare)
+
     def on_close(self, server_conn: object) -> None:
+        self._forget(server_conn)
+
+    def _forget(self, server_conn: object) -> None:
         self._connections.discard(server_conn)
         drain = self._drain
         if drain is not None and not self._connections:
