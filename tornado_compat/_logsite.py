@@ -44,6 +44,27 @@ def _source_path(module_file: str) -> str:
     return module_file
 
 
+def _module_source(module_name: str) -> str:
+    """The ``.py`` source of the module named ``module_name``.
+
+    A compiled module's ``__file__`` can name a file that does not exist:
+    mypyc gives a module of a compiled group that another module of the
+    group imports first the package's folder twice over
+    (``.../tornado_compat/tornado_compat/http1connection...so``).  The
+    source is then found from where its package is."""
+    module = sys.modules.get(module_name)
+    source = _source_path(getattr(module, "__file__", None) or "")
+    if not source or os.path.exists(source):
+        return source
+    top, _, rest = module_name.partition(".")
+    package_file = getattr(sys.modules.get(top), "__file__", None)
+    if package_file and rest:
+        beside = os.path.join(os.path.dirname(package_file), *rest.split(".")) + ".py"
+        if os.path.exists(beside):
+            return beside
+    return source
+
+
 def _logging_calls(source_path: str) -> dict[str, list[tuple[int, str]]]:
     """Each constant message logged in the source: its calls' lines and
     functions, in source order."""
@@ -142,8 +163,7 @@ class SiteLogger:
         """Where the compiled module logs ``msg``, from its source."""
         with self._lock:
             if self._calls is None:
-                module = sys.modules.get(self.module_name)
-                self._source = _source_path(getattr(module, "__file__", None) or "")
+                self._source = _module_source(self.module_name)
                 self._calls = _logging_calls(self._source) if self._source else {}
         sites = self._calls.get(msg)
         if not sites:

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-import tornado_compat.http1connection
+import tornado_compat
 from tornado_compat import httputil
 
-SOURCE = Path(tornado_compat.http1connection.__file__).with_name("http1connection.py")
+# From the package, not the module's own __file__: compiled, that can name
+# the package's folder twice (see tornado_compat._logsite._module_source).
+SOURCE = Path(tornado_compat.__file__).with_name("http1connection.py")
 
 
 def _sites(call: str) -> dict[int, str]:
