@@ -157,6 +157,7 @@ class CoreBase:
         try:
             self._h2.acknowledge_received_data(flow_length, stream_id)
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
-            # The stream ended meanwhile: only the connection window matters,
-            # and h2 has already credited it for closed streams.
+            # h2 gives a closed stream's body back to the connection window
+            # and sends nothing for the stream itself; what reaches here is
+            # an id it never opened, which no received body carries.
             pass

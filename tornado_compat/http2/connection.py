@@ -121,6 +121,9 @@ class H2Stream(httputil.HTTPConnection):
         self.context = _copy_context(context)
         self.delegate: httputil.HTTPMessageDelegate | None = None
         self._inbox: deque[Any] = deque()
+        # The piece of body handed to the delegate and not yet taken: its
+        # window is given back once it is, or when the stream ends.
+        self._delivering: _core.Body | None = None
         self._waiting = False
         self._pending: deque[list[Any]] = deque()
         self._close_callback: Callable[[], None] | None = None
@@ -372,6 +375,7 @@ class H2Stream(httputil.HTTPConnection):
             )
             return delegate.headers_received(start_line, headers)
         if isinstance(item, _core.Body):
+            self._delivering = item
             # Counted as the application takes the body, not as it arrives,
             # so that a limit raised in prepare() (set_max_body_size)
             # applies to all of it, as over HTTP/1; what arrives first is
@@ -403,9 +407,11 @@ class H2Stream(httputil.HTTPConnection):
                             status=413,
                         )
                     )
-        elif isinstance(item, _core.Body):
+        elif isinstance(item, _core.Body) and self._delivering is item:
             # The window opens only as the application takes the body: a
-            # slow @stream_request_body handler holds the client back.
+            # slow @stream_request_body handler holds the client back.  (A
+            # piece taken after its stream ended was given back by _close.)
+            self._delivering = None
             self.conn.core.acknowledge(self.stream_id, item.flow_length)
             self.conn._flush_soon()
 
@@ -526,13 +532,33 @@ class H2Stream(httputil.HTTPConnection):
         self._close(notify=True)
         self.conn._flush_soon()
 
+    def _give_back_unread(self) -> None:
+        """Give the connection's window back for the body the application
+        will now never take: the piece it holds and those queued behind
+        it.  Else a client could shrink the window the connection's other
+        streams share, stream by stream, through a slow handler.  The
+        stream's own window needs nothing: it is gone with the stream."""
+        flow = 0
+        delivering, self._delivering = self._delivering, None
+        if delivering is not None:
+            flow = delivering.flow_length
+        inbox = self._inbox
+        for item in inbox:
+            if isinstance(item, _core.Body):
+                flow += item.flow_length
+        inbox.clear()
+        if flow and not self.conn._ended:
+            self.conn.core.acknowledge(self.stream_id, flow)
+            self.conn._flush_soon()
+
     def _close(self, notify: bool) -> None:
         """The stream is over; if the response was not finished, the
         application hears of it as a closed connection."""
         if self._closed:
             return
         self._closed = True
-        self._inbox.clear()
+        if self._inbox or self._delivering is not None:
+            self._give_back_unread()
         for _data, _offset, future in self._pending:
             if not future.done():
                 future.set_exception(iostream.StreamClosedError())
