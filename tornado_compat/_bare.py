@@ -32,13 +32,16 @@ import asyncio
 import collections
 import socket as _socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from tornado.ioloop import IOLoop
 
 from tornado_compat._transport import _LoopTransport, _StreamProtocol
 from tornado_compat.http1connection import _HeadTimeout
 from tornado_compat.iostream import IOStream, StreamClosedError
+
+# The IOLoop attribute that holds the loop's done future (see _sent).
+_DONE_FUTURE: Final = "_tornado_compat_written"
 
 # IOStream's default, for the requests' body limit (none is read here).
 _DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
@@ -79,7 +82,6 @@ class BareConnection(_StreamProtocol):
         "_readable_callback",
         "_close_callback",
         "_waiters",
-        "_done",
         "_http_head_timeout",
     )
 
@@ -121,8 +123,6 @@ class BareConnection(_StreamProtocol):
         self._close_callback: Callable[[], None] | None = None
         # Futures of writes the kernel has not all taken yet, oldest first.
         self._waiters: collections.deque[asyncio.Future[None]] | None = None
-        # The done future of the writes the kernel took at once (see _sent).
-        self._done: asyncio.Future[None] | None = None
         # Its _HeadTimeout while it runs a deadline.
         self._http_head_timeout: Any = None
 
@@ -236,12 +236,16 @@ class BareConnection(_StreamProtocol):
 
     def _sent(self) -> asyncio.Future[None]:
         """The future of a write the kernel took at once: done, and the
-        same one for every such write of the connection (nothing can
-        change a done future's outcome)."""
-        done = self._done
+        same one for every such write on the loop (nothing can change a
+        done future's outcome).  It is kept on the IOLoop, one to each
+        asyncio loop, not on the connection: every idle connection would
+        hold one."""
+        io_loop = self.io_loop
+        done = getattr(io_loop, _DONE_FUTURE, None)
         if done is None:
-            done = self._done = asyncio.Future(loop=self._loop)
+            done = asyncio.Future(loop=self._loop)
             done.set_result(None)
+            setattr(io_loop, _DONE_FUTURE, done)
         return done
 
     def _write_pair(
