@@ -101,6 +101,16 @@ HEADS = {
 }
 
 
+def undecodable(stream_id: int) -> F.HeadersFrame:
+    """A whole header block (END_STREAM) that HPACK cannot decode: an index
+    past both tables, after which the connection's HPACK state is lost."""
+    frame = F.HeadersFrame(stream_id)
+    frame.data = b"\xff\xff\x7f"
+    frame.flags.add("END_HEADERS")
+    frame.flags.add("END_STREAM")
+    return frame
+
+
 def block(
     encoder: hpack.Encoder,
     stream_id: int,
@@ -305,12 +315,7 @@ def test_a_header_block_hpack_cannot_decode_ends_the_connection(
     async def test() -> None:
         app = App()
         async with peer_served(app) as (served, peer):
-            frame = F.HeadersFrame(1)
-            # An index past both tables: the HPACK state is lost.
-            frame.data = b"\xff\xff\x7f"
-            frame.flags.add("END_HEADERS")
-            frame.flags.add("END_STREAM")
-            peer.send(frame)
+            peer.send(undecodable(1))
             goaway = await ended_by_goaway(peer, served, COMPRESSION_ERROR)
             assert goaway.last_stream_id == 0
 
@@ -327,11 +332,7 @@ def test_trailers_hpack_cannot_decode_end_the_connection(
         async with peer_served(app) as (served, peer):
             peer.send(block(peer.encoder, 1, POST, end_stream=False))
             await asyncio.wait_for(app.started_event.wait(), 30)
-            frame = F.HeadersFrame(1)
-            frame.data = b"\xff\xff\x7f"
-            frame.flags.add("END_HEADERS")
-            frame.flags.add("END_STREAM")
-            peer.send(frame)
+            peer.send(undecodable(1))
             await ended_by_goaway(peer, served, COMPRESSION_ERROR)
             assert app.closed == 1
 
