@@ -704,11 +704,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 return self._read_message(
                     self._delegate_of(delegate, callback), False, head
                 )
-            if self._on_bare and (
-                "Upgrade" in fields
-                or "Expect" in fields
-                or "Content-Encoding" in fields
-            ):
+            if self._on_bare and ("Upgrade" in fields or "Expect" in fields):
                 # Whatever comes of these (a websocket takes the connection
                 # over, an expectation is answered), a stream has it.
                 self._to_stream()

@@ -80,6 +80,27 @@ async def test_bodyless_requests_are_served_without_a_stream(harness: Harness) -
         assert conn._bare.handed is None
 
 
+async def test_an_upgrade_is_read_by_a_stream_and_a_coding_without_body_is_not(
+    harness: Harness,
+) -> None:
+    # Content-Encoding without a body needs no stream (and, with decompress
+    # off, nothing decodes it); an Upgrade does, whatever is answered.
+    loop = asyncio.get_running_loop()
+    async with serving(echo) as (server, port):
+        client = await connect(harness, port)
+        await loop.sock_sendall(
+            client, b"GET /a HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n\r\n"
+        )
+        assert await read_responses(client, 1) == [b"GET /a "]
+        conn = the_connection(server)
+        assert conn._bare is not None
+        await loop.sock_sendall(
+            client, b"GET /b HTTP/1.1\r\nHost: x\r\nUpgrade: something\r\n\r\n"
+        )
+        assert await read_responses(client, 1) == [b"GET /b "]
+        assert conn._bare is None and isinstance(conn.stream, IOStream)
+
+
 async def test_a_request_with_a_body_hands_the_connection_over_in_order(
     harness: Harness,
 ) -> None:
