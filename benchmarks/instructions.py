@@ -8,12 +8,18 @@ For a SERVER (``floor``, ``compat``, ``tornado``, ``uvicorn``; all four by
 default), one process runs the server and a bare asyncio client on the same
 asyncio loop: 10 keep-alive connections, each sending the next hello-world
 GET when the last answer is complete.  ``floor`` is an asyncio protocol that
-answers a canned response: the client, the event loop and the system calls,
-with no HTTP server code; subtract it from the others to get the server's
-own share.  ``compat`` and ``tornado`` run the raw-callback HTTPServer of
-comparison 1, ``uvicorn`` the bare ASGI application on httptools.
+answers a canned response (:mod:`benchmarks.floors`): the client, the event
+loop and the system calls, with no HTTP server code; subtract it from the
+others to get the server's own share.  ``compat`` and ``tornado`` run the
+raw-callback HTTPServer of comparison 1, ``uvicorn`` the bare ASGI
+application on httptools.
 ``compat-web`` and ``tornado-web`` (counted only when named) serve the same
 body from the ``tornado.web`` hello handler of :mod:`benchmarks.servers`.
+``floor-api`` (counted only when named) is the floor plus the objects of
+Tornado's raw-callback API, made as tornado_compat makes them
+(:mod:`benchmarks.floors`): subtract it from ``compat`` to get what
+tornado_compat spends on HTTP itself, beyond the objects any
+implementation of that API must make.
 
 ``compat-h2`` and ``compat-h2-web`` are tornado_compat's
 ``HTTPServer(http2=True)`` with the raw callback and with the tornado.web
@@ -79,7 +85,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import tools
+from benchmarks import floors, tools
 from benchmarks.servers import HELLO, responder
 
 SERVERS = ("floor", "compat", "tornado", "uvicorn")
@@ -96,9 +102,6 @@ UVLOOP = "-uvloop"
 # For "-varied": no two requests of a run share a head, so that no cache of
 # request heads by their bytes can answer for the parser.
 VARIED_REQUEST = b"GET /?%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-CANNED = (
-    b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\n" + HELLO
-)
 
 
 class _Client(asyncio.Protocol):
@@ -247,23 +250,6 @@ class _H2Client(asyncio.Protocol):
                 self.transport.write(more)
 
 
-class _Canned(asyncio.Protocol):
-    close = False
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        if data.endswith(b"\r\n\r\n"):
-            self.transport.write(CANNED)
-            if self.close:
-                self.transport.close()
-
-
-class _CannedClose(_Canned):
-    close = True
-
-
 def _split_mode(name: str) -> tuple[str, str | None]:
     """("compat", "tls") for "compat-tls"; (name, None) without a mode."""
     base, _, mode = name.rpartition("-")
@@ -300,8 +286,16 @@ async def _start_server(
 ) -> Any:
     loop = asyncio.get_running_loop()
     files, context = tls if tls is not None else (None, None)
-    if name in ("floor", "floor-close"):
-        protocol = _CannedClose if name == "floor-close" else _Canned
+    if name in ("floor", "floor-close", "floor-api"):
+        protocol: Any = {
+            "floor": floors.Canned,
+            "floor-close": floors.CannedClose,
+        }.get(name)
+        if protocol is None:
+            import tornado_compat
+
+            tornado_compat.install()
+            protocol = floors.api_floor()
         return await loop.create_server(protocol, sock=sock, ssl=context)
     if name == "uvicorn":
         import uvicorn

@@ -401,6 +401,13 @@ def comparisons(settings: Settings) -> list[Comparison]:
             result += [
                 Contender("Granian ASGI", wrk_server("granian", app, loop)),
                 Contender("Granian RSGI", wrk_server("granian-rsgi", app, loop)),
+                # What the loop alone allows, and that plus the objects of
+                # Tornado's raw-callback API (benchmarks.floors).
+                Contender("floor: canned answer", wrk_server("floor", app, loop)),
+                Contender(
+                    "floor: canned answer + Tornado API objects",
+                    wrk_server("floor-api", app, loop),
+                ),
             ]
         return result
 
@@ -454,7 +461,10 @@ def comparisons(settings: Settings) -> list[Comparison]:
             1,
             "Hello world, raw HTTPServer, asyncio loop",
             f"{hello} {raw} uvicorn, aiohttp and Granian ({granian}, ASGI and "
-            f"RSGI) for reference; {wrk}",
+            f"RSGI) for reference, and two floors (benchmarks/floors.py): an "
+            "asyncio protocol that answers each request with a canned response, "
+            "and the same making the objects of Tornado's raw-callback API as "
+            f"tornado_compat does; {wrk}",
             "req/s",
             servers("hello", "asyncio", granian=True),
             [

@@ -8,8 +8,9 @@ IMPL is ``tornado`` (Tornado's own HTTPServer), ``compat`` (the same code after
 ``aiohttp`` (aiohttp.web), ``hypercorn``, ``granian`` (the bare ASGI app of
 ``benchmarks/apps/hello_asgi.py``; hello only) or ``granian-rsgi`` (Granian's
 own interface, ``benchmarks/apps/hello_rsgi.py``; hello only).  Granian runs
-as a child process with one worker and one runtime thread.  APP is what the
-server answers:
+as a child process with one worker and one runtime thread.  ``floor`` and
+``floor-api`` are the floors of :mod:`benchmarks.floors` (hello only, in
+cleartext).  APP is what the server answers:
 
 - ``hello``: the 12-byte body ``Hello world!`` (a raw request callback for
   tornado and compat);
@@ -282,6 +283,28 @@ def serve_hypercorn(
     run(main, loop)
 
 
+def serve_floor(impl: str, loop: str, sock: socket.socket) -> None:
+    """The floors of benchmarks.floors: ``floor`` (a canned answer) and
+    ``floor-api`` (that, plus the objects of Tornado's raw-callback API, as
+    tornado_compat makes them)."""
+    from benchmarks import floors
+
+    protocol: type[asyncio.Protocol] = floors.Canned
+    if impl == "floor-api":
+        import tornado_compat
+
+        tornado_compat.install()
+        protocol = floors.api_floor()
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(protocol, sock=sock)
+        announce(sock, impl)
+        async with server:
+            await asyncio.Event().wait()
+
+    run(main, loop)
+
+
 def serve_granian(
     interface: str,
     loop: str,
@@ -361,6 +384,8 @@ def main() -> None:
             "hypercorn",
             "granian",
             "granian-rsgi",
+            "floor",
+            "floor-api",
         ],
     )
     parser.add_argument("app", choices=["hello", "web", "big", "upload"])
@@ -374,6 +399,10 @@ def main() -> None:
     sock = listening_socket()
     if args.impl in ("tornado", "compat"):
         serve_tornado(args.impl, args.app, args.loop, sock, args.http2, tls)
+    elif args.impl in ("floor", "floor-api"):
+        if args.app != "hello" or tls is not None:
+            sys.exit(f"{args.impl} serves only the hello app, in cleartext")
+        serve_floor(args.impl, args.loop, sock)
     elif args.impl in ("hypercorn", "granian", "granian-rsgi"):
         if args.app != "hello":
             sys.exit(f"{args.impl} serves only the hello app here")

@@ -33,6 +33,55 @@ def test_granian_answers_http1(impl: str, loop: str, tmp_path: Path) -> None:
         server.check_log()
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("impl", ["floor", "floor-api"])
+def test_the_floors_answer_the_hello_world(
+    impl: str, loop: str, tmp_path: Path
+) -> None:
+    with tools.server([impl, "hello", "--loop", loop], tmp_path) as server:
+        # As wrk asks: one keep-alive connection, one request at a time.
+        tools.verify(server.port, HELLO, times=20)
+        server.check_log()
+
+
+def test_the_api_floor_hands_the_callback_a_tornado_request() -> None:
+    from benchmarks import floors
+    from tornado_compat import httputil
+
+    written: list[bytes] = []
+    requests: list[httputil.HTTPServerRequest] = []
+
+    class Transport:
+        def get_extra_info(self, name: str) -> object:
+            return ("192.0.2.7", 4711) if name == "peername" else None
+
+        def write(self, data: bytes) -> None:
+            written.append(data)
+
+    def callback(request: httputil.HTTPServerRequest) -> None:
+        requests.append(request)
+        assert request.connection is not None
+        request.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"), httputil.HTTPHeaders()
+        )
+        request.connection.finish()
+
+    protocol = floors.api_floor(callback)()
+    protocol.connection_made(Transport())  # type: ignore[arg-type]
+    head = b"GET /a?b=c HTTP/1.1\r\nHost: example.test\r\nX-One: 1\r\n\r\n"
+    protocol.data_received(head)
+    requests[0].headers["X-One"] = "changed"
+    protocol.data_received(head)
+    assert written == [floors.CANNED, floors.CANNED]
+    second = requests[1]
+    assert isinstance(second, httputil.HTTPServerRequest)
+    assert (second.method, second.path, second.host) == ("GET", "/a", "example.test")
+    assert second.query_arguments == {"b": [b"c"]}
+    assert second.remote_ip == "192.0.2.7"
+    # Each request has headers of its own, as from a server.
+    assert second.headers["X-One"] == "1"
+
+
 @pytest.mark.parametrize("impl", HELLO_SERVERS)
 def test_the_servers_answer_over_tls(impl: str, tmp_path: Path) -> None:
     certfile, keyfile = tools.tls_files(tmp_path)

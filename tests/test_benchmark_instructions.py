@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import floors
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -73,7 +75,7 @@ def test_the_varied_client_never_sends_the_same_head_twice() -> None:
             client = instructions._client_for("compat-varied")(5, loop.create_future())
             client.connection_made(transport)
             for _ in range(5):
-                client.data_received(instructions.CANNED)
+                client.data_received(floors.CANNED)
         heads = [head for transport in transports for head in transport.written]
     finally:
         loop.close()
