@@ -2,22 +2,31 @@
 fast the event loop alone lets a hello world go.
 
 - ``Canned`` (``floor``): an asyncio protocol that answers every packet
-  ending a request head with the same canned 200 response.  No parsing, no
+  ending a request head with the same canned 200 response, and closes
+  after it when the head says ``Connection: close``.  No parsing, no
   objects: the event loop, the socket calls and one ``transport.write``.
-- ``ApiFloor`` (``floor-api``): ``Canned``, plus the objects that Tornado's
-  raw-callback API hands to the application and takes back from it, made
-  as tornado_compat makes them for a head it has seen before: a copy of the
+- ``floor-api``: ``Canned``, plus the objects that Tornado's raw-callback
+  API hands to the application and takes back from it, made as
+  tornado_compat makes them for a head it has seen before: a copy of the
   request's parsed ``HTTPHeaders``, the ``HTTPServerRequest``, and the call
   of the same ``hello`` callback as the raw HTTPServer's (which makes a
   ``ResponseStartLine`` and the response's ``HTTPHeaders``, and calls
-  ``write_headers`` and ``finish``).  The request is not parsed (the first
-  head's parse serves for all) and the response is not formatted (it is
-  the canned one).  Any server that gives a Tornado raw callback its
-  request on the same loop does at least this much: it is the floor of the
-  raw hello-world comparisons.
+  ``write_headers`` and ``finish``).  Any server that gives a Tornado raw
+  callback its request on the same loop does at least this much: it is the
+  floor of the raw hello-world comparisons.
+- ``floor-api`` serving the ``web`` app: ``Canned``, plus a
+  ``tornado.web.Application`` called as an HTTP server calls one
+  (``start_request``, then ``headers_received`` and ``finish`` on what it
+  returns), with the parsed head's copy: tornado.web makes the
+  ``HTTPServerRequest``, routes, runs the handler, and answers through
+  ``write_headers`` and ``finish``.  The floor of the tornado.web
+  comparison: tornado.web's own work, on a server that costs nothing else.
 
-They serve the hello app only, keep-alive, and one response per packet
-that ends a head (neither wrk nor benchmarks.instructions pipelines).
+In the last two the request is not parsed (the first head's parse serves
+for all, as every request of a run is the same) and the response is not
+formatted: ``write_headers`` writes the canned one.  They serve keep-alive
+requests, one response per packet that ends a head (neither wrk nor
+benchmarks.instructions pipelines).
 """
 
 from __future__ import annotations
@@ -31,11 +40,18 @@ from benchmarks.servers import HELLO, responder
 CANNED = (
     b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\n" + HELLO
 )
+# The answer before a close says so, as a server's must (RFC 9112 9.6).
+CANNED_CLOSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n"
+    b"Connection: close\r\n\r\n" + HELLO
+)
 HEAD_END = b"\r\n\r\n"
+CLOSE = b"\r\nConnection: close\r\n"
 
 
 class Canned(asyncio.Protocol):
-    """The floor: a canned answer to each head; ``close`` also closes."""
+    """The floor: a canned answer to each head, and a close after it when
+    the head asks (or always, with ``close``)."""
 
     close = False
 
@@ -43,10 +59,13 @@ class Canned(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        if data.endswith(HEAD_END):
+        if not data.endswith(HEAD_END):
+            return
+        if self.close or CLOSE in data:
+            self.transport.write(CANNED_CLOSE)
+            self.transport.close()
+        else:
             self.transport.write(CANNED)
-            if self.close:
-                self.transport.close()
 
 
 class CannedClose(Canned):
@@ -71,11 +90,17 @@ def _hello() -> Callable[[Any], None]:
     return hello
 
 
-def api_floor(callback: Callable[[Any], None] | None = None) -> type[asyncio.Protocol]:
-    """The ApiFloor protocol class.  It makes the request objects with
-    tornado_compat's own functions (those its connection calls).  Its
-    callback is ``callback``, or else the raw HTTPServer's hello, which uses
-    the ``tornado`` names: then call it after ``tornado_compat.install()``."""
+def api_floor(
+    callback: Callable[[Any], None] | None = None, application: Any = None
+) -> type[asyncio.Protocol]:
+    """The protocol class of ``floor-api``.  It makes the request objects
+    with tornado_compat's own functions (those its connection calls).
+
+    With ``application`` (an HTTPServerConnectionDelegate, such as a
+    ``tornado.web.Application``) each request goes to it as an HTTP server
+    hands one over; else to ``callback``, or to the raw HTTPServer's hello,
+    which uses the ``tornado`` names: then call this after
+    ``tornado_compat.install()``."""
     from tornado_compat import httputil
     from tornado_compat.http1connection import _copy_headers, _server_request
 
@@ -83,7 +108,7 @@ def api_floor(callback: Callable[[Any], None] | None = None) -> type[asyncio.Pro
     headers_class = httputil.HTTPHeaders
 
     class ApiFloor(Canned):
-        """Canned, plus Tornado's raw-callback objects (see the module)."""
+        """Canned, plus Tornado's request objects (see the module)."""
 
         start_line: Any = None
         headers: Any = None
@@ -92,6 +117,8 @@ def api_floor(callback: Callable[[Any], None] | None = None) -> type[asyncio.Pro
             self.transport = transport
             peer = transport.get_extra_info("peername")
             self.context = _Context(peer[0] if peer else "127.0.0.1")
+            self.written: asyncio.Future[None] = asyncio.Future()
+            self.written.set_result(None)
 
         def data_received(self, data: bytes) -> None:
             if not data.endswith(HEAD_END):
@@ -101,20 +128,28 @@ def api_floor(callback: Callable[[Any], None] | None = None) -> type[asyncio.Pro
                 line, _, rest = data.decode("latin-1").partition("\r\n")
                 self.start_line = httputil.parse_request_start_line(line)
                 self.headers = headers_class.parse(rest)
-            request = _server_request(
-                self,  # type: ignore[arg-type]  # its write_headers and finish
-                self.start_line,
-                _copy_headers(self.headers),
-            )
-            answer(request)
+            headers = _copy_headers(self.headers)
+            if application is not None:
+                delegate = application.start_request(self, self)
+                delegate.headers_received(self.start_line, headers)
+                delegate.finish()
+                return
+            answer(_server_request(self, self.start_line, headers))  # type: ignore[arg-type]
 
-        # The HTTPConnection the callback answers through.
+        # The HTTPConnection the application answers through.
         def write_headers(
             self, start_line: Any, headers: Any, chunk: Any = None
-        ) -> None:
+        ) -> asyncio.Future[None]:
             self.transport.write(CANNED)
+            return self.written
+
+        def write(self, chunk: bytes) -> asyncio.Future[None]:
+            return self.written
 
         def finish(self) -> None:
+            pass
+
+        def set_close_callback(self, callback: Any) -> None:
             pass
 
     return ApiFloor

@@ -19,7 +19,9 @@ body from the ``tornado.web`` hello handler of :mod:`benchmarks.servers`.
 Tornado's raw-callback API, made as tornado_compat makes them
 (:mod:`benchmarks.floors`): subtract it from ``compat`` to get what
 tornado_compat spends on HTTP itself, beyond the objects any
-implementation of that API must make.
+implementation of that API must make.  ``floor-api-web`` (also only when
+named) hands each request to the tornado.web hello world instead: the
+floor of ``compat-web``.
 
 ``compat-h2`` and ``compat-h2-web`` are tornado_compat's
 ``HTTPServer(http2=True)`` with the raw callback and with the tornado.web
@@ -86,7 +88,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import floors, tools
-from benchmarks.servers import HELLO, responder
+from benchmarks.servers import HELLO, responder, web_app
 
 SERVERS = ("floor", "compat", "tornado", "uvicorn")
 H2_SERVERS = ("compat-h2", "compat-h2-web", "hypercorn-h2")
@@ -286,7 +288,7 @@ async def _start_server(
 ) -> Any:
     loop = asyncio.get_running_loop()
     files, context = tls if tls is not None else (None, None)
-    if name in ("floor", "floor-close", "floor-api"):
+    if name in ("floor", "floor-close", "floor-api", "floor-api-web"):
         protocol: Any = {
             "floor": floors.Canned,
             "floor-close": floors.CannedClose,
@@ -295,7 +297,8 @@ async def _start_server(
             import tornado_compat
 
             tornado_compat.install()
-            protocol = floors.api_floor()
+            application = web_app() if name.endswith("-web") else None
+            protocol = floors.api_floor(application=application)
         return await loop.create_server(protocol, sock=sock, ssl=context)
     if name == "uvicorn":
         import uvicorn
@@ -367,13 +370,7 @@ async def _start_server(
 
     app: Any
     if name.endswith("-web"):
-        import tornado.web
-
-        class Hello(tornado.web.RequestHandler):
-            def get(self) -> None:
-                self.write(HELLO)
-
-        app = tornado.web.Application([(r"/", Hello)])
+        app = web_app()
     else:
         respond = responder()
 

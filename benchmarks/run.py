@@ -487,9 +487,18 @@ def comparisons(settings: Settings) -> list[Comparison]:
             3,
             "Hello world, tornado.web",
             f"{hello} an unmodified tornado.web.Application whose handler writes "
-            f"it, on tornado's HTTPServer and on tornado_compat's; {wrk}",
+            "it, on tornado's HTTPServer and on tornado_compat's, and for "
+            "reference its floor (benchmarks/floors.py): the same application "
+            "called by an asyncio protocol that neither parses nor formats, "
+            f"answering with a canned response; {wrk}",
             "req/s",
-            servers("web", "asyncio", others=False),
+            [
+                *servers("web", "asyncio", others=False),
+                Contender(
+                    "floor: canned answer + tornado.web",
+                    wrk_server("floor-api", "web"),
+                ),
+            ],
             [Target("tornado_compat", "ratio", 3.0, "tornado")],
         ),
         Comparison(
@@ -675,13 +684,21 @@ def comparisons(settings: Settings) -> list[Comparison]:
         Comparison(
             15,
             "Hello world, a new connection per request",
-            f"{hello} the servers of comparison 14 in cleartext; wrk sends every "
+            f"{hello} the servers of comparison 14 in cleartext, and the floor "
+            "of comparison 1 (benchmarks/floors.py), which answers with a "
+            "canned response; wrk sends every "
             'request with `-H "Connection: close"`: the server answers and '
             "closes, wrk connects again (-t1 "
             f"-c{settings.connections}, {settings.seconds} s runs); asyncio loop. "
             f"{server_cpu}",
             "req/s",
-            hello_servers(close=True),
+            [
+                *hello_servers(close=True),
+                Contender(
+                    "floor: canned answer, then close",
+                    wrk_server("floor", "hello", close=True),
+                ),
+            ],
             [
                 Target("tornado_compat", "ratio", 3.0, "tornado"),
                 Target("tornado_compat", "ratio", 1.0, "uvicorn (httptools)"),

@@ -9,8 +9,8 @@ IMPL is ``tornado`` (Tornado's own HTTPServer), ``compat`` (the same code after
 ``benchmarks/apps/hello_asgi.py``; hello only) or ``granian-rsgi`` (Granian's
 own interface, ``benchmarks/apps/hello_rsgi.py``; hello only).  Granian runs
 as a child process with one worker and one runtime thread.  ``floor`` and
-``floor-api`` are the floors of :mod:`benchmarks.floors` (hello only, in
-cleartext).  APP is what the server answers:
+``floor-api`` are the floors of :mod:`benchmarks.floors` (in cleartext;
+``floor`` hello only, ``floor-api`` hello and web).  APP is what the server answers:
 
 - ``hello``: the 12-byte body ``Hello world!`` (a raw request callback for
   tornado and compat);
@@ -119,6 +119,19 @@ def responder() -> Callable[[Any, bytes], None]:
     return respond
 
 
+def web_app() -> Any:
+    """The tornado.web hello world of comparison 3: an Application whose
+    one handler writes ``HELLO``.  It uses Tornado's names, so for
+    tornado_compat call it after ``install()``."""
+    import tornado.web
+
+    class Hello(tornado.web.RequestHandler):
+        def get(self) -> None:
+            self.write(HELLO)
+
+    return tornado.web.Application([(r"/", Hello)])
+
+
 def server_tls(tls: tuple[str, str] | None) -> ssl.SSLContext | None:
     if tls is None:
         return None
@@ -144,7 +157,6 @@ def serve_tornado(
 
     import tornado.httpserver
     import tornado.httputil
-    import tornado.web
 
     respond = responder()
 
@@ -158,15 +170,11 @@ def serve_tornado(
         # HTTPServer has read the whole body into request.body already.
         respond(request, str(len(request.body)).encode())
 
-    class Hello(tornado.web.RequestHandler):
-        def get(self) -> None:
-            self.write(HELLO)
-
     apps: dict[str, Any] = {
         "hello": hello,
         "big": big,
         "upload": upload,
-        "web": tornado.web.Application([(r"/", Hello)]),
+        "web": web_app(),
     }
     app = apps[app_name]
 
@@ -283,10 +291,11 @@ def serve_hypercorn(
     run(main, loop)
 
 
-def serve_floor(impl: str, loop: str, sock: socket.socket) -> None:
+def serve_floor(impl: str, app_name: str, loop: str, sock: socket.socket) -> None:
     """The floors of benchmarks.floors: ``floor`` (a canned answer) and
-    ``floor-api`` (that, plus the objects of Tornado's raw-callback API, as
-    tornado_compat makes them)."""
+    ``floor-api`` (that, plus the objects of Tornado's raw-callback API as
+    tornado_compat makes them, or, for the ``web`` app, plus tornado.web's
+    handling of the request)."""
     from benchmarks import floors
 
     protocol: type[asyncio.Protocol] = floors.Canned
@@ -294,7 +303,8 @@ def serve_floor(impl: str, loop: str, sock: socket.socket) -> None:
         import tornado_compat
 
         tornado_compat.install()
-        protocol = floors.api_floor()
+        application = web_app() if app_name == "web" else None
+        protocol = floors.api_floor(application=application)
 
     async def main() -> None:
         server = await asyncio.get_running_loop().create_server(protocol, sock=sock)
@@ -400,9 +410,11 @@ def main() -> None:
     if args.impl in ("tornado", "compat"):
         serve_tornado(args.impl, args.app, args.loop, sock, args.http2, tls)
     elif args.impl in ("floor", "floor-api"):
-        if args.app != "hello" or tls is not None:
-            sys.exit(f"{args.impl} serves only the hello app, in cleartext")
-        serve_floor(args.impl, args.loop, sock)
+        if tls is not None or args.app not in ("hello", "web"):
+            sys.exit(f"{args.impl} serves only the hello and web apps, in cleartext")
+        if args.app == "web" and args.impl == "floor":
+            sys.exit("floor serves only the hello app")
+        serve_floor(args.impl, args.app, args.loop, sock)
     elif args.impl in ("hypercorn", "granian", "granian-rsgi"):
         if args.app != "hello":
             sys.exit(f"{args.impl} serves only the hello app here")

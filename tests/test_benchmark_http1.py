@@ -7,6 +7,7 @@ of each new contender under wrk reports a rate and the server's CPU time."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -34,14 +35,71 @@ def test_granian_answers_http1(impl: str, loop: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
-@pytest.mark.parametrize("impl", ["floor", "floor-api"])
+@pytest.mark.parametrize(
+    ("impl", "app"), [("floor", "hello"), ("floor-api", "hello"), ("floor-api", "web")]
+)
 def test_the_floors_answer_the_hello_world(
-    impl: str, loop: str, tmp_path: Path
+    impl: str, app: str, loop: str, tmp_path: Path
 ) -> None:
-    with tools.server([impl, "hello", "--loop", loop], tmp_path) as server:
+    with tools.server([impl, app, "--loop", loop], tmp_path) as server:
         # As wrk asks: one keep-alive connection, one request at a time.
         tools.verify(server.port, HELLO, times=20)
         server.check_log()
+
+
+def test_the_floor_closes_when_asked(tmp_path: Path) -> None:
+    with tools.server(["floor", "hello"], tmp_path) as server:
+        tools.verify_close(server.port, HELLO, times=3)
+        server.check_log()
+
+
+def test_the_web_floor_runs_the_tornado_web_application() -> None:
+    from benchmarks import floors
+    from tornado_compat import httputil
+
+    seen: list[tuple[str, str, str]] = []
+
+    class Handler:
+        """The delegate an HTTPServerConnectionDelegate returns."""
+
+        def __init__(self, request_conn: object) -> None:
+            self.request_conn = request_conn
+
+        def headers_received(
+            self, start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders
+        ) -> None:
+            seen.append((start_line.method, start_line.path, headers["Host"]))
+
+        def finish(self) -> None:
+            self.request_conn.write_headers(  # type: ignore[attr-defined]
+                httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+                httputil.HTTPHeaders(),
+            )
+            self.request_conn.finish()  # type: ignore[attr-defined]
+
+    class Application(httputil.HTTPServerConnectionDelegate):
+        def start_request(
+            self, server_conn: object, request_conn: httputil.HTTPConnection
+        ) -> Handler:
+            return Handler(request_conn)
+
+    written: list[bytes] = []
+
+    class Transport:
+        def get_extra_info(self, name: str) -> object:
+            return None
+
+        def write(self, data: bytes) -> None:
+            written.append(data)
+
+    async def serve() -> None:
+        protocol = floors.api_floor(application=Application())()
+        protocol.connection_made(Transport())  # type: ignore[arg-type]
+        protocol.data_received(b"GET /x HTTP/1.1\r\nHost: example.test\r\n\r\n")
+
+    asyncio.run(serve())
+    assert seen == [("GET", "/x", "example.test")]
+    assert written == [floors.CANNED]
 
 
 def test_the_api_floor_hands_the_callback_a_tornado_request() -> None:
@@ -66,12 +124,15 @@ def test_the_api_floor_hands_the_callback_a_tornado_request() -> None:
         )
         request.connection.finish()
 
-    protocol = floors.api_floor(callback)()
-    protocol.connection_made(Transport())  # type: ignore[arg-type]
-    head = b"GET /a?b=c HTTP/1.1\r\nHost: example.test\r\nX-One: 1\r\n\r\n"
-    protocol.data_received(head)
-    requests[0].headers["X-One"] = "changed"
-    protocol.data_received(head)
+    async def serve() -> None:
+        protocol = floors.api_floor(callback)()
+        protocol.connection_made(Transport())  # type: ignore[arg-type]
+        head = b"GET /a?b=c HTTP/1.1\r\nHost: example.test\r\nX-One: 1\r\n\r\n"
+        protocol.data_received(head)
+        requests[0].headers["X-One"] = "changed"
+        protocol.data_received(head)
+
+    asyncio.run(serve())
     assert written == [floors.CANNED, floors.CANNED]
     second = requests[1]
     assert isinstance(second, httputil.HTTPServerRequest)
@@ -168,20 +229,33 @@ def test_a_smoke_run_of_each_new_contender_reports(
 
 def test_the_new_comparisons_and_their_targets() -> None:
     by_number = {c.number: c for c in run.comparisons(run.Settings())}
+    servers = [
+        "tornado",
+        "tornado_compat",
+        "uvicorn (httptools)",
+        "Granian ASGI",
+        "Granian RSGI",
+    ]
+    floors = {
+        1: ["floor: canned answer", "floor: canned answer + Tornado API objects"],
+        2: ["floor: canned answer", "floor: canned answer + Tornado API objects"],
+        3: ["floor: canned answer + tornado.web"],
+        14: [],
+        15: ["floor: canned answer, then close"],
+    }
     for number in (14, 15):
         comparison = by_number[number]
-        assert [c.label for c in comparison.contenders] == [
-            "tornado",
-            "tornado_compat",
-            "uvicorn (httptools)",
-            "Granian ASGI",
-            "Granian RSGI",
-        ]
+        assert [c.label for c in comparison.contenders] == servers + floors[number]
         assert [t.text(comparison.metric) for t in comparison.targets] == [
             "≥ 3× tornado",
             "≥ 1× uvicorn (httptools)",
         ]
     assert [t.reference for t in by_number[1].targets] == ["tornado", "Granian RSGI"]
+    # The floors are references only: last, and no target's contender.
+    for number, labels in floors.items():
+        contenders = [c.label for c in by_number[number].contenders]
+        assert contenders[len(contenders) - len(labels) :] == labels
+        assert not {t.contender for t in by_number[number].targets} & set(labels)
     # A run's summary reads every target's reference among the contenders.
     for comparison in by_number.values():
         labels = {c.label for c in comparison.contenders}
