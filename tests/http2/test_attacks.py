@@ -368,3 +368,56 @@ def test_without_max_body_size_the_buffer_size_bounds_a_body() -> None:
             await served.all_closed()
 
     run(test)
+
+
+def goaway_frame(error_code: int) -> F.GoAwayFrame:
+    frame = F.GoAwayFrame(0)
+    frame.last_stream_id = 0
+    frame.error_code = error_code
+    return frame
+
+
+def test_requests_sent_with_the_clients_goaway_are_answered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A client that sends its last requests and GOAWAY (NO_ERROR) in one
+    # packet, as h2load ends a timed run: RFC 9113 section 6.8 lets the
+    # streams it opened run to their end.  They are answered (h2 alone
+    # would have closed its state, and the handlers' write_headers met a
+    # ProtocolError logged as "Uncaught exception"), the server's own
+    # GOAWAY names the last of them, and then the server closes.
+    async def test() -> None:
+        app = App()
+        async with peer_served(app, handshake=True) as (served, peer):
+            peer.send(peer.headers(1), peer.headers(3), goaway_frame(NO_ERROR))
+            goaway = await peer.goaway()
+            assert goaway is not None
+            assert (goaway.last_stream_id, goaway.error_code) == (3, NO_ERROR)
+            await peer.to_the_end()
+            assert peer.responses[1][:2] == [200, b"ok"]
+            assert peer.responses[3][:2] == [200, b"ok"]
+            peer.close()
+            await served.all_closed()
+            assert app.answered == 2
+            await get_ok(served.port)
+
+    run_logged(caplog, test)
+
+
+def test_requests_sent_with_a_goaway_that_reports_an_error_are_not_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A GOAWAY with an error code ends the connection at once: h2 sends
+    # nothing after it, so the requests that came in the same read reach
+    # no handler, and nothing is logged above INFO.
+    async def test() -> None:
+        app = App()
+        async with peer_served(app, handshake=True) as (served, peer):
+            peer.send(peer.headers(1), goaway_frame(PROTOCOL_ERROR))
+            await peer.to_the_end()
+            peer.close()
+            await served.all_closed()
+            assert app.started == 0
+            await get_ok(served.port)
+
+    run_logged(caplog, test)

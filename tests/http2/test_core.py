@@ -169,12 +169,58 @@ def test_protocol_error_terminates_with_goaway() -> None:
     assert server.receive(b"more") == []
 
 
-def test_peer_goaway_terminates() -> None:
+def test_peer_goaway_with_an_error_terminates() -> None:
     server = core.H2ServerCore()
     peer = client()
-    peer.close_connection()
+    peer.close_connection(core.INTERNAL_ERROR)
     (terminated,) = requests(server.receive(peer.data_to_send()))
-    assert terminated == core.Terminated(0, 0, "the peer sent GOAWAY")
+    assert terminated == core.Terminated(core.INTERNAL_ERROR, 0, "the peer sent GOAWAY")
+    assert server.terminated
+
+
+def out_frames(data: bytes) -> list[hyperframe.frame.Frame]:
+    found = []
+    while data:
+        frame, length = hyperframe.frame.Frame.parse_frame_header(memoryview(data[:9]))
+        frame.parse_body(memoryview(data[9 : 9 + length]))
+        found.append(frame)
+        data = data[9 + length :]
+    return found
+
+
+def test_peer_goaway_without_error_lets_its_streams_finish() -> None:
+    # RFC 9113 section 6.8: a client's GOAWAY stops new streams, not the
+    # ones it opened; h2 alone would close its state and refuse the answer.
+    server = core.H2ServerCore()
+    peer = client()
+    server.receive(peer.data_to_send())
+    server.data_to_send()
+    peer.send_headers(1, REQUEST, end_stream=True)
+    peer.close_connection()
+    events = requests(server.receive(peer.data_to_send()))
+    assert [type(e) for e in events] == [
+        core.RequestHead,
+        core.StreamEnd,
+        core.PeerDone,
+    ]
+    assert events[-1] == core.PeerDone(1)
+    assert not server.terminated
+    # The answer can be sent, after a GOAWAY that names stream 1.
+    server.send_headers(1, 200, [(b"content-length", b"0")], end_stream=True)
+    goaway, headers = out_frames(server.data_to_send())
+    assert isinstance(goaway, hyperframe.frame.GoAwayFrame)
+    assert (goaway.last_stream_id, goaway.error_code) == (1, 0)
+    assert isinstance(headers, hyperframe.frame.HeadersFrame)
+    assert headers.stream_id == 1 and "END_STREAM" in headers.flags
+    # A stream the client opens after its GOAWAY is refused.
+    late = hyperframe.frame.HeadersFrame(3)
+    late.data = peer.encoder.encode(REQUEST)
+    late.flags.add("END_HEADERS")
+    late.flags.add("END_STREAM")
+    assert requests(server.receive(late.serialize())) == []
+    (refused,) = out_frames(server.data_to_send())
+    assert isinstance(refused, hyperframe.frame.RstStreamFrame)
+    assert (refused.stream_id, refused.error_code) == (3, core.REFUSED_STREAM)
 
 
 def test_reset_and_goaway_are_sent() -> None:

@@ -775,7 +775,14 @@ class H2ServerConnection:
 
     def _handle_events(self, data: bytes) -> None:
         core = self.core
-        for event in core.receive(data, self._now()):
+        events = core.receive(data, self._now())
+        if core.terminated:
+            # The connection ended in these bytes (the peer's GOAWAY, or a
+            # connection error): nothing can be sent on it any more (h2
+            # refuses to), so what came before the end in the same read is
+            # not delivered; its streams close with the others.
+            events = [e for e in events if isinstance(e, _core.Terminated)]
+        for event in events:
             if isinstance(event, _core.RequestHead):
                 self._on_request(event)
                 continue
@@ -793,6 +800,11 @@ class H2ServerConnection:
                     )
                 self._shut()
                 return
+            if isinstance(event, _core.PeerDone):
+                # The client opens no more streams: the connection ends once
+                # those it opened are answered, as after a drain.
+                self._draining = True
+                continue
             if isinstance(event, _core.WindowOpened):
                 targets = (
                     list(self.streams.values())

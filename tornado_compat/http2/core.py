@@ -130,6 +130,17 @@ class Terminated(common.Terminated):
 
 
 @dataclass
+class PeerDone:
+    """The peer sent GOAWAY with ``NO_ERROR``: it opens no more streams
+    (RFC 9113 section 6.8).  The streams it opened, up to
+    ``last_stream_id``, run to their end; a GOAWAY naming that stream is
+    queued, and a stream opened later is refused.  Once no stream is open
+    the connection can end."""
+
+    last_stream_id: int
+
+
+@dataclass
 class Malformed:
     """The peer's request on ``stream_id`` was malformed (``cause`` says
     how); the stream has been reset with ``PROTOCOL_ERROR``, and the
@@ -140,7 +151,14 @@ class Malformed:
 
 
 Event = (
-    RequestHead | Body | StreamEnd | StreamReset | WindowOpened | Terminated | Malformed
+    RequestHead
+    | Body
+    | StreamEnd
+    | StreamReset
+    | WindowOpened
+    | Terminated
+    | Malformed
+    | PeerDone
 )
 
 
@@ -164,6 +182,7 @@ class _LocalSettings(h2.settings.Settings):
 _decode = hpack.Decoder.decode
 _receive_headers_frame = h2.connection.H2Connection._receive_headers_frame
 _receive_data_frame = h2.connection.H2Connection._receive_data_frame
+_receive_goaway_frame = h2.connection.H2Connection._receive_goaway_frame
 
 
 class _CountingDecoder(hpack.Decoder):
@@ -207,9 +226,23 @@ class _ServerConnection(h2.connection.H2Connection):
     block, with the connection open and the stream still open (an error
     from HPACK, the stream id or a stream or connection state stays
     ``h2``'s connection error); while a DATA frame is received, a body
-    longer or shorter than its Content-Length."""
+    longer or shorter than its Content-Length.
+
+    A GOAWAY with ``NO_ERROR`` from the client leaves the connection open
+    too: ``h2`` closes its state machine on any GOAWAY
+    (python-hyper/h2#1181), where RFC 9113 section 6.8 lets the streams
+    the client opened run to their end; the state is put back to open as
+    the frame is handled (the core then refuses later streams)."""
 
     decoder: _CountingDecoder
+
+    def _receive_goaway_frame(
+        self, frame: hyperframe.frame.GoAwayFrame
+    ) -> tuple[list[hyperframe.frame.Frame], list[h2.events.Event]]:
+        result = _receive_goaway_frame(self, frame)
+        if frame.error_code == NO_ERROR:
+            self.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
+        return result
 
     def _receive_headers_frame(
         self, frame: hyperframe.frame.HeadersFrame
@@ -425,6 +458,13 @@ class H2ServerCore(CoreBase):
                 # Each asks for work (an ACK to send) or carries nothing.
                 self.control_frames += 1
             elif isinstance(ev, h2.events.ConnectionTerminated):
+                if ev.error_code == NO_ERROR:
+                    # A client done with the connection: its streams are
+                    # answered (h2's state was kept open for them).
+                    if self.drain_step != "final":
+                        self._final_goaway()
+                    events.append(PeerDone(self._last_stream_id))
+                    continue
                 self.terminated = True
                 events.append(
                     Terminated(
@@ -604,7 +644,7 @@ def _drop_reset_in_batch(events: list[Event]) -> list[Event]:
     return [
         e
         for e in events
-        if isinstance(e, Terminated | WindowOpened | Malformed)
+        if isinstance(e, Terminated | WindowOpened | Malformed | PeerDone)
         or e.stream_id not in dropped
     ]
 
