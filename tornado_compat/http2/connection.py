@@ -775,14 +775,7 @@ class H2ServerConnection:
 
     def _handle_events(self, data: bytes) -> None:
         core = self.core
-        events = core.receive(data, self._now())
-        if core.terminated:
-            # The connection ended in these bytes (the peer's GOAWAY, or a
-            # connection error): nothing can be sent on it any more (h2
-            # refuses to), so what came before the end in the same read is
-            # not delivered; its streams close with the others.
-            events = [e for e in events if isinstance(e, _core.Terminated)]
-        for event in events:
+        for event in core.receive(data, self._now()):
             if isinstance(event, _core.RequestHead):
                 self._on_request(event)
                 continue

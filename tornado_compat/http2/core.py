@@ -369,7 +369,8 @@ class H2ServerCore(CoreBase):
     # -- bytes in ------------------------------------------------------------
 
     def receive(self, data: bytes, now: float = 0.0) -> list[Event]:
-        """Feed received bytes; return what they meant, in order.  ``now``
+        """Feed received bytes; return what they meant, in order, or only a
+        :class:`Terminated` when they end the connection.  ``now``
         (seconds, any monotonic origin) dates the flood counts and the
         start of a header block."""
         if self.terminated:
@@ -465,20 +466,21 @@ class H2ServerCore(CoreBase):
                         self._final_goaway()
                     events.append(PeerDone(self._last_stream_id))
                     continue
+                # Ended with an error: h2 sends nothing more, so what came
+                # before it in this read cannot be answered and is dropped,
+                # as a protocol error or a flood ends a read.
                 self.terminated = True
-                events.append(
+                return [
                     Terminated(
                         int(ev.error_code or 0),
                         ev.last_stream_id,
                         "the peer sent GOAWAY",
                     )
-                )
+                ]
             elif isinstance(ev, _MalformedReceived):
                 # Refused, so a flood of them is bounded as resets are.
                 self.resets += 1
                 events.append(Malformed(ev.stream_id, ev.cause))
-        if self.terminated:
-            return events
         if self.resets > self.max_resets:
             return [self._calm("%d streams reset or refused" % self.resets)]
         if self.control_frames > self.max_control_frames:
