@@ -1,37 +1,65 @@
-"""The socket transport and protocol of :mod:`tornado_compat.iostream`, and
-what a stream does with the bytes they receive, compiled (setup.py).
+"""The socket transport and protocol of :mod:`tornado_compat.iostream`, the
+streams' compiled core, and what a stream does with the bytes they
+receive, compiled (setup.py).
 
 What this module is for: :class:`_LoopTransport` (the socket transport on
 asyncio's own selector loop), :class:`_StreamProtocol` (what hands a
-transport's events to its stream) and :func:`receive` (the stream's
-arrivals).  They run for every receive of every connection, and a server
-connection waiting between requests is woken from here: compiled, the
-bytes reach the compiled HTTP connection with no Python frame in between.
-The stream (:class:`~tornado_compat.iostream.IOStream`) stays the owner of
-every state these touch: its read buffer, its pending read, its readable
-callback, its close.
+transport's events to its stream), :class:`StreamCore` (the base class of
+every stream: the state its reads and writes touch, and their usual
+paths) and :func:`receive` (the stream's arrivals).  They run for every
+receive of every connection and every small read and write of a stream,
+and a server connection waiting between requests is woken from here:
+compiled, the bytes reach the compiled HTTP connection with no Python
+frame in between.  The stream classes
+(:class:`~tornado_compat.iostream.BaseIOStream` and its subclasses) own
+everything else: the general read and write paths, the close, the
+callbacks.
 
 What it must never do: keep a reference to received data after the call
 that delivered it; decide anything a stream subclass may change (a subclass
-with its own ``_on_data`` or ``read_from_fd`` gets its own methods called);
-import :mod:`tornado_compat.iostream` (which imports this module).
+with its own ``_on_data``, ``read_from_fd``, ``read_bytes`` or ``write``
+gets its own methods called, and so does an instance given its own
+``read_from_fd``); import :mod:`tornado_compat.iostream` (which imports
+this module).
 """
 
 from __future__ import annotations
 
 import collections
+import select
 import socket
+from asyncio import Future
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final
 
 from tornado.ioloop import IOLoop
+
+# The stream core stays open to the Python classes that extend it (every
+# stream class) when this module is compiled.  Only mypyc reads the
+# decorator, so it need not be installed to run.
+try:
+    from mypy_extensions import mypyc_attr
+except ImportError:
+
+    def mypyc_attr(*attrs: str, **kwattrs: object) -> Any:  # type: ignore[misc]
+        return lambda cls: cls
+
 
 if TYPE_CHECKING:
     from tornado_compat.iostream import IOStream
 
 _DEFAULT_READ_CHUNK_SIZE: Final = 64 * 1024
+# Up to this size a read taken from the front of the buffer is copied out
+# twice (slice, then bytes); beyond it, through a view (see take_front).
+_SMALL_READ: Final = 4096
 
 # Kinds of pending read.
 _BYTES, _UNTIL, _REGEX, _CLOSE, _INTO, _PEEK = range(6)
+
+# Not on every platform (Windows has no poll): the stream core then leaves
+# the wait for a read to the general path.
+_POLL: Final[Any] = getattr(select, "poll", None)
+_POLLIN: Final[int] = getattr(select, "POLLIN", 1)
 
 
 class _LoopTransport:
@@ -336,6 +364,229 @@ def _tornado_handler_table(io_loop: IOLoop) -> bool:
     return known
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
+class StreamCore:
+    """The base of every stream (:class:`~tornado_compat.iostream.BaseIOStream`
+    and its subclasses): the state that every small read and write touches,
+    and their usual paths.
+
+    A WebSocket message is four ``read_bytes`` calls and a ``write``, and
+    the bytes that wake the first read arrive through :func:`receive`.
+    Compiled, these paths read and set the attributes below straight from
+    the object, where Python code would pay a frame per call and compiled
+    code reading a Python object's attributes would pay the generic
+    lookup.  Anything out of the usual (a read the buffer cannot satisfy
+    while the socket has data, a write that has to wait, a stream class
+    with its own ``write`` path) goes to the stream's general methods,
+    which the subclasses define.
+
+    The attributes are the stream's own; the subclasses' Python code reads
+    and sets them as before (through the compiled class's descriptors).
+    ``_direct`` and the ``_incoming``/``_paused`` fields belong to
+    :class:`~tornado_compat.iostream.IOStream`, and stay at their initial
+    values in the other streams.
+    """
+
+    __slots__ = (
+        "read_chunk_size",
+        "_aloop",
+        "_read_buffer",
+        "_read_future",
+        "_read_kind",
+        "_read_num",
+        "_read_partial",
+        "_read_scan",
+        "_closed",
+        "_readable_callback",
+        "_write_futures",
+        "_total_write_index",
+        "_total_write_done_index",
+        "_direct",
+        "_paused",
+        "_incoming_size",
+        "_incoming_eof",
+        "_poller",
+    )
+
+    read_chunk_size: int
+    # The asyncio loop that the stream's futures belong to (named when a
+    # future is made: looking up the running loop costs a getpid()).
+    _aloop: Any
+    _read_buffer: bytearray
+    _read_future: Future[Any] | None
+    _read_kind: int
+    _read_num: int
+    _read_partial: bool
+    # Where the next delimiter search starts, so that a delimiter looked
+    # for across many arrivals costs linear time in total.
+    _read_scan: int
+    _closed: bool
+    # Called once when data is buffered or the stream closes, while no read
+    # is pending (see BaseIOStream._notify_when_readable).
+    _readable_callback: Any
+    # The futures of writes not yet sent, with the index each waits for;
+    # made when a write has to wait.
+    _write_futures: collections.deque[tuple[int, Future[None]]] | None
+    _total_write_index: int
+    _total_write_done_index: int
+    # IOStream's own transport, while writes may go straight to it and
+    # reads may wait on it (a plain IOStream on asyncio's selector loop).
+    _direct: _LoopTransport | None
+    # IOStream: whether the transport's reading is paused.
+    _paused: bool
+    # IOStream: received bytes that read_from_fd has not taken yet, and
+    # whether the end of the stream has been received.
+    _incoming_size: int
+    _incoming_eof: bool
+    # A poll object with the socket registered, made at the first read
+    # that waits on the socket (see read_bytes).
+    _poller: Any
+
+    def __init__(self, loop: Any, read_chunk_size: int) -> None:
+        self._aloop = loop
+        self.read_chunk_size = read_chunk_size
+        self._read_buffer = bytearray()
+        self._read_future = None
+        self._read_kind = _BYTES
+        self._read_num = 0
+        self._read_partial = False
+        self._read_scan = 0
+        self._closed = False
+        self._readable_callback = None
+        self._write_futures = None
+        self._total_write_index = 0
+        self._total_write_done_index = 0
+        self._direct = None
+        self._paused = False
+        self._incoming_size = 0
+        self._incoming_eof = False
+        self._poller = None
+
+    def read_bytes(self, num_bytes: Any, partial: Any = False) -> Awaitable[bytes]:
+        """Read ``num_bytes`` bytes.
+
+        With ``partial``, resolve as soon as any bytes are available (never
+        more than ``num_bytes``; ``read_bytes(0)`` resolves with ``b""``).
+        """
+        if self._read_future is None and type(num_bytes) is int:
+            size: int = num_bytes
+            buf = self._read_buffer
+            held = len(buf)
+            if 0 < size <= held:
+                # Already buffered, as the pieces of a WebSocket frame after
+                # its first two bytes are: the result goes straight into a
+                # finished future.  (A read the buffer satisfies succeeds
+                # after a close too.)
+                ready: Future[bytes] = Future(loop=self._aloop)
+                ready.set_result(take_front(buf, size))
+                if held >= self.read_chunk_size:
+                    # Only a buffer of a chunk or more (which stopped reading
+                    # ahead) can change what the stream waits for by
+                    # shrinking; a smaller one was accounted for as it grew.
+                    self._reading_done()
+                return ready
+            if not held and size > 0 and not partial and self._socket_is_empty():
+                # The wait between WebSocket frames (or any length-prefixed
+                # messages): the transport is reading, and the socket has
+                # nothing yet, so the read waits for what arrives.
+                waiting: Future[bytes] = Future(loop=self._aloop)
+                self._read_future = waiting
+                self._read_scan = 0
+                self._read_kind = _BYTES
+                self._read_num = size
+                self._read_partial = False
+                return waiting
+        return self._read_bytes_general(num_bytes, partial)
+
+    def _socket_is_empty(self) -> bool:
+        """Whether a read may wait for the transport: a plain IOStream on
+        our own transport, reading, with nothing received but not taken,
+        whose socket has nothing to receive now (no data, end or error).
+
+        Tornado's read asks the socket once before it waits, so that bytes
+        the kernel holds (or an error) answer it at once; a poll says that
+        there are none without the exception of a receive that finds
+        nothing.  Anything else is left to the general path, which reads.
+        """
+        direct = self._direct
+        if (
+            direct is None
+            or self._paused
+            or self._closed
+            or self._incoming_size
+            or self._incoming_eof
+            or _POLL is None
+            # (read_from_fd and max_buffer_size are the stream classes'
+            # attributes, not the core's: looked up by name.)
+            or getattr(getattr(self, "read_from_fd"), "__func__", None)  # noqa: B009
+            is not _OWN_READ_FROM_FD[0]
+        ):
+            return False
+        poller = self._poller
+        if poller is None:
+            fd = direct._sock.fileno()
+            if fd < 0:
+                return False
+            poller = self._poller = _POLL()
+            poller.register(fd, _POLLIN)
+        return not poller.poll(0)
+
+    def write(self, data: Any) -> Future[None]:
+        """Queue ``data`` for writing; the future resolves once it is sent.
+
+        ``data`` may be bytes, a bytearray or any memoryview.  A large object
+        is sent without copying where possible, so do not modify it until the
+        future resolves.
+        """
+        direct = self._direct
+        if (
+            direct is not None
+            and type(data) is bytes
+            and data
+            and not self._write_futures
+            and not self._closed
+            and getattr(self, "max_write_buffer_size", None) is None
+        ):
+            # The usual write of a plain IOStream on our transport: bytes,
+            # nothing waiting before them, no limit to check.  It is sent at
+            # once, and is done when the kernel took all of it.
+            raw: bytes = data
+            self._total_write_index += len(raw)
+            future: Future[None] = Future(loop=self._aloop)
+            if direct._send_all(raw) and not self._closed:
+                self._total_write_done_index = self._total_write_index
+                future.set_result(None)
+                return future
+            return self._unfinished_write(future)
+        return self._write_general(data)
+
+    # -- what the stream classes define ----------------------------------------
+
+    def _read_bytes_general(self, num_bytes: Any, partial: Any) -> Awaitable[bytes]:
+        raise NotImplementedError()
+
+    def _write_general(self, data: Any) -> Future[None]:
+        raise NotImplementedError()
+
+    def _unfinished_write(self, future: Future[None]) -> Future[None]:
+        raise NotImplementedError()
+
+    def _reading_done(self) -> None:
+        raise NotImplementedError()
+
+    def _fire_readable(self) -> None:
+        raise NotImplementedError()
+
+    def _read_arrived(self) -> None:
+        raise NotImplementedError()
+
+    def _queue_incoming(self, chunk: bytes) -> None:
+        raise NotImplementedError()
+
+    def _handle_read(self) -> None:
+        raise NotImplementedError()
+
+
 class _StreamProtocol:
     """Hands a transport's events to the stream that owns it.
 
@@ -393,13 +644,31 @@ class _PlainStreamProtocol(_StreamProtocol):
 _OWN_READ_FROM_FD: Final[list[object]] = [None]
 
 
-def receive(stream: IOStream, data: bytes | memoryview) -> None:
+def take_front(buf: bytearray, size: int) -> bytes:
+    """The first ``size`` bytes of ``buf`` (which holds at least that
+    many), removed from it."""
+    if size == len(buf):
+        data = bytes(buf)
+        buf.clear()
+        return data
+    if size <= _SMALL_READ:
+        # Two small copies cost less than a view and its release.
+        data = bytes(buf[:size])
+    else:
+        with memoryview(buf) as view, view[:size] as head:
+            data = head.tobytes()
+    del buf[:size]
+    return data
+
+
+def receive(stream: StreamCore, data: bytes | memoryview) -> None:
     """IOStream's ``_on_data``: the transport received ``data``."""
     if stream._closed:
         return
     if (
         not stream._incoming_size
-        and getattr(stream.read_from_fd, "__func__", None) is _OWN_READ_FROM_FD[0]
+        and getattr(getattr(stream, "read_from_fd"), "__func__", None)  # noqa: B009
+        is _OWN_READ_FROM_FD[0]
     ):
         # read_from_fd is IOStream's, so it would only copy the data over
         # (IOStream._reads_are_ours, inline: this runs for every arrival).
@@ -407,13 +676,13 @@ def receive(stream: IOStream, data: bytes | memoryview) -> None:
             keep_unread(stream, data)
             return
         if stream._read_kind != _INTO:
-            stream._take_data(data)
+            deliver(stream, data)
             return
     stream._queue_incoming(bytes(data))
     stream._handle_read()
 
 
-def keep_unread(stream: IOStream, data: bytes | memoryview) -> None:
+def keep_unread(stream: StreamCore, data: bytes | memoryview) -> None:
     """Bytes arrived while nobody reads (how a server connection waits
     between requests): they join the buffer, and the readable callback
     runs (_fire_readable's work, without its checks)."""
@@ -425,3 +694,36 @@ def keep_unread(stream: IOStream, data: bytes | memoryview) -> None:
     if callback is not None:
         stream._readable_callback = None
         callback()
+
+
+def deliver(stream: StreamCore, data: bytes | memoryview) -> None:
+    """Bytes arrived for the pending read (not a ``read_into``), and go
+    straight into the buffer.
+
+    The usual case, a ``read_bytes`` that they complete (the next WebSocket
+    frame's first bytes), is finished here; any other read is left to the
+    stream's ``_read_arrived``, which makes the general checks.
+    """
+    buf = stream._read_buffer
+    buf += data
+    size = stream._read_num
+    held = len(buf)
+    if (
+        stream._read_kind != _BYTES
+        or stream._read_partial
+        or size > held
+        or size > getattr(stream, "max_buffer_size")  # noqa: B009
+    ):
+        stream._read_arrived()
+        return
+    future = stream._read_future
+    stream._read_future = None
+    result = take_front(buf, size)
+    if future is not None and not future.cancelled():
+        future.set_result(result)
+    if len(buf) >= stream.read_chunk_size:
+        # Less than a chunk left: the transport keeps reading, as it did
+        # for the read.
+        stream._reading_done()
+    if buf and stream._readable_callback is not None:
+        stream._fire_readable()

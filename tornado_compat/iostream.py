@@ -34,7 +34,6 @@ import io
 import numbers
 import os
 import re
-import select
 import socket
 import ssl
 import sys
@@ -57,11 +56,14 @@ from tornado_compat._transport import (
     _PEEK,
     _REGEX,
     _UNTIL,
+    StreamCore,
     _LoopTransport,
     _PlainStreamProtocol,
     _StreamProtocol,
+    deliver,
     keep_unread,
     receive,
+    take_front,
 )
 from tornado_compat.netutil import ssl_options_to_context
 
@@ -79,9 +81,6 @@ __all__ = [
 ]
 
 _DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
-# Reads of at most this many bytes are copied out of the read buffer through
-# a slice; larger ones through a view, which copies them once.
-_SMALL_READ = 4096
 
 # Errors that mean "the peer went away", which Tornado treats as an ordinary
 # close rather than something worth a log line.
@@ -100,9 +99,6 @@ _ExcInfo = (
 
 
 _scratch = threading.local()
-# Not on every platform (see _nothing_to_receive).
-_poll = getattr(select, "poll", None)
-_POLLIN = getattr(select, "POLLIN", 1)
 
 
 def _scratch_buffer(size: int) -> bytearray:
@@ -124,28 +120,6 @@ def _scratch_view(size: int) -> memoryview:
     if view is None or len(view) != size:
         view = _scratch.view = memoryview(_scratch_buffer(size))[:size]
     return view
-
-
-def _nothing_to_receive(sock: socket.socket) -> bool:
-    """Whether a poll of ``sock`` finds nothing to receive now: no data, no
-    end of stream, no error.
-
-    A receive that finds nothing raises BlockingIOError, which costs more
-    than the receive itself; a poll says the same without an exception.
-    Anything else (data, an end, an error, a descriptor closed under us)
-    is left for a receive to meet.
-    """
-    fd = sock.fileno()
-    if fd < 0 or _poll is None:
-        return False
-    poller = getattr(_scratch, "poller", None)
-    if poller is None:
-        poller = _scratch.poller = _poll()
-    poller.register(fd, _POLLIN)
-    try:
-        return not poller.poll(0)
-    finally:
-        poller.unregister(fd)
 
 
 class StreamClosedError(IOError):
@@ -269,7 +243,7 @@ _NO_DATA = _StreamBuffer()
 _BUFFERED_KINDS = (_BYTES, _UNTIL, _REGEX)
 
 
-class BaseIOStream:
+class BaseIOStream(StreamCore):
     """The buffering core shared by every stream.
 
     Reads (``read_until``, ``read_until_regex``, ``read_bytes``,
@@ -296,34 +270,23 @@ class BaseIOStream:
 
     # Slots keep a stream small (a server may hold many thousands of idle
     # ones); __dict__ is kept for subclasses and callers that add attributes.
+    # (The state of every read and write is in StreamCore's slots.)
     __slots__ = (
         "io_loop",
         "max_buffer_size",
-        "read_chunk_size",
         "max_write_buffer_size",
         "error",
-        "_read_buffer",
-        "_read_future",
-        "_read_kind",
-        "_read_num",
-        "_read_partial",
         "_read_delimiter",
         "_read_regex",
         "_read_max_bytes",
-        "_read_scan",
         "_into_view",
         "_into_filled",
         "_write_buffer",
-        "_total_write_index",
-        "_total_write_done_index",
-        "_write_futures",
         "_close_callback",
         "_connect_future",
         "_ssl_connect_future",
         "_connecting",
-        "_closed",
         "_fd_state",
-        "_readable_callback",
         "_http_head_timeout",
         "_close_hook",
         "__dict__",
@@ -342,22 +305,15 @@ class BaseIOStream:
         # check).
         self.io_loop: BaseAsyncIOLoop = IOLoop.current()  # type: ignore[assignment]
         self.max_buffer_size = max_buffer_size or _DEFAULT_MAX_BUFFER_SIZE
-        self.read_chunk_size = min(
-            read_chunk_size or _DEFAULT_READ_CHUNK_SIZE, self.max_buffer_size // 2
+        super().__init__(
+            self.io_loop.asyncio_loop,
+            min(read_chunk_size or _DEFAULT_READ_CHUNK_SIZE, self.max_buffer_size // 2),
         )
         self.max_write_buffer_size = max_write_buffer_size
         self.error: BaseException | None = None
-        self._read_buffer = bytearray()
-        self._read_future: Future | None = None
-        self._read_kind = _BYTES
-        self._read_num = 0
-        self._read_partial = False
         self._read_delimiter = b""
         self._read_regex: Pattern[bytes] | None = None
         self._read_max_bytes: int | None = None
-        # Where the next delimiter search starts, so that a delimiter looked
-        # for across many arrivals costs linear time in total.
-        self._read_scan = 0
         self._into_view: memoryview | None = None
         self._into_filled = 0
         # Unsent data that the driver has not taken yet (for sockets: written
@@ -365,20 +321,11 @@ class BaseIOStream:
         # Shared and empty until a write has to wait in it (socket streams
         # send through their transport, and hardly ever stage anything).
         self._write_buffer: _StreamBuffer = _NO_DATA
-        self._total_write_index = 0
-        self._total_write_done_index = 0
-        # The futures of writes not yet sent, with the index each waits for;
-        # made when a write has to wait.
-        self._write_futures: collections.deque[tuple[int, Future]] | None = None
         self._close_callback: Callable[[], None] | None = None
         self._connect_future: Future | None = None
         self._ssl_connect_future: Future | None = None
         self._connecting = False
-        self._closed = False
         self._fd_state = 0  # IOLoop interest for the fd driver
-        # Called once when data is buffered or the stream closes, while no
-        # read is pending (see _notify_when_readable).
-        self._readable_callback: Callable[[], None] | None = None
         # Kept here for the HTTP layer (its header timeout watch).
         self._http_head_timeout: Any = None
         # Set by the TCP server that accepted the connection, which counts
@@ -445,42 +392,10 @@ class BaseIOStream:
         self._start_delimited_read(future)
         return future
 
-    def read_bytes(self, num_bytes: int, partial: bool = False) -> Awaitable[bytes]:
-        """Read ``num_bytes`` bytes.
-
-        With ``partial``, resolve as soon as any bytes are available (never
-        more than ``num_bytes``; ``read_bytes(0)`` resolves with ``b""``).
-        """
-        buf = self._read_buffer
-        held = len(buf)
-        if (
-            self._read_future is None
-            and num_bytes.__class__ is int
-            and 0 < num_bytes <= held
-        ):
-            # Already buffered, as the pieces of a WebSocket frame after its
-            # first two bytes are: the result goes straight into a finished
-            # future, without a pending read to set up and tear down.
-            # (A read the buffer satisfies succeeds after a close too.)
-            ready: Future[bytes] = Future(loop=self.io_loop.asyncio_loop)
-            if num_bytes == held:
-                ready.set_result(bytes(buf))
-                buf.clear()
-            elif num_bytes <= _SMALL_READ:
-                ready.set_result(bytes(buf[:num_bytes]))
-                del buf[:num_bytes]
-            else:
-                ready.set_result(self._consume(num_bytes))
-            if held >= self.read_chunk_size:
-                # Only a buffer of a chunk or more (which stopped reading
-                # ahead) can change what the stream waits for by shrinking;
-                # a smaller one was already accounted for when it grew.
-                self._reading_done()
-            return ready
-        if not buf and not partial and self._read_future is None:
-            waiting = self._read_bytes_later(num_bytes)
-            if waiting is not None:
-                return waiting
+    def _read_bytes_general(self, num_bytes: Any, partial: Any) -> Awaitable[bytes]:
+        """``read_bytes`` when the buffer cannot answer it at once and the
+        read cannot simply wait for the transport (see StreamCore.read_bytes,
+        which tries those first)."""
         if partial and num_bytes > 0 and not self._read_buffer:
             data = self._receive_now(int(num_bytes))
             if data:
@@ -492,7 +407,7 @@ class BaseIOStream:
         assert isinstance(num_bytes, numbers.Integral)
         self._read_kind = _BYTES
         self._read_num = int(num_bytes)
-        self._read_partial = partial
+        self._read_partial = bool(partial)
         self._start_plain_read(future)
         return future
 
@@ -500,13 +415,6 @@ class BaseIOStream:
         """Up to ``size`` bytes that the source has at once, taken without
         the buffer; None where that cannot be done (the general path then
         reads, buffers and reports errors)."""
-        return None
-
-    def _read_bytes_later(self, num_bytes: int) -> Future | None:
-        """A ``read_bytes(num_bytes)`` with nothing buffered: the pending
-        read, if the source has nothing now; None to leave the read to the
-        general path (whatever the source had is then buffered, or its end
-        or error recorded, for that path to find)."""
         return None
 
     def read_into(self, buf: bytearray, partial: bool = False) -> Awaitable[int]:
@@ -740,19 +648,7 @@ class BaseIOStream:
             self._into_view = None
 
     def _consume(self, size: int) -> bytes:
-        buf = self._read_buffer
-        if size == len(buf):
-            data = bytes(buf)
-            buf.clear()
-            return data
-        if size <= _SMALL_READ:
-            # Two small copies cost less than a view and its release.
-            data = bytes(buf[:size])
-        else:
-            with memoryview(buf) as view, view[:size] as head:
-                data = head.tobytes()
-        del buf[:size]
-        return data
+        return take_front(self._read_buffer, size)
 
     def _read_to_buffer_loop(self) -> None:
         """Pull what the source has into the buffer, through read_from_fd.
@@ -866,39 +762,10 @@ class BaseIOStream:
             return
         self._read_event_done()
 
-    def _take_data(self, data: bytes | memoryview) -> None:
-        """Run when data arrives for a pending read and can go straight
-        into the buffer (the same checks as _read_to_buffer_loop makes,
-        without its copies)."""
-        buf = self._read_buffer
-        buf += data
-        if (
-            self._read_kind == _BYTES
-            and not self._read_partial
-            and self._read_num <= len(buf)
-            and self._read_num <= self.max_buffer_size
-        ):
-            # The usual wait, a read_bytes that this data completes (the
-            # next WebSocket frame's first bytes): _read_ready and
-            # _read_event_done, without asking three times what the read
-            # needs.
-            future = self._read_future
-            self._read_future = None
-            num = self._read_num
-            if num <= _SMALL_READ and num != len(buf):
-                result = bytes(buf[:num])
-                del buf[:num]
-            else:
-                result = self._consume(num)
-            if future is not None and not future.cancelled():
-                future.set_result(result)
-            if len(buf) >= self.read_chunk_size:
-                # Less than a chunk left: the transport keeps reading, as
-                # it did for the read.
-                self._reading_done()
-            if buf and self._readable_callback is not None:
-                self._fire_readable()
-            return
+    def _read_arrived(self) -> None:
+        """Run when data for the pending read went straight into the buffer
+        (see _transport.deliver, which completes the usual read_bytes
+        itself): the same checks as _read_to_buffer_loop makes."""
         try:
             pos = self._find_read_pos()
             if pos is None:
@@ -937,13 +804,8 @@ class BaseIOStream:
 
     # -- writes ---------------------------------------------------------------
 
-    def write(self, data: bytes | bytearray | memoryview) -> Future[None]:
-        """Queue ``data`` for writing; the future resolves once it is sent.
-
-        ``data`` may be bytes, a bytearray or any memoryview.  A large object
-        is sent without copying where possible, so do not modify it until the
-        future resolves.
-        """
+    def _write_general(self, data: Any) -> Future[None]:
+        """``write``, past StreamCore's direct path."""
         if self._closed:
             raise StreamClosedError(real_error=self.error)
         if data:
@@ -1265,13 +1127,9 @@ class IOStream(BaseIOStream):
         "_transport",
         "_incoming",
         "_incoming_offset",
-        "_incoming_size",
-        "_incoming_eof",
-        "_paused",
         "_attach_task",
         "_connect_watch_fd",
         "_attaching",
-        "_direct",
     )
 
     def __init__(
@@ -1308,16 +1166,11 @@ class IOStream(BaseIOStream):
         # needed).
         self._incoming: collections.deque[bytes] | None = None
         self._incoming_offset = 0
-        self._incoming_size = 0
-        self._incoming_eof = False
-        self._paused = False
         self._attach_task: asyncio.Future | None = None
         self._connect_watch_fd: int | None = None
         # True while a transport is being built for a socket that is already
         # connected: writes may then go to the socket directly.
         self._attaching = False
-        # Our own transport, while writes may go straight to it (see write).
-        self._direct: _LoopTransport | None = None
         if _take_over is not None:
             self._adopt_transport(_take_over, _received)
         elif _accepted or self._is_connected():
@@ -1435,60 +1288,6 @@ class IOStream(BaseIOStream):
         # b"" (end of file) is left to the general path, which closes.
         return data or None
 
-    def _read_bytes_later(self, num_bytes: int) -> Future | None:
-        # The wait between WebSocket frames (or any length-prefixed
-        # messages), on our own transport: the socket is asked once, as the
-        # general path does (Tornado's behaviour: an error is met at once),
-        # but without its layers, and by a poll first, since it almost
-        # always has nothing yet; the read then waits for the transport,
-        # which is reading (not paused).
-        # (_reads_are_ours inline: this runs for every WebSocket frame.)
-        if (
-            self._direct is None
-            or num_bytes.__class__ is not int
-            or num_bytes <= 0
-            or self._paused
-            or self._closed
-            or self._incoming_size
-            or self._incoming_eof
-            or getattr(self.read_from_fd, "__func__", None) is not _OWN_READ_FROM_FD
-        ):
-            return None
-        if _nothing_to_receive(self.socket):
-            return self._pending_bytes_read(num_bytes)
-        size = self.read_chunk_size
-        view = _scratch_view(
-            size if size > _DEFAULT_READ_CHUNK_SIZE else _DEFAULT_READ_CHUNK_SIZE
-        )
-        try:
-            n = self.socket.recv_into(view, size)
-        except (BlockingIOError, InterruptedError):
-            return self._pending_bytes_read(num_bytes)
-        except OSError as e:
-            # As the general path fails: a reset fails the read's future,
-            # another error is raised; either way the stream closes with it.
-            self._close_socket_quietly()
-            if not self._is_connreset(e):
-                self.close(exc_info=e)
-                raise
-            future = self._pending_bytes_read(num_bytes)
-            self.close(exc_info=e)
-            return future
-        if n:
-            self._read_buffer += view[:n]
-        else:
-            self._incoming_eof = True
-        return None
-
-    def _pending_bytes_read(self, num_bytes: int) -> Future:
-        future: Future[bytes] = Future(loop=self.io_loop.asyncio_loop)
-        self._read_future = future
-        self._read_scan = 0
-        self._read_kind = _BYTES
-        self._read_num = num_bytes
-        self._read_partial = False
-        return future
-
     def _read_socket_directly(self, buf: bytearray | memoryview) -> int | None:
         try:
             return self.socket.recv_into(buf, len(buf))
@@ -1569,35 +1368,26 @@ class IOStream(BaseIOStream):
             # change how they are sent: write may take its direct path.
             self._direct = transport
 
-    def write(self, data: bytes | bytearray | memoryview) -> Future[None]:
-        # BaseIOStream.write, for the usual write of a server's response:
-        # bytes, nothing waiting before them, our own transport.  The
-        # general path makes four calls more, for every response.
-        direct = self._direct
+    def _write_general(self, data: Any) -> Future[None]:
+        # Past StreamCore's direct path (our own transport): the usual write
+        # of a server's response on the loop's own transport (uvloop's), for
+        # a plain IOStream: bytes, nothing waiting before them.  What the
+        # general path would do, in one call (_send_whole inline).
+        transport = self._transport
         if (
             data.__class__ is not bytes
             or not data
             or self._write_futures
             or self._closed
             or self.max_write_buffer_size is not None
+            or transport is None
+            or self._connecting
+            or self.__class__ is not IOStream
         ):
-            return super().write(data)
-        if direct is None:
-            # The loop's own transport (uvloop's), for a plain IOStream: what
-            # the general path would do, in one call (_send_whole inline).
-            transport = self._transport
-            if transport is None or self._connecting or self.__class__ is not IOStream:
-                return super().write(data)
-            self._total_write_index += len(data)
-            transport.write(data)
-            return self._settle_write(transport)
+            return super()._write_general(data)
         self._total_write_index += len(data)
-        future: Future[None] = Future(loop=self.io_loop.asyncio_loop)
-        if direct._send_all(data) and not self._closed:
-            self._total_write_done_index = self._total_write_index
-            future.set_result(None)
-            return future
-        return self._unfinished_write(future)
+        transport.write(data)
+        return self._settle_write(transport)
 
     def _transport_ready(self) -> None:
         """The connection is usable: finish connect, then send queued data."""
@@ -1740,6 +1530,7 @@ class IOStream(BaseIOStream):
     def _on_connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._direct = None
+        self._poller = None
         if self._closed:
             return
         # Nothing more can arrive; the socket itself may be closed already,
@@ -1784,6 +1575,7 @@ class IOStream(BaseIOStream):
             self._attach_task.cancel()
             self._attach_task = None
         self._close_connect_watch()
+        self._poller = None
         transport = self._transport
         if transport is not None:
             # Unsent data is discarded, as close() promises; abort also
@@ -2179,7 +1971,7 @@ class SSLIOStream(IOStream):
             if self._read_future is None:
                 keep_unread(self, data)
                 return
-            self._take_data(data)
+            deliver(self, data)
             return
         if self._incoming_size or self._incoming_eof:
             self._handle_read()
@@ -2301,7 +2093,7 @@ class SSLIOStream(IOStream):
             or self.max_write_buffer_size is not None
             or self.__class__ is not SSLIOStream
         ):
-            return super().write(data)
+            return self._write_general(data)
         self._encrypt(data)
         self._total_write_index += len(data)
         records = self._tls_out.read()
