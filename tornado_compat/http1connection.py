@@ -25,6 +25,7 @@ import asyncio
 import contextvars
 import functools
 import re
+import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
@@ -206,6 +207,9 @@ class HTTP1ConnectionParameters:
 
 # The context the head timers run in (see _HeadTimeout._schedule).
 _TIMER_CONTEXT = contextvars.Context()
+# What a loop without a recorded thread (not asyncio's own) gives for it:
+# see HTTP1ServerConnection._response_finished.
+_NO_THREAD: Final = object()
 
 
 class _HeadTimeout:
@@ -1816,9 +1820,17 @@ class HTTP1ServerConnection:
         # On the stream's own loop, straight onto its queue: IOLoop's
         # add_callback would wrap the call twice more (about 4,000
         # instructions for every tornado.web response).
+        # Whether this runs on that loop's thread: asyncio's own loop records
+        # the thread it runs on, which costs less to compare than asking for
+        # the running loop (asyncio's fork check makes that a getpid()
+        # system call); other loops (uvloop) are asked.
         io_loop = self.stream.io_loop
-        loop = asyncio._get_running_loop()
-        ours = loop is getattr(io_loop, "asyncio_loop", None)
+        loop = getattr(io_loop, "asyncio_loop", None)
+        thread = getattr(loop, "_thread_id", _NO_THREAD)
+        if thread is _NO_THREAD:
+            ours = loop is not None and asyncio._get_running_loop() is loop
+        else:
+            ours = thread == threading.get_ident()
         if ours and loop is not None:
             loop.call_soon(self._go_on_after, conn)
         else:
