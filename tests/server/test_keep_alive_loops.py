@@ -6,7 +6,8 @@ The server connection learns that the response finished from inside the
 application's ``finish()``, and reads on at the next loop turn: on
 asyncio's loop it tells that it runs on the loop's thread from the thread
 the loop records, on other loops by asking for the running loop.  Either
-way, each request of the connection must be answered, in order.
+way, each request of every connection must be answered, in order, also
+when several connections' responses finish in the same loop turn.
 
 The server runs in a subprocess (after ``tornado_compat.install()``, which
 this test process must not do), with its client on the same loop.
@@ -43,19 +44,27 @@ async def main():
         tornado.web.Application([(r"/(\w+)", Later)])
     )
     server.add_sockets([sock])
-    reader, writer = await asyncio.open_connection(*sock.getsockname())
-    for name in ("one", "two", "three"):
-        writer.write(f"GET /{name} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-        assert head.startswith(b"HTTP/1.1 200 "), head
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        body = await asyncio.wait_for(reader.readexactly(length), 10)
-        print(body.decode())
-    writer.close()
+
+    async def client(number):
+        reader, writer = await asyncio.open_connection(*sock.getsockname())
+        bodies = []
+        for name in ("one", "two", "three"):
+            writer.write(f"GET /{name}{number} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200 "), head
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            body = await asyncio.wait_for(reader.readexactly(length), 10)
+            bodies.append(body.decode())
+        writer.close()
+        return bodies
+
+    # Connections whose responses finish in the same loop turns.
+    for bodies in await asyncio.gather(*(client(n) for n in range(5))):
+        print(*bodies, sep="\n")
     server.stop()
     await server.close_all_connections()
 
@@ -82,7 +91,7 @@ def test_requests_of_one_connection_are_answered_in_order(loop: str) -> None:
     assert result.stderr == ""
     ours = "from tornado_compat.http1connection"
     assert result.stdout.splitlines() == [
-        f"hello one {ours}",
-        f"hello two {ours}",
-        f"hello three {ours}",
+        f"hello {name}{number} {ours}"
+        for number in range(5)
+        for name in ("one", "two", "three")
     ]
