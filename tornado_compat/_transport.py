@@ -522,11 +522,13 @@ class StreamCore:
             is not _OWN_READ_FROM_FD[0]
         ):
             return False
+        # A socket closed under the stream (-1) is left to a receive to
+        # meet, before its number can be polled on another file's behalf.
+        fd = direct._sock.fileno()
+        if fd < 0:
+            return False
         poller = self._poller
         if poller is None:
-            fd = direct._sock.fileno()
-            if fd < 0:
-                return False
             poller = self._poller = _POLL()
             poller.register(fd, _POLLIN)
         return not poller.poll(0)

@@ -95,3 +95,46 @@ def test_requests_of_one_connection_are_answered_in_order(loop: str) -> None:
         for number in range(5)
         for name in ("one", "two", "three")
     ]
+
+
+def test_a_go_on_that_raises_is_reported_and_the_others_still_run() -> None:
+    # The go-ons of one loop turn share one callback: one that fails must
+    # not take the connections after it down with it, and is reported as
+    # a failing callback of the loop's own would be.
+    import contextvars
+
+    from tornado_compat.http1connection import (
+        HTTP1Connection,
+        HTTP1ServerConnection,
+        _go_on_together,
+    )
+
+    ran: list[str] = []
+    reported: list[dict[str, object]] = []
+
+    class Server(HTTP1ServerConnection):
+        # Made without the connection's own __init__: only the go-on runs.
+        def __init__(self, name: str, fail: bool) -> None:
+            self.name, self.fail = name, fail
+
+        def _go_on_after(self, conn: object) -> None:
+            ran.append(self.name)
+            if self.fail:
+                raise RuntimeError("broken " + self.name)
+
+    class Loop:
+        def call_exception_handler(self, context: dict[str, object]) -> None:
+            reported.append(context)
+
+    queue: list = [
+        (
+            contextvars.copy_context(),
+            Server(name, name == "b"),
+            HTTP1Connection.__new__(HTTP1Connection),
+        )
+        for name in ("a", "b", "c")
+    ]
+    _go_on_together(Loop(), queue)
+    assert ran == ["a", "b", "c"]
+    assert queue == []
+    assert [str(r["exception"]) for r in reported] == ["broken b"]

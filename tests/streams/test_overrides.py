@@ -9,6 +9,7 @@ Tornado's streams.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from tests.streams.support import (
     warm_up,
     within,
 )
-from tornado_compat.iostream import IOStream
+from tornado_compat.iostream import IOStream, StreamClosedError
 
 
 @pytest.mark.needs(PLAIN)
@@ -100,3 +101,32 @@ async def test_read_bytes_takes_any_true_value_as_partial(harness: Harness) -> N
     waiting = receiver.read_bytes(10, partial=1)  # type: ignore[arg-type]
     await within(sender.write(b"abc"))
     assert await within(waiting) == b"abc"
+
+
+@pytest.mark.needs(PLAIN)
+async def test_a_read_after_the_socket_was_closed_under_the_stream_fails(
+    harness: Harness, kind: StreamKind
+) -> None:
+    # The wait for a read asks the socket by its number.  Once the socket is
+    # closed under the stream, that number may be another file's (the
+    # lowest free descriptor is reused): the read must meet the closed
+    # socket, not wait on an empty stranger.
+    pair = await kind.pair(harness)
+    await warm_up(pair)
+    right: Any = pair.right
+    waiting = right.read_bytes(2)  # waits: the stream asks its socket
+    await within(pair.left.write(b"ab"))
+    assert await within(waiting) == b"ab"
+    number = right.socket.fileno()
+    right.socket.close()
+    stranger, other = socket.socketpair()
+    harness.track(stranger)
+    harness.track(other)
+    if stranger.fileno() != number and other.fileno() != number:
+        pytest.skip("the descriptor number was not reused")
+    try:
+        read = right.read_bytes(2)
+    except (StreamClosedError, OSError):
+        return
+    with pytest.raises(StreamClosedError):
+        await within(read)
